@@ -1,0 +1,75 @@
+"""Every config key, with what it means. Other configs derive from this one.
+
+This is the DCGAN on Fashion-MNIST (unconditional); `dcgan_fashion_mnist.py` documents the run.
+  python -m gan.main --config configs/default.py --workdir runs/default
+Override any key: --config.train.steps=2000 --config.loss.name=hinge
+"""
+
+import os
+from pathlib import Path
+
+import ml_collections
+
+# ../shared/data next to the clone (this repo's CI); PRODUCTGAN_DATA_DIR points elsewhere.
+_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def data_root() -> str:
+  """Folder holding one sub-folder per local dataset (fashion_mnist/, products/, ...)."""
+  return os.environ.get("PRODUCTGAN_DATA_DIR", str(_SHARED_DATA))
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0                       # parameters, noise and data order all derive from it
+
+  config.data = ml_collections.ConfigDict()
+  config.data.source = "idx"            # "idx" (MNIST-format .gz files), "image_folder", "tfds"
+  config.data.name = "fashion_mnist"    # tfds name; also selects class names for "idx"
+  config.data.dir = os.path.join(data_root(), "fashion_mnist")  # local folder (tfds: data_dir, "" = default)
+  config.data.split = "train"
+  config.data.image_size = 32           # 32 or 64 (4 x a power of two)
+  config.data.channels = 1              # 1 (grayscale) or 3 (RGB)
+  config.data.resize = "pad"            # 28 -> 32 by "pad" (zeros around) or "resize" (bicubic)
+  config.data.crop = "none"             # image_folder only: "none", "left_half", "right_half"
+  config.data.max_examples = 0          # 0 = all; else the first N (quick experiments)
+  config.data.random_flip = False       # random horizontal flips of real images
+  config.data.num_classes = 10          # must match the dataset for conditional models
+  config.data.prefetch = 2              # batches kept ready on the devices
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "dcgan"           # architecture file in gan/models/
+  config.model.z_dim = 100              # latent dimension
+  config.model.g_width = 64             # G channels at full resolution (x2 per halving)
+  config.model.d_width = 64             # D channels of the first conv (x2 per halving)
+  config.model.conditional = False      # class-conditional G and D (projection discriminator)
+  config.model.g_conditioning = "embedding"  # "embedding" (concat to z) or "cbn" (conditional BN)
+  config.model.embed_dim = 50           # class embedding size for "embedding"
+  config.model.d_norm = "batch"         # D normalisation: "batch" or "none"
+  config.model.bn_momentum = 0.9        # running-average momentum of batch norm
+
+  config.loss = ml_collections.ConfigDict()
+  config.loss.name = "non_saturating"   # see gan/losses/adversarial.py: LOSSES
+
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.name = "adam"
+  config.optimizer.g_lr = 2e-4
+  config.optimizer.d_lr = 2e-4          # differs from g_lr for two-timescale updates
+  config.optimizer.b1 = 0.5             # DCGAN's beta1
+  config.optimizer.b2 = 0.999
+
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 64          # global batch, split over all devices
+  config.train.steps = 9000             # one step = one D update + one G update
+  config.train.log_every = 100          # metrics leave the device only this often
+  config.train.sample_every = 500       # PNG + TensorBoard sample grid at fixed noise
+  config.train.checkpoint_every = 1000
+  config.train.keep_checkpoints = 3
+  config.train.ema_decay = 0.999        # EMA generator (used for samples)
+  config.train.ema_warmup = True        # decay ramps up as (1 + t) / (10 + t)
+
+  config.sample = ml_collections.ConfigDict()
+  config.sample.grid_columns = 10       # conditional grids: one row per class
+  config.sample.grid_rows = 10          # unconditional grids
+  config.sample.standing_stats_batch = 1024  # batch used to re-estimate BN statistics of the sampled G
+  return config

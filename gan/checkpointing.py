@@ -1,0 +1,85 @@
+"""Thin layer over Orbax's CheckpointManager: save the GanState plus JSON metadata, restore the latest.
+
+A checkpoint holds the whole GanState (params, optimizer states, batch-norm statistics, EMA
+weights, step, RNG) and a JSON item with the data position and the parts of the config that fix
+the parameter shapes. Orbax writes to a temporary folder and renames it when complete, so a run
+killed mid-save never leaves a checkpoint that `latest_step` would pick up.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+class CheckpointMismatchError(ValueError):
+  """The workdir's checkpoint was written by a different model/data shape than the config asks for."""
+
+
+def shape_signature(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The config values that determine parameter shapes; a checkpoint must match them to be restored."""
+  return {
+      "model": config.model.to_dict(),
+      "data.image_size": config.data.image_size,
+      "data.channels": config.data.channels,
+      "data.num_classes": config.data.num_classes,
+  }
+
+
+def make_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
+  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+  return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), "checkpoints"), options=options)
+
+
+def save(manager: ocp.CheckpointManager, state: Any, meta: dict[str, Any]) -> None:
+  """Saves asynchronously (device arrays are copied before this returns, so donation is safe)."""
+  step = int(meta["step"])
+  manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+               force=True)
+
+
+def _describe(value: Any) -> str:
+  return f"{tuple(value.shape)} {np.dtype(value.dtype).name}"
+
+
+def _tree_mismatches(saved_tree: Any, target: Any) -> list[str]:
+  saved = {jax.tree_util.keystr(p): v for p, v in jax.tree_util.tree_leaves_with_path(saved_tree)}
+  wanted = {jax.tree_util.keystr(p): v for p, v in jax.tree_util.tree_leaves_with_path(target)}
+  problems = [f"{k}: only in checkpoint" for k in saved.keys() - wanted.keys()]
+  problems += [f"{k}: missing from checkpoint" for k in wanted.keys() - saved.keys()]
+  problems += [f"{k}: checkpoint {_describe(saved[k])} vs config {_describe(wanted[k])}"
+               for k in saved.keys() & wanted.keys()
+               if tuple(saved[k].shape) != tuple(wanted[k].shape)]
+  return sorted(problems)
+
+
+def restore_latest(manager: ocp.CheckpointManager, target: Any, signature: dict[str, Any]
+                   ) -> Optional[tuple[Any, dict[str, Any]]]:
+  """Restores the latest checkpoint into the structure/shardings of `target`; None if there is none.
+
+  Raises CheckpointMismatchError naming every differing config key / array when the checkpoint
+  does not fit the config.
+  """
+  step = manager.latest_step()
+  if step is None:
+    return None
+  directory = manager.directory
+  meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+  saved_signature = meta.get("signature", {})
+  differing = [f"{key}: checkpoint {saved_signature.get(key)!r} vs config {value!r}"
+               for key, value in signature.items() if saved_signature.get(key) != value]
+  array_problems = _tree_mismatches(manager.item_metadata(step)["state"].tree, target)
+  if array_problems:
+    raise CheckpointMismatchError(
+        f"The checkpoint at {directory}/{step} does not match this config, so it cannot be resumed.\n"
+        + "".join(f"  {line}\n" for line in differing + array_problems[:20])
+        + "Use a new --workdir for this config, or rerun with the config that wrote the checkpoint "
+          f"(saved as {os.path.dirname(str(directory))}/config.json).")
+  restored = manager.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
+  return restored.state, restored.meta

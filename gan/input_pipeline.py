@@ -1,0 +1,172 @@
+"""Deterministic, resumable batches from an in-memory Dataset, prefetched onto a device mesh.
+
+The batch for step s is a pure function of (dataset, seed, s), so a run restored at step k
+sees exactly the batches an uninterrupted run sees from step k: the checkpoint only needs
+the step. Epochs have `len(dataset) // global_batch_size` steps (the remainder is dropped,
+a different one each epoch); epoch e visits the examples in the order of a permutation drawn
+from seed (seed, e), and step s draws its flips from seed (seed, s).
+
+Multi-host: every process computes the same global batch order and keeps its own contiguous
+rows, [p * B / P, (p + 1) * B / P); `prefetch_to_mesh` then assembles global jax.Arrays.
+"""
+
+from collections.abc import Iterable, Iterator
+import functools
+import itertools
+import queue
+import threading
+
+import jax
+import numpy as np
+
+from gan.data import DataError, Dataset
+
+# x / 127.5 - 1 for every uint8 value, in float32: one table lookup replaces cast, divide
+# and subtract over the whole batch.
+_TO_FLOAT = np.arange(256, dtype=np.float32) / np.float32(127.5) - np.float32(1)
+# Separate seed streams so the permutation of epoch e and the flips of step e never share a seed.
+_PERMUTATION_STREAM, _FLIP_STREAM = 0, 1
+
+
+def _check_args(num_examples: int, global_batch_size: int, seed: int, process_index: int,
+                process_count: int) -> None:
+  if global_batch_size <= 0:
+    raise DataError(f"global_batch_size must be positive, got {global_batch_size}.")
+  if global_batch_size > num_examples:
+    raise DataError(f"global_batch_size {global_batch_size} is larger than the dataset "
+                    f"({num_examples} examples); lower the batch size or use more data "
+                    "(data.max_examples=0 loads everything).")
+  if process_count <= 0 or global_batch_size % process_count:
+    raise DataError(f"global_batch_size {global_batch_size} must be divisible by the number "
+                    f"of processes {process_count}.")
+  if not 0 <= process_index < process_count:
+    raise DataError(f"process_index {process_index} must be in [0, {process_count}).")
+  if seed < 0:
+    raise DataError(f"seed must be a non-negative int (numpy SeedSequence), got {seed}.")
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
+  # Cached: drawing a permutation of 60k examples costs more than assembling a batch.
+  permutation = np.random.default_rng([seed, _PERMUTATION_STREAM, epoch]).permutation(num_examples)
+  permutation.flags.writeable = False  # Shared between calls.
+  return permutation
+
+
+def batch_for_step(dataset: Dataset, step: int, *, global_batch_size: int, seed: int,
+                   random_flip: bool, process_index: int = 0,
+                   process_count: int = 1) -> dict[str, np.ndarray]:
+  """This process's slice of the global batch for `step`.
+
+  Args:
+    dataset: N examples, images (N, H, W, C) uint8.
+    step: training step, >= 0.
+    global_batch_size: B, summed over all processes; 0 < B <= N.
+    seed: non-negative data seed.
+    random_flip: flip each example horizontally with probability 0.5.
+    process_index: p, this process, in [0, P).
+    process_count: P, the number of processes; must divide B.
+
+  Returns:
+    {"image": (B / P, H, W, C) float32 in [-1, 1] (= x / 127.5 - 1),
+     "label": (B / P,) int32}: rows [p * B / P, (p + 1) * B / P) of the global batch.
+  """
+  num_examples = len(dataset)
+  _check_args(num_examples, global_batch_size, seed, process_index, process_count)
+  if step < 0:
+    raise ValueError(f"step must be >= 0, got {step}.")
+  epoch, step_in_epoch = divmod(step, num_examples // global_batch_size)
+  local_size = global_batch_size // process_count
+  rows = slice(process_index * local_size, (process_index + 1) * local_size)
+  start = step_in_epoch * global_batch_size
+  indices = _epoch_permutation(seed, epoch, num_examples)[start:start + global_batch_size][rows]
+  images = dataset.images[indices]  # Fancy indexing copies, so flipping in place is safe.
+  if random_flip:
+    # Drawn for the whole global batch so every process agrees on every row.
+    flip = np.random.default_rng([seed, _FLIP_STREAM, step]).random(global_batch_size)[rows] < 0.5
+    images[flip] = images[flip, :, ::-1]
+  return {"image": _TO_FLOAT[images], "label": dataset.labels[indices]}
+
+
+def batches(dataset: Dataset, *, global_batch_size: int, seed: int, random_flip: bool,
+            start_step: int = 0, process_index: int = 0,
+            process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
+  """Endless `batch_for_step` batches for steps start_step, start_step + 1, ...
+
+  Arguments are checked here, not at the first `next`.
+  """
+  _check_args(len(dataset), global_batch_size, seed, process_index, process_count)
+  if start_step < 0:
+    raise ValueError(f"start_step must be >= 0, got {start_step}.")
+  return (batch_for_step(dataset, step, global_batch_size=global_batch_size, seed=seed,
+                         random_flip=random_flip, process_index=process_index,
+                         process_count=process_count)
+          for step in itertools.count(start_step))
+
+
+class _ProducerError:
+  """Carries an exception from the prefetch thread to the consumer."""
+
+  def __init__(self, error: Exception):
+    self.error = error
+
+
+_END = object()
+
+
+def prefetch_to_mesh(iterator: Iterable[dict[str, np.ndarray]],
+                     sharding: jax.sharding.NamedSharding,
+                     size: int = 2) -> Iterator[dict[str, jax.Array]]:
+  """Keeps `size` batches ready as global jax.Arrays placed with `sharding`.
+
+  A daemon thread pulls host batches (this process's rows) from `iterator` and turns each
+  leaf into a global array with `jax.make_array_from_process_local_data`, so the same code
+  runs single- and multi-process. Exceptions in the thread are re-raised here. Closing the
+  returned generator (or dropping it) stops the thread. The thread starts at the first
+  `next`.
+
+  Args:
+    iterator: host batches, e.g. from `batches`; leaves (B / P, ...) numpy arrays.
+    sharding: e.g. NamedSharding(mesh, P("data")), splitting the batch axis over devices.
+    size: number of batches kept ready, >= 1.
+
+  Yields:
+    The same pytrees with (B, ...) jax.Arrays sharded by `sharding`.
+  """
+  if size < 1:
+    raise ValueError(f"prefetch size must be >= 1, got {size}.")
+  ready = queue.Queue(maxsize=size)
+  stop = threading.Event()
+
+  def put(item) -> bool:
+    # Polls so that a consumer that went away never leaves the thread blocked on a full queue.
+    while not stop.is_set():
+      try:
+        ready.put(item, timeout=0.05)
+        return True
+      except queue.Full:
+        pass
+    return False
+
+  def produce():
+    try:
+      for batch in iterator:
+        on_mesh = jax.tree.map(
+            lambda x: jax.make_array_from_process_local_data(sharding, x), batch)
+        if not put(on_mesh):
+          return
+    except Exception as e:  # pylint: disable=broad-except  (re-raised by the consumer)
+      put(_ProducerError(e))
+      return
+    put(_END)
+
+  thread = threading.Thread(target=produce, name="prefetch_to_mesh", daemon=True)
+  thread.start()
+  try:
+    while (item := ready.get()) is not _END:
+      if isinstance(item, _ProducerError):
+        raise item.error
+      yield item
+  finally:
+    stop.set()
+    thread.join(timeout=1.0)  # Returns at once unless the source is mid-batch.

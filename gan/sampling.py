@@ -1,0 +1,76 @@
+"""Drawing images from a generator, with batch-norm statistics re-estimated for the weights used.
+
+The EMA generator's weights never ran a forward pass in training, so the running BN statistics
+of the raw generator do not belong to them. `standing_batch_stats` re-estimates them exactly from
+one large batch (BigGAN's "standing statistics"): a clone of the generator with BN momentum 0
+stores the batch statistics of that pass as its running averages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Params = Any
+
+
+def standing_batch_stats(generator: nn.Module, params: Params, batch_stats: Params, key: jax.Array,
+                         num: int, z_dim: int, num_classes: int) -> Params:
+  """BN statistics of `generator` with `params` over `num` random latents (and uniform labels)."""
+  if not batch_stats:
+    return batch_stats
+  z_key, label_key = jax.random.split(key)
+  z = jax.random.normal(z_key, (num, z_dim), jnp.float32)
+  labels = jax.random.randint(label_key, (num,), 0, max(num_classes, 1))
+  _, updates = generator.clone(bn_momentum=0.0).apply(
+      {"params": params, "batch_stats": batch_stats}, z, labels if num_classes else None,
+      train=True, mutable=["batch_stats"])
+  return updates["batch_stats"]
+
+
+def generate(generator: nn.Module, params: Params, batch_stats: Params, z: jax.Array,
+             labels: Optional[jax.Array], key: jax.Array, standing_stats_batch: int) -> jax.Array:
+  """Images (N, S, S, C) in [-1, 1] for latents z (N, z_dim) and labels (N,) int or None (eval mode)."""
+  num_classes = generator.num_classes
+  stats = standing_batch_stats(generator, params, batch_stats, key, standing_stats_batch, z.shape[-1],
+                               num_classes)
+  return generator.apply({"params": params, "batch_stats": stats}, z, labels if num_classes else None,
+                         train=False)
+
+
+def grid_inputs(key: jax.Array, z_dim: int, num_classes: int, rows: int, columns: int
+                ) -> tuple[jax.Array, Optional[jax.Array]]:
+  """Fixed latents for sample grids. Conditional: one row per class, the same latent down each column."""
+  if num_classes:
+    z = jax.random.normal(key, (columns, z_dim), jnp.float32)
+    return jnp.tile(z, (num_classes, 1)), jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), columns)
+  return jax.random.normal(key, (rows * columns, z_dim), jnp.float32), None
+
+
+def to_uint8(images: jax.Array | np.ndarray) -> np.ndarray:
+  """[-1, 1] floats -> uint8 [0, 255] (rounded, clipped)."""
+  images = np.asarray(images, np.float32)
+  return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def make_grid(images: np.ndarray, columns: int, padding: int = 2) -> np.ndarray:
+  """(N, H, W, C) uint8 -> one (rows*(H+p)+p, columns*(W+p)+p, C) uint8 image, row-major, padded with 0."""
+  n, h, w, c = images.shape
+  rows = -(-n // columns)
+  grid = np.zeros((rows * (h + padding) + padding, columns * (w + padding) + padding, c), np.uint8)
+  for i in range(n):
+    r, col = divmod(i, columns)
+    y, x = padding + r * (h + padding), padding + col * (w + padding)
+    grid[y:y + h, x:x + w] = images[i]
+  return grid
+
+
+def save_png(path: str, image: np.ndarray) -> None:
+  """Writes an (H, W, 1|3) uint8 image as PNG."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  array = image[..., 0] if image.shape[-1] == 1 else image
+  Image.fromarray(array).save(path)

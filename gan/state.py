@@ -1,0 +1,62 @@
+"""GanState: everything a run needs to continue exactly, as one pytree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+Params = Any
+
+
+@flax.struct.dataclass
+class GanState:
+  step: jax.Array            # int32 scalar: number of completed train steps (= data position)
+  rng: jax.Array             # uint32 (2,): base key; step keys are fold_in(rng, step)
+  g_params: Params
+  g_batch_stats: Params      # generator batch-norm running statistics
+  g_opt_state: optax.OptState
+  d_params: Params
+  d_batch_stats: Params
+  d_opt_state: optax.OptState
+  ema_g_params: Params       # exponential moving average of g_params (used for sampling)
+
+
+def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation,
+                                                                  optax.GradientTransformation]:
+  """Adam for G and D; separate learning rates allow a two-timescale update rule (TTUR)."""
+  opt = config.optimizer
+  if opt.name != "adam":
+    raise ValueError(f"Unknown optimizer.name {opt.name!r}; valid names: ['adam'].")
+  g_tx = optax.adam(opt.g_lr, b1=opt.b1, b2=opt.b2)
+  d_tx = optax.adam(opt.d_lr, b1=opt.b1, b2=opt.b2)
+  return g_tx, d_tx
+
+
+def init_state(config: ml_collections.ConfigDict, generator: nn.Module, discriminator: nn.Module,
+               g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation) -> GanState:
+  """Initialises parameters from `config.seed` (pure; jit it with the desired out_shardings)."""
+  rng = jax.random.PRNGKey(config.seed)
+  g_key, d_key, train_key = jax.random.split(rng, 3)
+  size, channels = config.data.image_size, config.data.channels
+  z = jnp.zeros((2, config.model.z_dim), jnp.float32)
+  labels = jnp.zeros((2,), jnp.int32)
+  g_vars = generator.init(g_key, z, labels, train=True)
+  d_vars = discriminator.init(d_key, jnp.zeros((2, size, size, channels), jnp.float32), labels, train=True)
+  g_params, d_params = g_vars["params"], d_vars["params"]
+  return GanState(
+      step=jnp.zeros((), jnp.int32),
+      rng=train_key,
+      g_params=g_params,
+      g_batch_stats=g_vars.get("batch_stats", {}),
+      g_opt_state=g_tx.init(g_params),
+      d_params=d_params,
+      d_batch_stats=d_vars.get("batch_stats", {}),
+      d_opt_state=d_tx.init(d_params),
+      ema_g_params=g_params,
+  )

@@ -1,0 +1,212 @@
+"""train_and_evaluate: devices -> data -> models -> restore or init -> train loop.
+
+The loop runs one jit-compiled `train_step` per step with the state donated, data-parallel over
+every device (the batch is sharded along a 1-D "data" mesh axis; parameters are replicated).
+Metrics stay on the device and are fetched every `train.log_every` steps (and before every
+checkpoint, so a non-finite loss is caught before it can be saved).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import threading
+from typing import Any, Iterator
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from clu import periodic_actions
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from gan import checkpointing
+from gan import data
+from gan import input_pipeline
+from gan import models
+from gan import sampling
+from gan import state as state_lib
+from gan import steps
+from gan import writers
+from gan.losses import adversarial
+
+
+class ConfigError(ValueError):
+  """A config value is invalid; the message names the key and a valid alternative."""
+
+
+class NonFiniteLossError(FloatingPointError):
+  """A loss became NaN/inf; the run stops without saving so the last good checkpoint stays intact."""
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError with a clear message for values that would fail deep inside training."""
+  t = config.train
+  problems = []
+  if t.batch_size <= 0:
+    problems.append(f"train.batch_size must be positive, got {t.batch_size}.")
+  if t.steps < 0:
+    problems.append(f"train.steps must be >= 0, got {t.steps}.")
+  for key in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
+    if t[key] <= 0:
+      problems.append(f"train.{key} must be positive, got {t[key]}.")
+  if not 0.0 <= t.ema_decay < 1.0:
+    problems.append(f"train.ema_decay must be in [0, 1), got {t.ema_decay}.")
+  if config.model.name not in models.ARCHITECTURES:
+    problems.append(f"Unknown model.name {config.model.name!r}; valid names: {sorted(models.ARCHITECTURES)}.")
+  if config.loss.name not in adversarial.LOSSES:
+    problems.append(f"Unknown loss.name {config.loss.name!r}; valid names: {sorted(adversarial.LOSSES)}.")
+  if config.model.g_conditioning not in ("embedding", "cbn"):
+    problems.append(f"Unknown model.g_conditioning {config.model.g_conditioning!r}; valid: 'embedding', 'cbn'.")
+  if config.model.d_norm not in ("batch", "none"):
+    problems.append(f"Unknown model.d_norm {config.model.d_norm!r}; valid: 'batch', 'none'.")
+  if t.batch_size > 0 and t.batch_size % jax.device_count():
+    problems.append(f"train.batch_size ({t.batch_size}) must be divisible by the number of devices "
+                    f"({jax.device_count()}): use e.g. --config.train.batch_size="
+                    f"{max(1, t.batch_size // jax.device_count()) * jax.device_count()}.")
+  if problems:
+    raise ConfigError("Invalid config:\n  " + "\n  ".join(problems))
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+  """SIGTERM / SIGINT set an event so the loop can checkpoint and exit cleanly (main thread only)."""
+  stop = threading.Event()
+  if threading.current_thread() is not threading.main_thread():
+    yield stop
+    return
+  def handler(signum, frame):
+    del frame
+    logging.warning("Received signal %d: saving a checkpoint and stopping.", signum)
+    stop.set()
+  previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+  try:
+    yield stop
+  finally:
+    for s, h in previous.items():
+      signal.signal(s, h)
+
+
+def _first_non_finite(history: list[dict[str, np.ndarray]], first_step: int) -> tuple[int, str] | None:
+  for offset, metrics in enumerate(history):
+    for name, value in metrics.items():
+      if not np.all(np.isfinite(value)):
+        return first_step + offset, name
+  return None
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.GanState:
+  """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the final state."""
+  check_config(config)
+  os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+  is_main = jax.process_index() == 0
+
+  # --- Devices: a 1-D data-parallel mesh over all devices of all processes.
+  # Auto axes: XLA propagates shardings from the inputs (the "explicit" default would need
+  # every op to state its output sharding).
+  mesh = jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+  replicated = NamedSharding(mesh, P())
+  batch_sharding = NamedSharding(mesh, P("data"))
+
+  # --- Data.
+  dataset = data.load_dataset(config.data)
+  if config.model.conditional and len(dataset.class_names) != config.data.num_classes:
+    raise ConfigError(f"data.num_classes is {config.data.num_classes} but {config.data.dir} has "
+                     f"{len(dataset.class_names)} classes {list(dataset.class_names)}: set "
+                     f"--config.data.num_classes={len(dataset.class_names)}.")
+
+  # --- Models, optimizers, step.
+  generator, discriminator = models.build(config)
+  g_tx, d_tx = state_lib.make_optimizers(config)
+  init = jax.jit(lambda: state_lib.init_state(config, generator, discriminator, g_tx, d_tx),
+                 out_shardings=replicated)
+  state = init()
+  train_step = jax.jit(steps.make_train_step(config, generator, discriminator, g_tx, d_tx, batch_sharding),
+                       in_shardings=(replicated, batch_sharding), out_shardings=(replicated, replicated),
+                       donate_argnums=(0,))
+
+  # --- Restore or start.
+  manager = checkpointing.make_manager(workdir, config.train.keep_checkpoints)
+  signature = checkpointing.shape_signature(config)
+  restored = checkpointing.restore_latest(manager, state, signature)
+  if restored is not None:
+    state, meta = restored
+    logging.info("Resumed from %s at step %d.", manager.directory, meta["step"])
+  start_step = int(state.step)
+  if is_main:
+    with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
+      f.write(config.to_json_best_effort(indent=2))
+
+  # --- Sampling at fixed noise.
+  grid_key, stats_key = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
+  grid_z, grid_labels = sampling.grid_inputs(grid_key, config.model.z_dim, generator.num_classes,
+                                             config.sample.grid_rows, config.sample.grid_columns)
+  sample_fn = jax.jit(lambda params, stats: sampling.generate(
+      generator, params, stats, grid_z, grid_labels, stats_key, config.sample.standing_stats_batch))
+
+  def write_samples(step: int) -> None:
+    grid = sampling.make_grid(sampling.to_uint8(sample_fn(state.ema_g_params, state.g_batch_stats)),
+                              config.sample.grid_columns)
+    if is_main:
+      sampling.save_png(os.path.join(workdir, "samples", f"step_{step:06d}.png"), grid)
+    writer.write_images(step, {"samples": grid[None]})
+
+  # --- Loop.
+  writer = writers.create_writer(workdir, is_main)
+  total_steps = config.train.steps
+  progress = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer,
+                                             every_steps=config.train.log_every)
+  batches = input_pipeline.prefetch_to_mesh(
+      input_pipeline.batches(dataset, global_batch_size=config.train.batch_size, seed=config.seed,
+                             random_flip=config.data.random_flip, start_step=start_step,
+                             process_index=jax.process_index(), process_count=jax.process_count()),
+      batch_sharding, size=config.data.prefetch)
+  history: list[dict[str, jax.Array]] = []
+  last_saved = manager.latest_step()
+
+  def flush_metrics(step: int) -> None:
+    fetched = jax.device_get(history)
+    first = step - len(fetched) + 1
+    history.clear()
+    bad = _first_non_finite(fetched, first)
+    if bad is not None:
+      bad_step, name = bad
+      where = (f"the last good checkpoint is step {last_saved} in {manager.directory}; rerun the same "
+               "command to resume from it" if last_saved is not None else "no checkpoint was saved yet")
+      raise NonFiniteLossError(
+          f"Non-finite {name} at step {bad_step}: training stopped without saving ({where}). "
+          "Try a lower learning rate (--config.optimizer.d_lr / g_lr) or another loss.")
+    means = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
+    writer.write_scalars(step, means)
+
+  logging.info("Training %s for %d steps from step %d on %d device(s), global batch %d.",
+               config.model.name, total_steps, start_step, jax.device_count(), config.train.batch_size)
+  with stop_on_signals() as stop:
+    for step in range(start_step + 1, total_steps + 1):
+      with jax.profiler.StepTraceAnnotation("train", step_num=step):
+        state, metrics = train_step(state, next(batches))
+      history.append(metrics)
+      last = step == total_steps or stop.is_set()
+      save_now = last or step % config.train.checkpoint_every == 0
+      if save_now or step % config.train.log_every == 0:
+        flush_metrics(step)   # waits for the device: keeps the host at most log_every steps ahead
+      progress(step)          # after the wait, so steps/s measures compute, not dispatch
+      if last or step % config.train.sample_every == 0:
+        write_samples(step)
+      if save_now:
+        checkpointing.save(manager, state, {"step": step, "data_position": step, "signature": signature,
+                                            "class_names": list(dataset.class_names),
+                                            "config": json.loads(config.to_json_best_effort())})
+        last_saved = step
+      if stop.is_set():
+        logging.warning("Stopped at step %d after a signal; rerun the same command to resume.", step)
+        break
+  batches.close()
+  manager.wait_until_finished()
+  manager.close()
+  writer.flush()
+  writer.close()
+  return state
