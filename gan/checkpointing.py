@@ -33,7 +33,9 @@ def shape_signature(config: ml_collections.ConfigDict) -> dict[str, Any]:
 
 def make_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
   options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
-  return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), "checkpoints"), options=options)
+  handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+  return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), "checkpoints"), options=options,
+                               item_handlers=handlers)
 
 
 def save(manager: ocp.CheckpointManager, state: Any, meta: dict[str, Any]) -> None:
@@ -47,9 +49,18 @@ def _describe(value: Any) -> str:
   return f"{tuple(value.shape)} {np.dtype(value.dtype).name}"
 
 
+def _flat_by_path(tree: Any) -> dict[str, Any]:
+  """Leaves keyed 'a/0/b' whatever the containers (Orbax reads dataclasses back as dicts)."""
+  def name(entry) -> str:
+    for attr in ("key", "name", "idx"):
+      if hasattr(entry, attr):
+        return str(getattr(entry, attr))
+    return str(entry)
+  return {"/".join(name(e) for e in path): leaf for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
 def _tree_mismatches(saved_tree: Any, target: Any) -> list[str]:
-  saved = {jax.tree_util.keystr(p): v for p, v in jax.tree_util.tree_leaves_with_path(saved_tree)}
-  wanted = {jax.tree_util.keystr(p): v for p, v in jax.tree_util.tree_leaves_with_path(target)}
+  saved, wanted = _flat_by_path(saved_tree), _flat_by_path(target)
   problems = [f"{k}: only in checkpoint" for k in saved.keys() - wanted.keys()]
   problems += [f"{k}: missing from checkpoint" for k in wanted.keys() - saved.keys()]
   problems += [f"{k}: checkpoint {_describe(saved[k])} vs config {_describe(wanted[k])}"

@@ -29,12 +29,12 @@ from collections.abc import Callable
 import concurrent.futures
 import dataclasses
 import gzip
-import logging
 import math
 import os
 from pathlib import Path
 import zlib
 
+from absl import logging
 import ml_collections
 import numpy as np
 from PIL import Image
@@ -90,7 +90,7 @@ class Dataset:
 
 
 def _check_config(config: ml_collections.ConfigDict) -> None:
-  if not isinstance(config.image_size, int) or config.image_size < 8:
+  if not isinstance(config.image_size, (int, np.integer)) or config.image_size < 8:
     raise DataError(f"data.image_size must be an int >= 8, got {config.image_size!r}.")
   if config.channels not in (1, 3):
     raise DataError(f"data.channels must be 1 (grayscale) or 3 (RGB), got {config.channels!r}.")
@@ -124,7 +124,8 @@ def _to_channels(images: np.ndarray, channels: int) -> np.ndarray:
                   "only 1- and 3-channel sources are supported.")
 
 
-def _resize_square(image: Image.Image, size: int, box: tuple[float, float, float, float]) -> Image.Image:
+def _resize_square(image: Image.Image, size: int,
+                   box: tuple[float, float, float, float]) -> Image.Image:
   """Bicubic resize of the central square of `box` (shorter side -> size, center crop)."""
   left, top, right, bottom = box
   side = min(right - left, bottom - top)
@@ -164,7 +165,8 @@ def fit_images(images: np.ndarray, *, image_size: int, channels: int, resize: st
       for i, image in enumerate(images):
         # Grayscale and RGB round-trip through PIL modes "L" / "RGB".
         pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-        out[i] = np.asarray(_resize_square(pil, image_size, (0, 0, w, h))).reshape(out.shape[1:])
+        out[i] = np.asarray(_resize_square(pil, image_size, (0, 0, w, h))).reshape(
+            out.shape[1:])
       images = out
   return _to_channels(images, channels)
 
@@ -180,11 +182,15 @@ def _class_names(name: str, num_classes: int) -> tuple[str, ...]:
 def _read_idx(path: Path, magic: int) -> np.ndarray:
   """Reads one IDX file of unsigned bytes (gzip or raw) into a uint8 array of its dims."""
   try:
-    raw = path.read_bytes()
-    data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-  except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError.
-    raise DataError(f"Cannot read {path}: corrupt or truncated gzip ({e}). Download it again. "
-                    f"{IDX_HELP}") from e
+    data = path.read_bytes()
+  except OSError as e:
+    raise DataError(f"Cannot read {path}: {e}.") from e
+  if data[:2] == b"\x1f\x8b":  # gzip magic; the same names without .gz hold raw IDX.
+    try:
+      data = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError.
+      raise DataError(f"Cannot decompress {path}: corrupt or truncated gzip ({e}). Download it "
+                      f"again. {IDX_HELP}") from e
   ndim = magic & 0xFF
   header = 4 + 4 * ndim
   if len(data) < header or int.from_bytes(data[:4], "big") != magic:
@@ -201,12 +207,12 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
 
 
 def _find_idx_file(folder: Path, name: str) -> Path:
+  all_names = ", ".join(n for names in IDX_FILES.values() for n in names)
   for candidate in (folder / name, folder / name.removesuffix(".gz")):
     if candidate.is_file():
       return candidate
   raise DataError(f"Missing IDX file {name} (or {name.removesuffix('.gz')}) in {folder}. "
-                  f"data.source='idx' expects {', '.join(n for f in IDX_FILES.values() for n in f)} "
-                  f"in data.dir. {IDX_HELP}")
+                  f"data.source='idx' expects {all_names} in data.dir. {IDX_HELP}")
 
 
 def load_idx(config: ml_collections.ConfigDict) -> Dataset:
@@ -333,6 +339,11 @@ def load_tfds(config: ml_collections.ConfigDict) -> Dataset:
   if not {"image", "label"} <= set(ds.element_spec):
     raise DataError(f"TFDS dataset {config.name!r} has features {sorted(ds.element_spec)}; "
                     "data.source='tfds' needs 'image' and 'label'.")
+  spec = ds.element_spec["image"]
+  if not spec.shape.is_fully_defined() or spec.shape.rank != 3 or spec.dtype.name != "uint8":
+    raise DataError(f"TFDS dataset {config.name!r} has images {spec.shape} {spec.dtype.name}; "
+                    "data.source='tfds' needs fixed-size uint8 images. Export variable-size "
+                    "images to a folder and use data.source='image_folder'.")
   if config.max_examples:
     ds = ds.take(config.max_examples)
   # Batched iteration instead of tfds.load(batch_size=-1), which aborts the process under
@@ -342,15 +353,11 @@ def load_tfds(config: ml_collections.ConfigDict) -> Dataset:
     raise DataError(f"TFDS dataset {config.name!r} split {config.split!r} is empty.")
   images = np.concatenate([p["image"] for p in parts])
   labels = np.concatenate([p["label"] for p in parts]).astype(np.int32)
-  if images.ndim != 4 or images.dtype != np.uint8:
-    raise DataError(f"TFDS dataset {config.name!r} gives images {images.shape[1:]} "
-                    f"{images.dtype}; data.source='tfds' needs fixed-size uint8 images.")
   images = fit_images(images, image_size=config.image_size, channels=config.channels,
                       resize=config.resize)
   label_feature = builder.info.features["label"]
-  names = getattr(label_feature, "names", None)
-  if not names:
-    names = _class_names(config.name, getattr(label_feature, "num_classes", 0) or int(labels.max()) + 1)
+  names = getattr(label_feature, "names", None) or _class_names(
+      config.name, getattr(label_feature, "num_classes", 0) or int(labels.max()) + 1)
   return Dataset(images, labels, tuple(names))
 
 

@@ -94,8 +94,8 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module, dis
         "g_loss": g_loss,
         "d_real_logit": jnp.mean(real_logits),
         "d_fake_logit": jnp.mean(fake_logits),
-        "d_grad_norm": optax.global_norm(d_grads),
-        "g_grad_norm": optax.global_norm(g_grads),
+        "d_grad_norm": optax.tree.norm(d_grads),
+        "g_grad_norm": optax.tree.norm(g_grads),
     }
     return new_state, metrics
 

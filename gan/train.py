@@ -189,19 +189,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
       with jax.profiler.StepTraceAnnotation("train", step_num=step):
         state, metrics = train_step(state, next(batches))
       history.append(metrics)
-      last = step == total_steps or stop.is_set()
-      save_now = last or step % config.train.checkpoint_every == 0
-      if save_now or step % config.train.log_every == 0:
+      if (stop.is_set() or step == total_steps or step % config.train.log_every == 0
+          or step % config.train.checkpoint_every == 0):
         flush_metrics(step)   # waits for the device: keeps the host at most log_every steps ahead
       progress(step)          # after the wait, so steps/s measures compute, not dispatch
+      stopping = stop.is_set()  # read once: a signal arriving later is handled at the next step
+      last = step == total_steps or stopping
       if last or step % config.train.sample_every == 0:
         write_samples(step)
-      if save_now:
+      if last or step % config.train.checkpoint_every == 0:
         checkpointing.save(manager, state, {"step": step, "data_position": step, "signature": signature,
                                             "class_names": list(dataset.class_names),
                                             "config": json.loads(config.to_json_best_effort())})
         last_saved = step
-      if stop.is_set():
+      if stopping:
         logging.warning("Stopped at step %d after a signal; rerun the same command to resume.", step)
         break
   batches.close()

@@ -192,7 +192,8 @@ def test_tfds_mock_fashion_mnist_is_padded_like_idx():
                                        channels=3))
     raw = list(tfds.as_numpy(tfds.load("fashion_mnist", split="train")))
   assert ds.images.shape == (6, 32, 32, 3)
-  np.testing.assert_array_equal(ds.images[:, 2:30, 2:30], np.stack([r["image"] for r in raw]).repeat(3, -1))
+  raw_images = np.stack([r["image"] for r in raw])  # (6, 28, 28, 1)
+  np.testing.assert_array_equal(ds.images[:, 2:30, 2:30], raw_images.repeat(3, -1))
   assert not ds.images[:, :2].any() and not ds.images[:, 30:].any()
   np.testing.assert_array_equal(ds.labels, [r["label"] for r in raw])
   assert ds.class_names == data.FASHION_MNIST_CLASSES
@@ -391,7 +392,7 @@ def test_prefetch_to_mesh_yields_host_batches_with_sharding():
   assert not [t for t in threading.enumerate() if t.name == "prefetch_to_mesh" and t.is_alive()]
 
 
-def test_prefetch_to_mesh_reraises_producer_errors_and_ends():
+def test_prefetch_to_mesh_reraises_producer_errors_ends_and_checks_size():
   def source():
     yield {"x": np.zeros((4, 2), np.float32)}
     raise RuntimeError("source broke")
@@ -402,6 +403,8 @@ def test_prefetch_to_mesh_reraises_producer_errors_and_ends():
     next(device)
   finite = input_pipeline.prefetch_to_mesh(iter([{"x": np.ones(4)}] * 3), data_sharding())
   assert len(list(finite)) == 3
+  with pytest.raises(ValueError, match="size"):
+    input_pipeline.prefetch_to_mesh(iter([]), data_sharding(), size=0)
 
 
 _MULTI_DEVICE_CHECK = """
@@ -414,7 +417,8 @@ ds = data.Dataset(images, np.arange(32, dtype=np.int32), ("x",))
 sharding = NamedSharding(jax.make_mesh((4,), ("data",)), P("data"))
 kwargs = dict(global_batch_size=8, seed=0, random_flip=True)
 host = input_pipeline.batch_for_step(ds, 3, **kwargs)
-batch = next(input_pipeline.prefetch_to_mesh(input_pipeline.batches(ds, start_step=3, **kwargs), sharding))
+source = input_pipeline.batches(ds, start_step=3, **kwargs)
+batch = next(input_pipeline.prefetch_to_mesh(source, sharding))
 shards = sorted(batch["image"].addressable_shards, key=lambda s: s.device.id)
 assert [s.data.shape for s in shards] == [(2, 4, 4, 1)] * 4
 for i, shard in enumerate(shards):
