@@ -288,7 +288,11 @@ def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
   class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
   if not class_dirs:
     loose = sum(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir())
-    raise DataError(f"{folder} has no class subfolders ({loose} images directly inside). {layout}")
+    if not loose:
+      raise DataError(f"{folder} has no class subfolders and no images. {layout}")
+    # A flat folder of images is one class (unconditional training on a whole catalog).
+    logging.info("%s has no class subfolders: reading its %d images as one class.", folder, loose)
+    class_dirs = [folder]
   paths, labels = [], []
   for label, class_dir in enumerate(class_dirs):
     files = sorted(p for p in class_dir.iterdir()

@@ -98,17 +98,40 @@ def _first_non_finite(history: list[dict[str, np.ndarray]], first_step: int) -> 
   return None
 
 
+def make_mesh() -> jax.sharding.Mesh:
+  """A 1-D data-parallel mesh ("data") over all devices of all processes.
+
+  Auto axes: XLA propagates shardings from the inputs (the "explicit" default would need every
+  op to state its output sharding).
+  """
+  return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def create_state_and_step(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh):
+  """(generator, initial GanState replicated on `mesh`, jitted train_step(state, batch)).
+
+  The step takes the state replicated and the batch sharded along "data"; the state is donated.
+  """
+  replicated = NamedSharding(mesh, P())
+  batch_sharding = NamedSharding(mesh, P("data"))
+  generator, discriminator = models.build(config)
+  g_tx, d_tx = state_lib.make_optimizers(config)
+  init = jax.jit(lambda: state_lib.init_state(config, generator, discriminator, g_tx, d_tx),
+                 out_shardings=replicated)
+  train_step = jax.jit(steps.make_train_step(config, generator, discriminator, g_tx, d_tx, batch_sharding),
+                       in_shardings=(replicated, batch_sharding), out_shardings=(replicated, replicated),
+                       donate_argnums=(0,))
+  return generator, init(), train_step
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.GanState:
   """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the final state."""
   check_config(config)
   os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
   is_main = jax.process_index() == 0
 
-  # --- Devices: a 1-D data-parallel mesh over all devices of all processes.
-  # Auto axes: XLA propagates shardings from the inputs (the "explicit" default would need
-  # every op to state its output sharding).
-  mesh = jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
-  replicated = NamedSharding(mesh, P())
+  # --- Devices.
+  mesh = make_mesh()
   batch_sharding = NamedSharding(mesh, P("data"))
 
   # --- Data.
@@ -118,15 +141,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
                      f"{len(dataset.class_names)} classes {list(dataset.class_names)}: set "
                      f"--config.data.num_classes={len(dataset.class_names)}.")
 
-  # --- Models, optimizers, step.
-  generator, discriminator = models.build(config)
-  g_tx, d_tx = state_lib.make_optimizers(config)
-  init = jax.jit(lambda: state_lib.init_state(config, generator, discriminator, g_tx, d_tx),
-                 out_shardings=replicated)
-  state = init()
-  train_step = jax.jit(steps.make_train_step(config, generator, discriminator, g_tx, d_tx, batch_sharding),
-                       in_shardings=(replicated, batch_sharding), out_shardings=(replicated, replicated),
-                       donate_argnums=(0,))
+  # --- Models, state, step.
+  generator, state, train_step = create_state_and_step(config, mesh)
 
   # --- Restore or start.
   manager = checkpointing.make_manager(workdir, config.train.keep_checkpoints)
