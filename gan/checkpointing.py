@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
+from absl import logging
 import jax
 import ml_collections
 import numpy as np
@@ -91,6 +92,9 @@ def restore_latest(manager: ocp.CheckpointManager, target: Any, signature: dict[
         + "".join(f"  {line}\n" for line in differing + array_problems[:20])
         + "Use a new --workdir for this config, or rerun with the config that wrote the checkpoint "
           f"(saved as {os.path.dirname(str(directory))}/config.json).")
+  if differing:
+    logging.warning("Resuming %s/%d with config values that differ from the run that wrote it "
+                    "(array shapes match):\n  %s", directory, step, "\n  ".join(differing))
   restored = manager.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
   return restored.state, restored.meta
