@@ -26,14 +26,6 @@ from gan import models
 from gan import sampling
 from gan import state as state_lib
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a training run.")
-_NUM = flags.DEFINE_integer("num", 64, "Number of images.")
-_OUT = flags.DEFINE_string("out", "samples.png", "Output PNG grid.")
-_LABEL = flags.DEFINE_string("label", None, "Class name (e.g. sneaker) or id (e.g. 7); conditional models only.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the latents.")
-_EMA = flags.DEFINE_boolean("ema", True, "Use the EMA generator weights.")
-_COLUMNS = flags.DEFINE_integer("columns", 0, "Grid columns (0 = automatic).")
-
 
 class SampleError(ValueError):
   pass
@@ -109,18 +101,31 @@ def sample_images(workdir: str, num: int, label: Optional[str] = None, seed: int
   return sampling.to_uint8(images), columns
 
 
+def define_flags() -> None:
+  """Command-line flags, defined only when run as a program (the module is also a library)."""
+  flags.DEFINE_string("workdir", None, "Workdir of a training run.")
+  flags.DEFINE_integer("num", 64, "Number of images.")
+  flags.DEFINE_string("out", "samples.png", "Output PNG grid.")
+  flags.DEFINE_string("label", None, "Class name (e.g. sneaker) or id (e.g. 7); conditional models only.")
+  flags.DEFINE_integer("seed", 0, "Seed of the latents.")
+  flags.DEFINE_boolean("ema", True, "Use the EMA generator weights.")
+  flags.DEFINE_integer("columns", 0, "Grid columns (0 = automatic).")
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   try:
-    images, columns = sample_images(_WORKDIR.value, _NUM.value, _LABEL.value, _SEED.value, _EMA.value)
+    f = flags.FLAGS
+    images, columns = sample_images(f.workdir, f.num, f.label, f.seed, f.ema)
   except (SampleError, checkpointing.CheckpointMismatchError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
-  sampling.save_png(_OUT.value, sampling.make_grid(images, _COLUMNS.value or columns))
-  print(f"Wrote {len(images)} samples to {_OUT.value}")
+  sampling.save_png(flags.FLAGS.out, sampling.make_grid(images, flags.FLAGS.columns or columns))
+  print(f"Wrote {len(images)} samples to {flags.FLAGS.out}")
 
 
 if __name__ == "__main__":
+  define_flags()
   flags.mark_flags_as_required(["workdir"])
   app.run(main)

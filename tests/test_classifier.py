@@ -1,50 +1,91 @@
-"""The domain classifier learns an easy synthetic task, saves with Orbax and loads back exactly."""
+"""The domain classifier (train, save, load) and gan.evaluate on a tiny run."""
+
+import json
+import os
 
 import numpy as np
 import pytest
 
 from configs import classifier_fashion_mnist
+from configs import tiny
 from gan import data
+from gan import evaluate
+from gan import train
 from gan.metrics import classifier
 from gan.metrics import train_classifier
 
 
-@pytest.mark.slow
-def test_train_save_load_classifier(tmp_path, write_idx):
-  # Class c: a bright horizontal bar at rows 2c..2c+3, on noise. Any working CNN separates these.
+def with_split(data_config, split):
+  config = data_config.copy_and_resolve_references()
+  config.split = split
+  return config
+
+
+@pytest.fixture(scope="module")
+def bars_dir(tmp_path_factory, write_idx):
+  """Class c: a bright horizontal bar at rows 2c+2..2c+4 on noise; any working CNN separates them."""
+  folder = tmp_path_factory.mktemp("bars")
   rng = np.random.default_rng(0)
   for split, n in (("train", 512), ("test", 200)):
     labels = rng.integers(0, 10, n)
     images = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
     for i, c in enumerate(labels):
       images[i, 2 * c + 2:2 * c + 5, 3:25] = 240
-    write_idx(tmp_path, images, labels, split=split)
+    write_idx(folder, images, labels, split=split)
+  return str(folder)
+
+
+@pytest.fixture(scope="module")
+def trained_classifier(tmp_path_factory, bars_dir):
   config = classifier_fashion_mnist.get_config()
-  config.data.dir = str(tmp_path)
+  config.data.dir = bars_dir
+  config.data.random_flip = False
   config.model.width = 8
   config.train.batch_size = 64
   config.train.steps = 60
   config.train.log_every = 30
-  config.data.random_flip = False
-  meta = train_classifier.train_and_evaluate(config, str(tmp_path / "clf"))
+  workdir = str(tmp_path_factory.mktemp("classifier"))
+  return workdir, config, train_classifier.train_and_evaluate(config, workdir)
+
+
+@pytest.mark.slow
+def test_classifier_learns_saves_and_loads(trained_classifier):
+  workdir, config, meta = trained_classifier
   assert meta["test_accuracy"] >= 0.9, meta["test_accuracy"]
   assert meta["class_names"][7] == "Sneaker"
-
-  model, variables, loaded_meta = train_classifier.load(str(tmp_path / "clf"))
+  model, variables, loaded_meta = train_classifier.load(workdir)
   assert loaded_meta["test_accuracy"] == meta["test_accuracy"]
-  test_set = data.load_dataset(_with_split(config.data, "test"))
+  test_set = data.load_dataset(with_split(config.data, "test"))
   assert train_classifier.evaluate(model, variables, test_set) == meta["test_accuracy"]
-  logits, features = train_classifier.predict(model, variables, train_classifier.to_model_input(test_set.images[:5]))
+  logits, features = train_classifier.predict(model, variables,
+                                              train_classifier.to_model_input(test_set.images[:5]))
   assert logits.shape == (5, 10) and features.shape == (5, classifier.FEATURE_DIM)
   assert np.all(features >= 0)                       # ReLU features
-
-
-def _with_split(data_config, split):
-  config = data_config.copy_and_resolve_references()
-  config.split = split
-  return config
 
 
 def test_load_without_checkpoint_says_how_to_train(tmp_path):
   with pytest.raises(FileNotFoundError, match="gan.metrics.train_classifier"):
     train_classifier.load(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_evaluate_tiny_run(tmp_path, bars_dir, trained_classifier):
+  classifier_dir = trained_classifier[0]
+  config = tiny.get_config()
+  config.data.dir = bars_dir
+  config.model.conditional = True
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(config, workdir)
+  record = evaluate.evaluate_run(workdir, classifier_dir, num_samples=200)
+  model, floor = record["model"], record["real_data_floor"]
+  assert record == json.load(open(os.path.join(workdir, "metrics.json")))
+  # 4 steps of a tiny GAN are far from the data; train vs test of the same data is close.
+  assert model["fid"] > floor["fid"] >= 0
+  assert 0 <= model["recognition_accuracy"] <= 1 and floor["recognition_accuracy"] >= 0.9
+  assert 0 <= model["precision"] <= 1 and 0 <= floor["recall"] <= 1
+  assert 1 <= model["classes_covered"] <= 10
+  # Real features are cached once per split and reused (same numbers on a second evaluation).
+  cached = sorted(os.listdir(os.path.join(classifier_dir, "reference_features")))
+  assert len(cached) == 2 and all("-domain-32px" in name for name in cached)
+  assert evaluate.evaluate_run(workdir, classifier_dir, num_samples=200)["model"] == model
+  assert "| fid |" in evaluate.format_table(record)

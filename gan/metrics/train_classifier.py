@@ -161,14 +161,16 @@ def load(workdir: str) -> tuple[Classifier, Any, dict[str, Any]]:
   return model, variables, meta
 
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Classifier config (configs/classifier_*.py).")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Where to save the classifier.")
+def define_flags() -> None:
+  """Command-line flags, defined only when run as a program (the module is also a library)."""
+  config_flags.DEFINE_config_file("config", None, "Classifier config (configs/classifier_*.py).")
+  flags.DEFINE_string("workdir", None, "Where to save the classifier.")
 
 
 def main(argv):
   del argv
   try:
-    meta = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    meta = train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
   except data.DataError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
@@ -176,5 +178,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   flags.mark_flags_as_required(["config", "workdir"])
   app.run(main)
