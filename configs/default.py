@@ -68,6 +68,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.ema_decay = 0.999        # EMA generator (used for samples)
   config.train.ema_warmup = True        # decay ramps up as (1 + t) / (10 + t)
 
+  config.eval = ml_collections.ConfigDict()
+  config.eval.every = 1000              # FID etc. of the EMA generator every N steps (0 = off)
+  config.eval.num_samples = 2000        # generated samples per evaluation
+  config.eval.seed = 0
+  # Domain classifier (python -m gan.metrics.train_classifier); evaluation is skipped with a
+  # warning when it has not been trained. The best checkpoint by FID is kept in best_checkpoint/.
+  config.eval.classifier_dir = "runs/classifier_fashion_mnist"
+
   config.sample = ml_collections.ConfigDict()
   config.sample.grid_columns = 10       # conditional grids: one row per class
   config.sample.grid_rows = 10          # unconditional grids

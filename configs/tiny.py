@@ -22,6 +22,7 @@ def get_config():
   config.train.sample_every = 2
   config.train.checkpoint_every = 2
   config.train.keep_checkpoints = 2
+  config.eval.every = 0
   config.sample.grid_rows = 4
   config.sample.grid_columns = 4
   config.sample.standing_stats_batch = 64

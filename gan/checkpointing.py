@@ -32,11 +32,20 @@ def shape_signature(config: ml_collections.ConfigDict) -> dict[str, Any]:
   }
 
 
-def make_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
+def make_manager(workdir: str, keep: int, folder: str = "checkpoints") -> ocp.CheckpointManager:
+  """Manager of workdir/folder keeping the `keep` newest checkpoints."""
   options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
   handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
-  return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), "checkpoints"), options=options,
+  return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), folder), options=options,
                                item_handlers=handlers)
+
+
+def latest_meta(manager: ocp.CheckpointManager) -> Optional[dict[str, Any]]:
+  """The JSON metadata of the newest checkpoint, or None."""
+  step = manager.latest_step()
+  if step is None:
+    return None
+  return manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
 
 
 def save(manager: ocp.CheckpointManager, state: Any, meta: dict[str, Any]) -> None:
@@ -77,11 +86,10 @@ def restore_latest(manager: ocp.CheckpointManager, target: Any, signature: dict[
   Raises CheckpointMismatchError naming every differing config key / array when the checkpoint
   does not fit the config.
   """
-  step = manager.latest_step()
-  if step is None:
+  meta = latest_meta(manager)
+  if meta is None:
     return None
-  directory = manager.directory
-  meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+  step, directory = manager.latest_step(), manager.directory
   saved_signature = meta.get("signature", {})
   differing = [f"{key}: checkpoint {saved_signature.get(key)!r} vs config {value!r}"
                for key, value in signature.items() if saved_signature.get(key) != value]

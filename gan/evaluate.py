@@ -20,9 +20,10 @@ import json
 import os
 import sys
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from absl import app
+from absl import logging
 from absl import flags
 import jax
 import jax.numpy as jnp
@@ -63,33 +64,44 @@ def real_features(model, variables, data_config: ml_collections.ConfigDict, spli
   return result
 
 
-def generated_features(workdir: str, model, variables, num_samples: int, seed: int, batch_size: int = 500
-                       ) -> dict[str, Any]:
-  """Features, probabilities and conditioning labels of `num_samples` generated images.
+def make_feature_sampler(generator, model, z_dim: int, batch_size: int = 500) -> Callable[..., Any]:
+  """A jitted fn(g_params, g_batch_stats, classifier_variables, key) -> (features, probs, labels).
 
-  Each batch is generated and classified in one jit; only features leave the device.
+  One batch of `batch_size` images is generated (eval-mode BN) and classified in one jit; only
+  features leave the device. Parameters are arguments, so training can call it again without
+  recompiling.
   """
-  config, generator, state, _ = sample.load_run(workdir)
   num_classes = generator.num_classes
-  z_dim = config.model.z_dim
-  stats_key, key = jax.random.split(jax.random.PRNGKey(seed))
-  stats = sampling.standing_batch_stats(generator, state.ema_g_params, state.g_batch_stats, stats_key,
-                                        config.sample.standing_stats_batch, z_dim, num_classes)
 
   @jax.jit
-  def generate_and_classify(batch_key):
-    z_key, label_key = jax.random.split(batch_key)
+  def generate_and_classify(g_params, g_batch_stats, classifier_variables, key):
+    z_key, label_key = jax.random.split(key)
     z = jax.random.normal(z_key, (batch_size, z_dim), jnp.float32)
     labels = jax.random.randint(label_key, (batch_size,), 0, max(num_classes, 1))
-    images = generator.apply({"params": state.ema_g_params, "batch_stats": stats}, z,
+    images = generator.apply({"params": g_params, "batch_stats": g_batch_stats}, z,
                              labels if num_classes else None, train=False)
-    logits, features = model.apply(variables, images, train=False)
+    logits, features = model.apply(classifier_variables, images, train=False)
     return features, jax.nn.softmax(logits), labels
 
-  outputs = [generate_and_classify(jax.random.fold_in(key, i))
-             for i in range(-(-num_samples // batch_size))]
+  return generate_and_classify
+
+
+def sample_features(sampler, generator, g_params, g_batch_stats, classifier_variables, *, num_samples: int,
+                    seed: int, z_dim: int, standing_stats_batch: int) -> dict[str, Any]:
+  """Features (N, D), probabilities (N, C) and conditioning labels (N,) | None of N generated images.
+
+  BN statistics are re-estimated for `g_params` once (see sampling.standing_batch_stats).
+  """
+  num_classes = generator.num_classes
+  stats_key, key = jax.random.split(jax.random.PRNGKey(seed))
+  stats = sampling.standing_batch_stats(generator, g_params, g_batch_stats, stats_key, standing_stats_batch,
+                                        z_dim, num_classes)
+  outputs = [sampler(g_params, stats, classifier_variables, jax.random.fold_in(key, 0))]
+  per_batch = outputs[0][0].shape[0]
+  outputs += [sampler(g_params, stats, classifier_variables, jax.random.fold_in(key, i))
+              for i in range(1, -(-num_samples // per_batch))]
   features, probs, labels = (np.concatenate(x)[:num_samples] for x in zip(*jax.device_get(outputs)))
-  return {"features": features, "probs": probs, "labels": labels if num_classes else None, "config": config}
+  return {"features": features, "probs": probs, "labels": labels if num_classes else None}
 
 
 def compare(real: dict[str, np.ndarray], fake: dict[str, np.ndarray], num_classes: int, seed: int,
@@ -119,6 +131,35 @@ def compare(real: dict[str, np.ndarray], fake: dict[str, np.ndarray], num_classe
   return {k: float(v) for k, v in results.items()}
 
 
+def make_training_evaluator(config: ml_collections.ConfigDict, generator
+                            ) -> Optional[Callable[[Any], dict[str, float]]]:
+  """fn(state) -> metrics of the EMA generator for the train loop, or None when evaluation is off.
+
+  Off when config.eval.every is 0, or (with a warning saying how to enable it) when there is no
+  trained domain classifier in config.eval.classifier_dir.
+  """
+  if not config.eval.every:
+    return None
+  classifier_dir = config.eval.classifier_dir
+  if not os.path.isdir(os.path.join(classifier_dir, "checkpoints")):
+    logging.warning("In-training evaluation is off: no domain classifier in %r. Train one with "
+                    "python -m gan.metrics.train_classifier --config configs/classifier_fashion_mnist.py "
+                    "--workdir %s (or set --config.eval.every=0 to silence this).", classifier_dir, classifier_dir)
+    return None
+  model, variables, meta = train_classifier.load(classifier_dir)
+  real = real_features(model, variables, config.data, "train", os.path.join(classifier_dir, "reference_features"))
+  sampler = make_feature_sampler(generator, model, config.model.z_dim)
+  num_classes = len(meta["class_names"])
+
+  def evaluate_state(state) -> dict[str, float]:
+    fake = sample_features(sampler, generator, state.ema_g_params, state.g_batch_stats, variables,
+                           num_samples=config.eval.num_samples, seed=config.eval.seed, z_dim=config.model.z_dim,
+                           standing_stats_batch=config.sample.standing_stats_batch)
+    return compare(real, fake, num_classes, config.eval.seed, fake["labels"])
+
+  return evaluate_state
+
+
 def evaluate_run(workdir: str, classifier_dir: str, num_samples: int = 10_000, seed: int = 0,
                  features: str = "domain") -> dict[str, Any]:
   """Computes the metrics of a run, writes workdir/metrics.json and returns its content."""
@@ -126,8 +167,11 @@ def evaluate_run(workdir: str, classifier_dir: str, num_samples: int = 10_000, s
     raise ValueError(f"Unknown --features {features!r}; available here: {list(FEATURES)}.")
   start = time.perf_counter()
   model, variables, classifier_meta = train_classifier.load(classifier_dir)
-  fake = generated_features(workdir, model, variables, num_samples, seed)
-  config = fake["config"]
+  config, generator, state, _ = sample.load_run(workdir)
+  sampler = make_feature_sampler(generator, model, config.model.z_dim)
+  fake = sample_features(sampler, generator, state.ema_g_params, state.g_batch_stats, variables,
+                         num_samples=num_samples, seed=seed, z_dim=config.model.z_dim,
+                         standing_stats_batch=config.sample.standing_stats_batch)
   cache_dir = os.path.join(classifier_dir, "reference_features")
   real_train = real_features(model, variables, config.data, "train", cache_dir)
   real_test = real_features(model, variables, config.data, "test", cache_dir)

@@ -25,6 +25,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from gan import checkpointing
 from gan import data
+from gan import evaluate
 from gan import input_pipeline
 from gan import models
 from gan import sampling
@@ -53,6 +54,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   for key in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
     if t[key] <= 0:
       problems.append(f"train.{key} must be positive, got {t[key]}.")
+  if config.eval.every < 0:
+    problems.append(f"eval.every must be >= 0 (0 = no evaluation), got {config.eval.every}.")
   if not 0.0 <= t.ema_decay < 1.0:
     problems.append(f"train.ema_decay must be in [0, 1), got {t.ema_decay}.")
   if config.model.name not in models.ARCHITECTURES:
@@ -183,6 +186,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   history: list[dict[str, jax.Array]] = []
   last_saved = manager.latest_step()
 
+  # --- Evaluation with the domain classifier; the best checkpoint by FID is kept apart.
+  evaluate_state = evaluate.make_training_evaluator(config, generator)
+  best_manager = checkpointing.make_manager(workdir, 1, folder="best_checkpoint")
+  best_fid = (checkpointing.latest_meta(best_manager) or {}).get("fid", float("inf"))
+
+  def run_evaluation(step: int) -> None:
+    nonlocal best_fid
+    results = evaluate_state(state)
+    writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
+    if results["fid"] < best_fid:
+      best_fid = results["fid"]
+      checkpointing.save(best_manager, state, {"step": step, "fid": best_fid, "signature": signature,
+                                               "class_names": list(dataset.class_names)})
+
   def flush_metrics(step: int) -> None:
     fetched = jax.device_get(history)
     first = step - len(fetched) + 1
@@ -213,6 +230,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
       last = step == total_steps or stopping
       if last or step % config.train.sample_every == 0:
         write_samples(step)
+      if evaluate_state is not None and (last or step % config.eval.every == 0):
+        run_evaluation(step)
       if last or step % config.train.checkpoint_every == 0:
         checkpointing.save(manager, state, {"step": step, "data_position": step, "signature": signature,
                                             "class_names": list(dataset.class_names),
@@ -222,8 +241,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
         logging.warning("Stopped at step %d after a signal; rerun the same command to resume.", step)
         break
   batches.close()
-  manager.wait_until_finished()
-  manager.close()
+  for m in (manager, best_manager):
+    m.wait_until_finished()
+    m.close()
   writer.flush()
   writer.close()
   return state

@@ -11,6 +11,7 @@ from configs import tiny
 from gan import data
 from gan import evaluate
 from gan import train
+from gan import writers
 from gan.metrics import classifier
 from gan.metrics import train_classifier
 
@@ -74,8 +75,16 @@ def test_evaluate_tiny_run(tmp_path, bars_dir, trained_classifier):
   config = tiny.get_config()
   config.data.dir = bars_dir
   config.model.conditional = True
+  config.eval.every = 2
+  config.eval.num_samples = 100
+  config.eval.classifier_dir = classifier_dir
   workdir = str(tmp_path / "run")
   train.train_and_evaluate(config, workdir)
+  # In-training evaluation: eval/* scalars at steps 2 and 4, best checkpoint by FID kept apart.
+  evals = [r for r in writers.read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "eval/fid" in r]
+  assert [r["step"] for r in evals] == [2, 4]
+  best_step = min(evals, key=lambda r: r["eval/fid"])["step"]
+  assert os.listdir(os.path.join(workdir, "best_checkpoint")) == [str(best_step)]
   record = evaluate.evaluate_run(workdir, classifier_dir, num_samples=200)
   model, floor = record["model"], record["real_data_floor"]
   assert record == json.load(open(os.path.join(workdir, "metrics.json")))
