@@ -222,17 +222,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
       with jax.profiler.StepTraceAnnotation("train", step_num=step):
         state, metrics = train_step(state, next(batches))
       history.append(metrics)
-      if (stop.is_set() or step == total_steps or step % config.train.log_every == 0
-          or step % config.train.checkpoint_every == 0):
-        flush_metrics(step)   # waits for the device: keeps the host at most log_every steps ahead
-      progress(step)          # after the wait, so steps/s measures compute, not dispatch
       stopping = stop.is_set()  # read once: a signal arriving later is handled at the next step
       last = step == total_steps or stopping
+      save_now = last or step % config.train.checkpoint_every == 0
+      evaluate_now = (evaluate_state is not None and not stopping
+                      and (step == total_steps or step % config.eval.every == 0))
+      if save_now or evaluate_now or step % config.train.log_every == 0:
+        # Waits for the device: NaNs are caught before anything is saved, and the host stays at
+        # most log_every steps ahead.
+        flush_metrics(step)
+      progress(step)            # after the wait, so steps/s measures compute, not dispatch
       if last or step % config.train.sample_every == 0:
         write_samples(step)
-      if evaluate_state is not None and (last or step % config.eval.every == 0):
+      if evaluate_now:
         run_evaluation(step)
-      if last or step % config.train.checkpoint_every == 0:
+      if save_now:
         checkpointing.save(manager, state, {"step": step, "data_position": step, "signature": signature,
                                             "class_names": list(dataset.class_names),
                                             "config": json.loads(config.to_json_best_effort())})

@@ -10,11 +10,12 @@ uses, as pytorch-fid rebuilt it on top of torchvision's Inception3 (src/pytorch_
   * BasicConv2d = conv without bias + BatchNorm(eps=0.001, running statistics) + ReLU.
 The FID features are the 2048-d global average pool after Mixed_7c ("pool3").
 
-Weights: the file `pt_inception-2015-12-05-6726825d.pth` (~91 MB) of the pytorch-fid release
+Weights: the file `pt_inception-2015-12-05-6726825d.pth` (91 MiB: 23,885,392 float32 values) of the
+pytorch-fid release
   https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth
 Nothing is downloaded at run time: fetch it once and put it in $PRODUCTGAN_WEIGHTS_DIR (default:
 ../shared/weights next to the clone, like the data), or pass its path to `load_fid_inception`.
-It is read with gan.metrics.torch_weights, which needs no torch and runs no pickle code.
+It is read with gan.metrics.torch_weights, which needs no torch and runs no code from the pickle.
 
 Layout: NHWC activations; torch's OIHW conv weights become Flax HWIO kernels and the fc weight
 (out, in) becomes a Dense kernel (in, out). Channel concatenation order equals torch's, so the
@@ -44,7 +45,7 @@ FID_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fi
                    "pt_inception-2015-12-05-6726825d.pth")
 FID_WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 FEATURE_DIM = 2048
-NUM_CLASSES = 1008  # The 2015 TF graph's 1000 ImageNet classes plus 8 unused outputs.
+NUM_CLASSES = 1008  # The 2015 TF graph's output width; 1000 of them are the ImageNet classes.
 INPUT_SIZE = 299
 
 # ../shared/weights next to the clone, like configs/default.py's ../shared/data.

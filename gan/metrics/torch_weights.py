@@ -1,4 +1,4 @@
-"""Reads PyTorch `torch.save(state_dict)` files into numpy, without torch and without running pickle code.
+"""Reads PyTorch `torch.save(state_dict)` files into numpy, without torch and without running code from the pickle.
 
 A `.pth` file is a pickle whose tensors point at raw storages kept next to it. Two layouts exist
 (torch/serialization.py, `_save` and `_legacy_save`):
@@ -69,7 +69,16 @@ class UnsafePickleError(ValueError):
   """The pickle references a global outside the state-dict allowlist (it could run code)."""
 
 
-class _StorageType:
+class _Sealed:
+  """Objects the unpickler hands out. Pickle's BUILD opcode would otherwise let a crafted file
+  overwrite their attributes (a tensor's size after its bounds were checked, a storage's dtype)."""
+
+  def __setstate__(self, state: Any) -> None:
+    raise ValueError(f"The pickle tries to set the state of a {type(self).__name__.lstrip('_')}; "
+                     "torch never writes that: refusing a crafted file.")
+
+
+class _StorageType(_Sealed):
   """What `find_class` returns for a storage class: only its element dtype matters."""
 
   def __init__(self, name: str):
@@ -77,7 +86,7 @@ class _StorageType:
     self.dtype = STORAGE_DTYPES[name]
 
 
-class _Storage:
+class _Storage(_Sealed):
   """A flat 1-D storage of `numel` elements; `array` is filled when its bytes are read."""
 
   def __init__(self, key: str, dtype: np.dtype, numel: int):
@@ -85,7 +94,37 @@ class _Storage:
     self.array: Optional[np.ndarray] = None
 
 
-class _PendingTensor:
+class _StorageView(_Storage):
+  """A slice [offset, offset + numel) of another storage (storage views of torch < 1.0 files)."""
+
+  def __init__(self, root: _Storage, offset: int, numel: int):
+    super().__init__(f"{root.key}[{offset}:{offset + numel}]", root.dtype, numel)
+    self.root, self.offset = root, offset
+
+  @property
+  def array(self) -> Optional[np.ndarray]:
+    if self.root.array is None:
+      return None
+    return self.root.array[self.offset:self.offset + self.numel]
+
+  @array.setter
+  def array(self, value: Optional[np.ndarray]) -> None:
+    if value is not None:
+      raise AttributeError("A storage view has no data of its own.")
+
+
+def _check_view(size: tuple[int, ...], stride: tuple[int, ...], offset: int, numel: int, key: str) -> None:
+  """Raises unless every element of the strided view lies in storage[0:numel]."""
+  if len(size) != len(stride) or any(n < 0 for n in size) or any(s < 0 for s in stride) or offset < 0:
+    raise ValueError(f"Bad tensor size {size} / stride {stride} / offset {offset}.")
+  if 0 not in size:
+    last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+    if last >= numel:
+      raise ValueError(f"Tensor of size {size}, stride {stride}, offset {offset} reads element {last} "
+                       f"of storage {key!r} which has {numel}.")
+
+
+class _PendingTensor(_Sealed):
   """A strided view of a storage, turned into an array once all storages are read."""
 
   def __init__(self, storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...]):
@@ -96,12 +135,14 @@ class _PendingTensor:
     array = self.storage.array
     if array is None:
       raise ValueError(f"Storage {self.storage.key!r} is referenced but its data was never read.")
+    # Checked again against the bytes actually read: as_strided itself reads wherever it is told.
+    _check_view(self.size, self.stride, self.offset, array.size, self.storage.key)
     if 0 in self.size:
       return np.zeros(self.size, array.dtype)
     view = np.lib.stride_tricks.as_strided(array[self.offset:], shape=self.size,
                                            strides=[s * array.itemsize for s in self.stride],
                                            writeable=False)
-    return np.array(view, copy=True)
+    return np.array(view, copy=True, order="C")
 
 
 def _int_tuple(value: Any, what: str) -> tuple[int, ...]:
@@ -111,19 +152,13 @@ def _int_tuple(value: Any, what: str) -> tuple[int, ...]:
 
 
 def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any) -> _PendingTensor:
-  """Stand-in for torch._utils._rebuild_tensor; validates that the view stays inside the storage."""
+  """Stand-in for torch._utils._rebuild_tensor; checks that the view stays inside the storage."""
   if not isinstance(storage, _Storage):
     raise ValueError(f"A tensor must be built from a storage, got {type(storage).__name__}.")
   size, stride = _int_tuple(size, "size"), _int_tuple(stride, "stride")
-  if type(storage_offset) is not int or storage_offset < 0:
+  if type(storage_offset) is not int:
     raise ValueError(f"Bad storage offset {storage_offset!r}.")
-  if len(size) != len(stride) or any(n < 0 for n in size) or any(s < 0 for s in stride):
-    raise ValueError(f"Bad tensor size {size} / stride {stride}.")
-  if 0 not in size:
-    last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
-    if last >= storage.numel:
-      raise ValueError(f"Tensor of size {size}, stride {stride}, offset {storage_offset} reads element "
-                       f"{last} of storage {storage.key!r} which has {storage.numel}.")
+  _check_view(size, stride, storage_offset, storage.numel, storage.key)
   return _PendingTensor(storage, storage_offset, size, stride)
 
 
@@ -190,30 +225,14 @@ class _RestrictedUnpickler(pickle.Unpickler):
     view_metadata = pid[5] if len(pid) == 6 else None
     if view_metadata is not None:
       # Storage views (legacy files from torch < 1.0): a slice of the root storage.
+      if (not isinstance(view_metadata, tuple) or len(view_metadata) != 3
+          or not all(type(v) is int for v in view_metadata[1:])):
+        raise ValueError(f"Malformed storage view {view_metadata!r}.")
       _, view_offset, view_numel = view_metadata
-      if not (0 <= view_offset and view_offset + view_numel <= numel):
+      if not (0 <= view_offset and 0 <= view_numel and view_offset + view_numel <= numel):
         raise ValueError(f"Storage view {view_metadata!r} outside storage {key!r} of {numel} elements.")
       return _StorageView(storage, view_offset, view_numel)
     return storage
-
-
-class _StorageView(_Storage):
-  """A slice [offset, offset + numel) of another storage; its array is read through the root."""
-
-  def __init__(self, root: _Storage, offset: int, numel: int):
-    super().__init__(f"{root.key}[{offset}:{offset + numel}]", root.dtype, numel)
-    self.root, self.offset = root, offset
-
-  @property
-  def array(self) -> Optional[np.ndarray]:
-    if self.root.array is None:
-      return None
-    return self.root.array[self.offset:self.offset + self.numel]
-
-  @array.setter
-  def array(self, value: Optional[np.ndarray]) -> None:
-    if value is not None:
-      raise AttributeError("A storage view has no data of its own.")
 
 
 def _materialize(obj: Any) -> Any:
@@ -325,8 +344,11 @@ def load_torch_file(path: PathLike) -> Any:
   with open(path, "rb") as f:
     head = f.read(4)
   if head == b"PK\x03\x04":
-    with zipfile.ZipFile(path) as archive:
-      return _load_zip(archive)
+    try:
+      with zipfile.ZipFile(path) as archive:
+        return _load_zip(archive)
+    except (zipfile.BadZipFile, pickle.UnpicklingError, EOFError) as e:
+      raise ValueError(f"{path}: corrupt torch zip checkpoint ({type(e).__name__}: {e}).") from e
   if tarfile.is_tarfile(path):
     raise ValueError(f"{path} uses the tar-based format of torch <= 0.3; load and re-save it with a "
                      "recent torch (torch.save(torch.load(path), new_path)).")
