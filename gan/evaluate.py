@@ -1,17 +1,22 @@
-"""Command line: evaluate a training run's generator with the domain classifier's features.
+"""Command line: evaluate a training run's generator in the feature space of a feature network.
 
-  python -m gan.evaluate --workdir runs/dcgan --classifier runs/classifier_fashion_mnist \
-      [--num_samples 10000] [--seed 0]
+  python -m gan.evaluate --workdir runs/dcgan [--features domain|inception] \
+      [--classifier runs/classifier_fashion_mnist] [--num_samples 10000] [--seed 0]
 
 Generates `num_samples` images from the latest checkpoint (EMA generator), one jit per batch that
 generates and extracts features, and reports FID, KID, precision / recall / density / coverage,
-the domain Inception Score, class histogram diagnostics (KL to the real class distribution,
-classes covered), sample diversity and, for conditional models, product-recognition accuracy
-(does "generate a sneaker" give a sneaker?). Next to them: the real-data floor, the same metrics
-between the train and test splits. Writes workdir/metrics.json and prints a table.
+the Inception Score in that network's classes and, with the domain classifier, class-histogram
+diagnostics (KL to the real class distribution, classes covered) and, for conditional models,
+product-recognition accuracy (does "generate a sneaker" give a sneaker?). Next to them: the
+real-data floor, the same metrics between the train and test splits. Writes workdir/metrics.json
+and prints a table.
 
-Real-data features are computed once per (dataset, split, classifier, resolution) and cached in
-the classifier's folder (reference_features/).
+Feature networks:
+  domain     the classifier trained by gan.metrics.train_classifier (the default: meaningful on
+             small grayscale product images);
+  inception  InceptionV3 with pytorch-fid's weights (gan/metrics/inception.py; images resized
+             bilinearly to 299x299), for numbers comparable with published FIDs on photos.
+Real-data features are computed once per (dataset, split, network, resolution) and cached.
 """
 
 from __future__ import annotations
@@ -20,11 +25,11 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from absl import app
-from absl import logging
 from absl import flags
+from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -35,18 +40,54 @@ from gan import sample
 from gan import sampling
 from gan.metrics import diversity
 from gan.metrics import fid
+from gan.metrics import inception
 from gan.metrics import inception_score
 from gan.metrics import kid
 from gan.metrics import precision_recall
 from gan.metrics import train_classifier
 
-FEATURES = ("domain",)
+
+class FeatureNetwork(NamedTuple):
+  name: str                    # cache key and report label
+  extract: Callable[[Any, jax.Array], tuple[jax.Array, jax.Array]]
+  #                            (variables, images (N, S, S, C) in [-1, 1]) -> (logits (N, K), features (N, D))
+  variables: Any
+  class_names: Optional[tuple[str, ...]]   # the dataset's classes (domain); None for ImageNet logits
+  cache_dir: str               # where real-data features are cached
+  batch_size: int              # images per jit call
+  description: str
 
 
-def real_features(model, variables, data_config: ml_collections.ConfigDict, split: str, cache_dir: str,
-                  batch_size: int = 1000) -> dict[str, np.ndarray]:
-  """{"features": (N, D), "probs": (N, C), "labels": (N,)} of a real split, cached on disk."""
-  path = fid.stats_cache_path(cache_dir, dataset=data_config.name, split=split, features="domain",
+def domain_network(classifier_dir: str) -> FeatureNetwork:
+  model, variables, meta = train_classifier.load(classifier_dir)
+  return FeatureNetwork(
+      name="domain", extract=lambda v, x: model.apply(v, x, train=False), variables=variables,
+      class_names=tuple(meta["class_names"]), cache_dir=os.path.join(classifier_dir, "reference_features"),
+      batch_size=500, description=f"domain classifier {os.path.abspath(classifier_dir)} "
+                                  f"(test accuracy {meta['test_accuracy']:.4f})")
+
+
+def inception_network(weights: Optional[str] = None) -> FeatureNetwork:
+  model, variables = inception.load_fid_inception(weights)
+
+  def extract(v, x):
+    features, logits = model.apply(v, inception.preprocess(x))
+    return logits, features
+
+  cache = os.path.join(os.environ.get("PRODUCTGAN_CACHE_DIR", os.path.expanduser("~/.cache/productgan")),
+                       "reference_features")
+  return FeatureNetwork(name="inception", extract=extract, variables=variables, class_names=None,
+                        cache_dir=cache, batch_size=50,
+                        description="InceptionV3 (pytorch-fid 2015-12-05 weights), bilinear resize to 299")
+
+
+FEATURE_NETWORKS = {"domain": domain_network, "inception": inception_network}
+
+
+def real_features(net: FeatureNetwork, data_config: ml_collections.ConfigDict, split: str
+                  ) -> dict[str, np.ndarray]:
+  """{"features": (N, D), "probs": (N, K), "labels": (N,)} of a real split, cached on disk."""
+  path = fid.stats_cache_path(net.cache_dir, dataset=data_config.name, split=split, features=net.name,
                               resolution=data_config.image_size).replace(".npz", "-features.npz")
   if os.path.exists(path):
     with np.load(path) as cached:
@@ -54,41 +95,45 @@ def real_features(model, variables, data_config: ml_collections.ConfigDict, spli
   config = data_config.copy_and_resolve_references()
   config.split, config.max_examples = split, 0
   dataset = data.load_dataset(config)
-  logits, features = train_classifier.predict(model, variables, train_classifier.to_model_input(dataset.images),
-                                              batch_size)
-  result = {"features": features, "probs": np.asarray(jax.nn.softmax(logits)), "labels": dataset.labels}
-  os.makedirs(cache_dir, exist_ok=True)
+  extract = jax.jit(lambda v, x: (lambda logits, f: (f, jax.nn.softmax(logits)))(*net.extract(v, x)))
+  outputs = []
+  for i in range(0, len(dataset), net.batch_size):
+    images = train_classifier.to_model_input(dataset.images[i:i + net.batch_size])
+    outputs.append(jax.device_get(extract(net.variables, images)))
+  result = {"features": np.concatenate([o[0] for o in outputs]),
+            "probs": np.concatenate([o[1] for o in outputs]), "labels": dataset.labels}
+  os.makedirs(net.cache_dir, exist_ok=True)
   tmp = path + ".tmp.npz"
   np.savez(tmp, **result)
   os.replace(tmp, path)        # atomic: a crash never leaves a half-written cache entry
   return result
 
 
-def make_feature_sampler(generator, model, z_dim: int, batch_size: int = 500) -> Callable[..., Any]:
-  """A jitted fn(g_params, g_batch_stats, classifier_variables, key) -> (features, probs, labels).
+def make_feature_sampler(generator, net: FeatureNetwork, z_dim: int) -> Callable[..., Any]:
+  """A jitted fn(g_params, g_batch_stats, net_variables, key) -> (features, probs, labels).
 
-  One batch of `batch_size` images is generated (eval-mode BN) and classified in one jit; only
-  features leave the device. Parameters are arguments, so training can call it again without
-  recompiling.
+  One batch of net.batch_size images is generated (eval-mode BN) and passed through the feature
+  network in one jit; only features leave the device. Parameters are arguments, so training can
+  call it again without recompiling.
   """
-  num_classes = generator.num_classes
+  num_classes, batch_size = generator.num_classes, net.batch_size
 
   @jax.jit
-  def generate_and_classify(g_params, g_batch_stats, classifier_variables, key):
+  def generate_and_extract(g_params, g_batch_stats, net_variables, key):
     z_key, label_key = jax.random.split(key)
     z = jax.random.normal(z_key, (batch_size, z_dim), jnp.float32)
     labels = jax.random.randint(label_key, (batch_size,), 0, max(num_classes, 1))
     images = generator.apply({"params": g_params, "batch_stats": g_batch_stats}, z,
                              labels if num_classes else None, train=False)
-    logits, features = model.apply(classifier_variables, images, train=False)
+    logits, features = net.extract(net_variables, images)
     return features, jax.nn.softmax(logits), labels
 
-  return generate_and_classify
+  return generate_and_extract
 
 
-def sample_features(sampler, generator, g_params, g_batch_stats, classifier_variables, *, num_samples: int,
+def sample_features(sampler, generator, g_params, g_batch_stats, net_variables, *, num_samples: int,
                     seed: int, z_dim: int, standing_stats_batch: int) -> dict[str, Any]:
-  """Features (N, D), probabilities (N, C) and conditioning labels (N,) | None of N generated images.
+  """Features (N, D), probabilities (N, K) and conditioning labels (N,) | None of N generated images.
 
   BN statistics are re-estimated for `g_params` once (see sampling.standing_batch_stats).
   """
@@ -96,38 +141,42 @@ def sample_features(sampler, generator, g_params, g_batch_stats, classifier_vari
   stats_key, key = jax.random.split(jax.random.PRNGKey(seed))
   stats = sampling.standing_batch_stats(generator, g_params, g_batch_stats, stats_key, standing_stats_batch,
                                         z_dim, num_classes)
-  outputs = [sampler(g_params, stats, classifier_variables, jax.random.fold_in(key, 0))]
+  outputs = [sampler(g_params, stats, net_variables, jax.random.fold_in(key, 0))]
   per_batch = outputs[0][0].shape[0]
-  outputs += [sampler(g_params, stats, classifier_variables, jax.random.fold_in(key, i))
+  outputs += [sampler(g_params, stats, net_variables, jax.random.fold_in(key, i))
               for i in range(1, -(-num_samples // per_batch))]
   features, probs, labels = (np.concatenate(x)[:num_samples] for x in zip(*jax.device_get(outputs)))
   return {"features": features, "probs": probs, "labels": labels if num_classes else None}
 
 
-def compare(real: dict[str, np.ndarray], fake: dict[str, np.ndarray], num_classes: int, seed: int,
+def compare(real: dict[str, np.ndarray], fake: dict[str, np.ndarray], net: FeatureNetwork, seed: int,
             conditional_labels: Optional[np.ndarray] = None) -> dict[str, float]:
-  """All distribution metrics between two feature sets (fake may be another real split)."""
+  """All distribution metrics between two feature sets (fake may be another real split).
+
+  FID uses every real feature; KID and precision/recall a random real subset of the fake count.
+  """
   mu_r, sigma_r = fid.mean_cov(fid.update(fid.empty_stats(real["features"].shape[1]), real["features"]))
   mu_f, sigma_f = fid.mean_cov(fid.update(fid.empty_stats(fake["features"].shape[1]), fake["features"]))
   n = min(len(real["features"]), len(fake["features"]))
-  rng = np.random.default_rng(seed)
-  real_subset = real["features"][rng.permutation(len(real["features"]))[:n]]
+  real_subset = real["features"][np.random.default_rng(seed).permutation(len(real["features"]))[:n]]
   kid_mean, kid_std = kid.kernel_inception_distance(real_subset, fake["features"][:n],
                                                     subset_size=min(1000, n), seed=seed)
   is_mean, is_std = inception_score.inception_score(fake["probs"])
-  hist_fake = diversity.class_histogram(fake["probs"], num_classes)
-  hist_real = diversity.class_histogram(real["labels"], num_classes)
   results = {
       "fid": fid.frechet_distance(mu_r, sigma_r, mu_f, sigma_f),
       "kid": kid_mean, "kid_std": kid_std,
       **precision_recall.precision_recall_density_coverage(real_subset, fake["features"][:n]),
-      "inception_score_domain": is_mean, "inception_score_domain_std": is_std,
-      "class_kl_to_real": diversity.kl_to_reference(hist_fake, hist_real),
-      "classes_covered": float(diversity.classes_covered(hist_fake)),
+      f"inception_score_{net.name}": is_mean, f"inception_score_{net.name}_std": is_std,
       "mean_pairwise_feature_distance": diversity.mean_pairwise_distance(fake["features"], seed=seed),
   }
-  if conditional_labels is not None:
-    results["recognition_accuracy"] = float(np.mean(np.argmax(fake["probs"], -1) == conditional_labels))
+  if net.class_names is not None:
+    num_classes = len(net.class_names)
+    hist_fake = diversity.class_histogram(fake["probs"], num_classes)
+    results["class_kl_to_real"] = diversity.kl_to_reference(
+        hist_fake, diversity.class_histogram(real["labels"], num_classes))
+    results["classes_covered"] = diversity.classes_covered(hist_fake)
+    if conditional_labels is not None:
+      results["recognition_accuracy"] = np.mean(np.argmax(fake["probs"], -1) == conditional_labels)
   return {k: float(v) for k, v in results.items()}
 
 
@@ -146,47 +195,42 @@ def make_training_evaluator(config: ml_collections.ConfigDict, generator
                     "python -m gan.metrics.train_classifier --config configs/classifier_fashion_mnist.py "
                     "--workdir %s (or set --config.eval.every=0 to silence this).", classifier_dir, classifier_dir)
     return None
-  model, variables, meta = train_classifier.load(classifier_dir)
-  real = real_features(model, variables, config.data, "train", os.path.join(classifier_dir, "reference_features"))
-  sampler = make_feature_sampler(generator, model, config.model.z_dim)
-  num_classes = len(meta["class_names"])
+  net = domain_network(classifier_dir)
+  real = real_features(net, config.data, "train")
+  sampler = make_feature_sampler(generator, net, config.model.z_dim)
 
   def evaluate_state(state) -> dict[str, float]:
-    fake = sample_features(sampler, generator, state.ema_g_params, state.g_batch_stats, variables,
+    fake = sample_features(sampler, generator, state.ema_g_params, state.g_batch_stats, net.variables,
                            num_samples=config.eval.num_samples, seed=config.eval.seed, z_dim=config.model.z_dim,
                            standing_stats_batch=config.sample.standing_stats_batch)
-    return compare(real, fake, num_classes, config.eval.seed, fake["labels"])
+    return compare(real, fake, net, config.eval.seed, fake["labels"])
 
   return evaluate_state
 
 
 def evaluate_run(workdir: str, classifier_dir: str, num_samples: int = 10_000, seed: int = 0,
-                 features: str = "domain") -> dict[str, Any]:
+                 features: str = "domain", inception_weights: Optional[str] = None) -> dict[str, Any]:
   """Computes the metrics of a run, writes workdir/metrics.json and returns its content."""
-  if features not in FEATURES:
-    raise ValueError(f"Unknown --features {features!r}; available here: {list(FEATURES)}.")
+  if features not in FEATURE_NETWORKS:
+    raise ValueError(f"Unknown --features {features!r}; valid: {sorted(FEATURE_NETWORKS)}.")
   start = time.perf_counter()
-  model, variables, classifier_meta = train_classifier.load(classifier_dir)
+  net = domain_network(classifier_dir) if features == "domain" else inception_network(inception_weights)
   config, generator, state, _ = sample.load_run(workdir)
-  sampler = make_feature_sampler(generator, model, config.model.z_dim)
-  fake = sample_features(sampler, generator, state.ema_g_params, state.g_batch_stats, variables,
-                         num_samples=num_samples, seed=seed, z_dim=config.model.z_dim,
+  fake = sample_features(make_feature_sampler(generator, net, config.model.z_dim), generator,
+                         state.ema_g_params, state.g_batch_stats, net.variables, num_samples=num_samples,
+                         seed=seed, z_dim=config.model.z_dim,
                          standing_stats_batch=config.sample.standing_stats_batch)
-  cache_dir = os.path.join(classifier_dir, "reference_features")
-  real_train = real_features(model, variables, config.data, "train", cache_dir)
-  real_test = real_features(model, variables, config.data, "test", cache_dir)
-  num_classes = len(classifier_meta["class_names"])
-  model_metrics = compare(real_train, fake, num_classes, seed, fake["labels"])
-  floor = compare(real_train, {k: v[:num_samples] for k, v in real_test.items()}, num_classes, seed)
-  floor["recognition_accuracy"] = float(np.mean(np.argmax(real_test["probs"], -1) == real_test["labels"]))
+  real_train = real_features(net, config.data, "train")
+  real_test = real_features(net, config.data, "test")
+  floor_fake = {k: v[:num_samples] for k, v in real_test.items()}
+  floor = compare(real_train, floor_fake, net, seed,
+                  floor_fake["labels"] if fake["labels"] is not None else None)
   record = {
-      "model": model_metrics,
+      "model": compare(real_train, fake, net, seed, fake["labels"]),
       "real_data_floor": floor,
       "computed_with": {
-          "features": f"domain classifier {os.path.abspath(classifier_dir)} "
-                      f"(test accuracy {classifier_meta['test_accuracy']:.4f})",
-          "reference_split": "train", "floor": "train vs test", "dataset": config.data.name,
-          "num_samples": num_samples, "seed": seed, "generator": "EMA",
+          "features": net.description, "reference_split": "train", "floor": "train vs test",
+          "dataset": config.data.name, "num_samples": num_samples, "seed": seed, "generator": "EMA",
           "seconds": time.perf_counter() - start,
       },
   }
@@ -210,19 +254,20 @@ def define_flags() -> None:
                       "Workdir of the domain classifier (gan.metrics.train_classifier).")
   flags.DEFINE_integer("num_samples", 10_000, "Generated samples.")
   flags.DEFINE_integer("seed", 0, "Seed of latents and subsets.")
-  flags.DEFINE_string("features", "domain", "Feature network: domain.")
+  flags.DEFINE_enum("features", "domain", sorted(FEATURE_NETWORKS), "Feature network.")
+  flags.DEFINE_string("inception_weights", None, "pytorch-fid weight file (default: see gan/metrics/inception.py).")
 
 
 def main(argv):
   del argv
+  f = flags.FLAGS
   try:
-    f = flags.FLAGS
-    record = evaluate_run(f.workdir, f.classifier, f.num_samples, f.seed, f.features)
+    record = evaluate_run(f.workdir, f.classifier, f.num_samples, f.seed, f.features, f.inception_weights)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
   print(format_table(record))
-  print(f"\n{record['computed_with']}\nWrote {os.path.join(flags.FLAGS.workdir, 'metrics.json')}")
+  print(f"\n{record['computed_with']}\nWrote {os.path.join(f.workdir, 'metrics.json')}")
 
 
 if __name__ == "__main__":
