@@ -223,6 +223,27 @@ def test_ssim_matches_skimage(channels):
   assert image.ssim(batch, batch[::-1], data_range=1.0).shape == (2,)
 
 
+@pytest.mark.real_data
+def test_ssim_and_psnr_match_skimage_on_real_product_photos():
+  from pathlib import Path
+  import os
+  from PIL import Image
+  from skimage.metrics import peak_signal_noise_ratio
+  folder = Path(os.environ.get("PRODUCTGAN_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+                ) / "products" / "edges2shoes_edges2handbags" / "val"
+  if not folder.is_dir():
+    pytest.skip(f"real product photos not found at {folder} (set PRODUCTGAN_DATA_DIR)")
+  rng = np.random.default_rng(0)
+  for name in ("1_AB.jpg", "250_AB.jpg"):          # a shoe and a handbag
+    photo = np.asarray(Image.open(folder / name).convert("RGB"), np.float64)[:, :256] / 255.0
+    degraded = np.clip(photo + 0.08 * rng.normal(size=photo.shape), 0, 1)
+    expected = structural_similarity(photo, degraded, gaussian_weights=True, sigma=1.5,
+                                     use_sample_covariance=False, data_range=1.0, channel_axis=-1)
+    np.testing.assert_allclose(image.ssim(photo, degraded, data_range=1.0), expected, atol=1e-4)
+    np.testing.assert_allclose(image.psnr(photo, degraded, data_range=1.0),
+                               peak_signal_noise_ratio(photo, degraded, data_range=1.0), rtol=1e-4)
+
+
 def test_psnr_and_mse():
   rng = np.random.default_rng(12)
   x = rng.uniform(0, 0.9, size=(2, 16, 16, 3))
