@@ -3,8 +3,9 @@
   python -m gan.main --config configs/cdcgan_fashion_mnist.py --workdir runs/cdcgan
   python -m gan.sample --workdir runs/cdcgan --label sneaker --num 16 --out sneakers.png
 
-Expect: 9,000 steps at batch 64, about 25-30 min on a 2-core CPU. Sample grids have one row per
-class (T-shirt/top, Trouser, ..., Ankle boot); each row is recognisably its class by step ~3,000.
+Expect: 9,000 steps at batch 64, about 35 min on a 2-core CPU (estimated from the unconditional
+run; not yet measured end to end). Sample grids have one row per
+class (T-shirt/top, Trouser, ..., Ankle boot); each row should be recognisably its class well before the end.
 """
 
 from configs import default
