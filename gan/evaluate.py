@@ -30,6 +30,7 @@ from typing import Any, Callable, NamedTuple, Optional
 from absl import app
 from absl import flags
 from absl import logging
+from clu import metric_writers
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -180,6 +181,40 @@ def compare(real: dict[str, np.ndarray], fake: dict[str, np.ndarray], net: Featu
   return {k: float(v) for k, v in results.items()}
 
 
+def classification_accuracy_score(workdir: str, classifier_dir: str, num_samples: int, steps: int = 0,
+                                  seed: int = 0, batch_size: int = 500) -> float:
+  """CAS (Ravuri & Vinyals 2019): train a classifier on generated (image, label) pairs only, with the
+  domain classifier's own recipe (config.train.steps unless `steps` > 0), and return its accuracy
+  on the real test split. Compare it with the domain classifier's test accuracy (trained on real).
+  """
+  config, generator, state, meta = sample.load_run(workdir)
+  num_classes = generator.num_classes
+  if not num_classes:
+    raise ValueError("CAS needs a class-conditional generator (labels for the generated images); "
+                     f"{workdir} is unconditional.")
+  _, _, classifier_meta = train_classifier.load(classifier_dir)
+  recipe = ml_collections.ConfigDict(classifier_meta["config"])
+  if steps:
+    recipe.train.steps = steps
+  stats_key, key = jax.random.split(jax.random.PRNGKey(seed))
+  stats = sampling.standing_batch_stats(generator, state.ema_g_params, state.g_batch_stats, stats_key,
+                                        config.sample.standing_stats_batch, config.model.z_dim, num_classes)
+  labels = (np.arange(-(-num_samples // batch_size) * batch_size) % num_classes).astype(np.int32)
+
+  @jax.jit
+  def generate(batch_labels, batch_key):
+    z = jax.random.normal(batch_key, (batch_size, config.model.z_dim), jnp.float32)
+    return generator.apply({"params": state.ema_g_params, "batch_stats": stats}, z, batch_labels, train=False)
+
+  images = np.concatenate([sampling.to_uint8(generate(labels[i:i + batch_size], jax.random.fold_in(key, i)))
+                           for i in range(0, len(labels), batch_size)])
+  generated = data.Dataset(images[:num_samples], labels[:num_samples], tuple(meta["class_names"]))
+  model, variables = train_classifier.fit(recipe, generated, metric_writers.LoggingWriter())
+  test_config = config.data.copy_and_resolve_references()
+  test_config.split, test_config.max_examples = "test", 0
+  return train_classifier.evaluate(model, variables, data.load_dataset(test_config))
+
+
 def make_training_evaluator(config: ml_collections.ConfigDict, generator
                             ) -> Optional[Callable[[Any], dict[str, float]]]:
   """fn(state) -> metrics of the EMA generator for the train loop, or None when evaluation is off.
@@ -209,8 +244,13 @@ def make_training_evaluator(config: ml_collections.ConfigDict, generator
 
 
 def evaluate_run(workdir: str, classifier_dir: str, num_samples: int = 10_000, seed: int = 0,
-                 features: str = "domain", inception_weights: Optional[str] = None) -> dict[str, Any]:
-  """Computes the metrics of a run, writes workdir/metrics.json and returns its content."""
+                 features: str = "domain", inception_weights: Optional[str] = None,
+                 cas_samples: int = 0, cas_steps: int = 0) -> dict[str, Any]:
+  """Computes the metrics of a run, writes workdir/metrics.json and returns its content.
+
+  cas_samples > 0 also computes the classification accuracy score on that many generated images
+  (conditional runs only; it trains a classifier: minutes on CPU).
+  """
   if features not in FEATURE_NETWORKS:
     raise ValueError(f"Unknown --features {features!r}; valid: {sorted(FEATURE_NETWORKS)}.")
   start = time.perf_counter()
@@ -225,8 +265,13 @@ def evaluate_run(workdir: str, classifier_dir: str, num_samples: int = 10_000, s
   floor_fake = {k: v[:num_samples] for k, v in real_test.items()}
   floor = compare(real_train, floor_fake, net, seed,
                   floor_fake["labels"] if fake["labels"] is not None else None)
+  model_metrics = compare(real_train, fake, net, seed, fake["labels"])
+  if cas_samples:
+    model_metrics["classification_accuracy_score"] = classification_accuracy_score(
+        workdir, classifier_dir, cas_samples, cas_steps, seed)
+    floor["classification_accuracy_score"] = train_classifier.load(classifier_dir)[2]["test_accuracy"]
   record = {
-      "model": compare(real_train, fake, net, seed, fake["labels"]),
+      "model": model_metrics,
       "real_data_floor": floor,
       "computed_with": {
           "features": net.description, "reference_split": "train", "floor": "train vs test",
@@ -256,13 +301,16 @@ def define_flags() -> None:
   flags.DEFINE_integer("seed", 0, "Seed of latents and subsets.")
   flags.DEFINE_enum("features", "domain", sorted(FEATURE_NETWORKS), "Feature network.")
   flags.DEFINE_string("inception_weights", None, "pytorch-fid weight file (default: see gan/metrics/inception.py).")
+  flags.DEFINE_integer("cas_samples", 0, "Generated images for the classification accuracy score (0 = skip).")
+  flags.DEFINE_integer("cas_steps", 0, "Training steps of the CAS classifier (0 = the domain classifier's).")
 
 
 def main(argv):
   del argv
   f = flags.FLAGS
   try:
-    record = evaluate_run(f.workdir, f.classifier, f.num_samples, f.seed, f.features, f.inception_weights)
+    record = evaluate_run(f.workdir, f.classifier, f.num_samples, f.seed, f.features, f.inception_weights,
+                          f.cas_samples, f.cas_steps)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)

@@ -85,7 +85,7 @@ def test_evaluate_tiny_run(tmp_path, bars_dir, trained_classifier):
   assert [r["step"] for r in evals] == [2, 4]
   best_step = min(evals, key=lambda r: r["eval/fid"])["step"]
   assert os.listdir(os.path.join(workdir, "best_checkpoint")) == [str(best_step)]
-  record = evaluate.evaluate_run(workdir, classifier_dir, num_samples=200)
+  record = evaluate.evaluate_run(workdir, classifier_dir, num_samples=200, cas_samples=256, cas_steps=10)
   model, floor = record["model"], record["real_data_floor"]
   assert record == json.load(open(os.path.join(workdir, "metrics.json")))
   # 4 steps of a tiny GAN are far from the data; train vs test of the same data is close.
@@ -93,8 +93,13 @@ def test_evaluate_tiny_run(tmp_path, bars_dir, trained_classifier):
   assert 0 <= model["recognition_accuracy"] <= 1 and floor["recognition_accuracy"] >= 0.9
   assert 0 <= model["precision"] <= 1 and 0 <= floor["recall"] <= 1
   assert 1 <= model["classes_covered"] <= 10
+  # CAS: a classifier trained on 256 generated images only, tested on real; the floor is the
+  # domain classifier's own test accuracy (trained on real data).
+  assert 0 <= model["classification_accuracy_score"] <= 1
+  assert floor["classification_accuracy_score"] == trained_classifier[2]["test_accuracy"]
   # Real features are cached once per split and reused (same numbers on a second evaluation).
   cached = sorted(os.listdir(os.path.join(classifier_dir, "reference_features")))
   assert len(cached) == 2 and all("-domain-32px" in name for name in cached)
-  assert evaluate.evaluate_run(workdir, classifier_dir, num_samples=200)["model"] == model
+  again = evaluate.evaluate_run(workdir, classifier_dir, num_samples=200)["model"]
+  assert again == {k: v for k, v in model.items() if k != "classification_accuracy_score"}
   assert "| fid |" in evaluate.format_table(record)

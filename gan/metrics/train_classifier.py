@@ -92,12 +92,8 @@ def evaluate(model: Classifier, variables: Any, dataset: data.Dataset) -> float:
   return float(np.mean(np.argmax(logits, -1) == dataset.labels))
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  """Trains, evaluates on the test split, saves; returns the saved metadata (incl. test_accuracy)."""
-  os.makedirs(workdir, exist_ok=True)
-  train_set = data.load_dataset(config.data)
-  test_set = data.load_dataset(ml_collections.ConfigDict({**config.data.to_dict(), "split": "test",
-                                                          "max_examples": config.eval_examples}))
+def fit(config: ml_collections.ConfigDict, train_set: data.Dataset, writer) -> tuple[Classifier, Any]:
+  """Trains a classifier on `train_set` for config.train.steps; returns (model, variables)."""
   mesh = gan_train.make_mesh()
   replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
   model, tx = make_model(config), make_optimizer(config)
@@ -113,7 +109,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   state = jax.jit(init, out_shardings=replicated)()
   step_fn = jax.jit(functools.partial(train_step, model, tx), in_shardings=(replicated, batch_sharding),
                     out_shardings=(replicated, replicated), donate_argnums=(0,))
-  writer = writers.create_writer(workdir, jax.process_index() == 0)
   batches = input_pipeline.prefetch_to_mesh(
       input_pipeline.batches(train_set, global_batch_size=config.train.batch_size, seed=config.seed,
                              random_flip=config.data.random_flip, process_index=jax.process_index(),
@@ -127,7 +122,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       history.clear()
       writer.write_scalars(step, {f"train_{k}": float(np.mean([m[k] for m in fetched])) for k in fetched[0]})
   batches.close()
-  variables = {"params": state.params, "batch_stats": state.batch_stats}
+  return model, {"params": state.params, "batch_stats": state.batch_stats}
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """Trains, evaluates on the test split, saves; returns the saved metadata (incl. test_accuracy)."""
+  os.makedirs(workdir, exist_ok=True)
+  train_set = data.load_dataset(config.data)
+  test_set = data.load_dataset(ml_collections.ConfigDict({**config.data.to_dict(), "split": "test",
+                                                          "max_examples": config.eval_examples}))
+  writer = writers.create_writer(workdir, jax.process_index() == 0)
+  model, variables = fit(config, train_set, writer)
   accuracy = evaluate(model, variables, test_set)
   writer.write_scalars(config.train.steps, {"test_accuracy": accuracy})
   writer.flush()
