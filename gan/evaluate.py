@@ -21,6 +21,7 @@ Real-data features are computed once per (dataset, split, network, resolution) a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -85,6 +86,15 @@ def inception_network(weights: Optional[str] = None) -> FeatureNetwork:
 FEATURE_NETWORKS = {"domain": domain_network, "inception": inception_network}
 
 
+@functools.lru_cache(maxsize=8)
+def _jitted_features_and_probs(extract: Callable) -> Callable:
+  """jit(variables, images) -> (features, probs), compiled once per network (train and test share it)."""
+  def features_and_probs(variables, images):
+    logits, features = extract(variables, images)
+    return features, jax.nn.softmax(logits)
+  return jax.jit(features_and_probs)
+
+
 def real_features(net: FeatureNetwork, data_config: ml_collections.ConfigDict, split: str
                   ) -> dict[str, np.ndarray]:
   """{"features": (N, D), "probs": (N, K), "labels": (N,)} of a real split, cached on disk."""
@@ -96,7 +106,7 @@ def real_features(net: FeatureNetwork, data_config: ml_collections.ConfigDict, s
   config = data_config.copy_and_resolve_references()
   config.split, config.max_examples = split, 0
   dataset = data.load_dataset(config)
-  extract = jax.jit(lambda v, x: (lambda logits, f: (f, jax.nn.softmax(logits)))(*net.extract(v, x)))
+  extract = _jitted_features_and_probs(net.extract)
   outputs = []
   for i in range(0, len(dataset), net.batch_size):
     images = train_classifier.to_model_input(dataset.images[i:i + net.batch_size])

@@ -19,6 +19,7 @@ class JsonlWriter(metric_writers.MetricWriter):
   def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
     record = {"step": int(step), **{k: float(np.asarray(v)) for k, v in scalars.items()}}
     self._file.write(json.dumps(record) + "\n")
+    self._file.flush()   # readable while training runs (one line per log_every steps)
 
   def write_images(self, step, images): pass
   def write_videos(self, step, videos): pass

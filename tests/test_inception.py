@@ -8,6 +8,7 @@ the reader, the name/shape mapping of all 472 tensors and the forward pass on ra
 
 import collections
 import io
+import os
 import pickle
 import pickletools
 import sys
@@ -489,3 +490,31 @@ def test_preprocess_constant_grayscale_and_quantize():
   np.testing.assert_allclose(levels, np.round(levels), atol=1e-4)
   with pytest.raises(ValueError, match="1 or 3"):
     inception.preprocess(np.zeros((1, 8, 8, 2)))
+
+
+@pytest.mark.slow
+def test_evaluate_with_inception_features(tmp_path, fid_weights, write_idx, monkeypatch):
+  """gan.evaluate end to end on InceptionV3 features (random weights; 20 images per set)."""
+  from configs import tiny
+  from gan import evaluate
+  from gan import train
+  rng = np.random.default_rng(0)
+  for split in ("train", "test"):
+    write_idx(tmp_path, rng.integers(0, 255, (20, 28, 28), dtype=np.uint8), np.arange(20) % 10, split=split)
+  config = tiny.get_config()
+  config.data.dir = str(tmp_path)
+  config.train.batch_size = 4
+  config.train.steps = 2
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(config, workdir)
+  monkeypatch.setenv("PRODUCTGAN_CACHE_DIR", str(tmp_path / "cache"))
+  record = evaluate.evaluate_run(workdir, classifier_dir="unused", num_samples=20, features="inception",
+                                 inception_weights=str(fid_weights[0]))
+  model, floor = record["model"], record["real_data_floor"]
+  assert "InceptionV3" in record["computed_with"]["features"]
+  assert np.isfinite(model["fid"]) and model["fid"] >= 0 and floor["fid"] >= 0
+  assert 1.0 <= model["inception_score_inception"] <= inception.NUM_CLASSES
+  assert "classes_covered" not in model                  # ImageNet logits say nothing of product classes
+  cached = os.listdir(tmp_path / "cache" / "reference_features")
+  assert sorted(cached) == ["fashion_mnist-test-inception-32px-features.npz",
+                            "fashion_mnist-train-inception-32px-features.npz"]
