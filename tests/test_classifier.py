@@ -103,3 +103,20 @@ def test_evaluate_tiny_run(tmp_path, bars_dir, trained_classifier):
   again = evaluate.evaluate_run(workdir, classifier_dir, num_samples=200)["model"]
   assert again == {k: v for k, v in model.items() if k != "classification_accuracy_score"}
   assert "| fid |" in evaluate.format_table(record)
+
+
+@pytest.mark.slow
+def test_perceptual_distance_in_domain_features(trained_classifier, bars_dir):
+  workdir, config, _ = trained_classifier
+  model, variables, _ = train_classifier.load(workdir)
+  test_set = data.load_dataset(with_split(config.data, "test"))
+  x = train_classifier.to_model_input(test_set.images[:8])
+  rng = np.random.default_rng(0)
+  small = np.clip(x + 0.1 * rng.normal(size=x.shape), -1, 1).astype(np.float32)
+  large = np.clip(x + 0.6 * rng.normal(size=x.shape), -1, 1).astype(np.float32)
+  d = lambda a, b: np.asarray(classifier.perceptual_distance(model, variables, a, b))
+  np.testing.assert_allclose(d(x, x), 0.0, atol=1e-6)
+  np.testing.assert_allclose(d(x, small), d(small, x), rtol=1e-5)          # symmetric
+  assert np.all(d(x, small) > 0) and np.all(d(x, large) > d(x, small))     # grows with the damage
+  # Unit-normalised channel vectors: each stage's squared distance is at most 4, so the mean is too.
+  assert np.all(d(x, -x) <= 4.0 + 1e-5)

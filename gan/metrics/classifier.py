@@ -36,8 +36,29 @@ class Classifier(nn.Module):
         x = nn.Conv(self.width * 2 ** stage, (3, 3), use_bias=False, dtype=self.dtype)(x)
         x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(x))
       x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      self.sow("intermediates", f"stage{stage}", x)   # taps of the perceptual distance
     x = jnp.mean(x, axis=(1, 2))
     features = nn.relu(nn.Dense(FEATURE_DIM, dtype=self.dtype, name="features")(x)).astype(jnp.float32)
     h = nn.Dropout(self.dropout, deterministic=not train)(features)
     logits = nn.Dense(self.num_classes, name="logits")(h).astype(jnp.float32)
     return logits, features
+
+
+def perceptual_distance(model: Classifier, variables: Any, a: jax.Array, b: jax.Array) -> jax.Array:
+  """LPIPS-style distance in the domain classifier's feature space, per image: (N,) float32 >= 0.
+
+  a, b: (N, S, S, C) in [-1, 1]. For each conv stage's output, channel vectors are scaled to unit
+  length at every position (as LPIPS does, without its learned channel weights), the squared
+  difference is summed over channels and averaged over positions; the stages are averaged.
+  0 for identical images; larger for images the classifier "sees" as more different.
+  """
+  def taps(x):
+    _, state = model.apply(variables, x, train=False, mutable=["intermediates"])
+    return [v[0] for _, v in sorted(state["intermediates"].items())]
+
+  def unit(f):
+    return f / (jnp.linalg.norm(f, axis=-1, keepdims=True) + 1e-10)
+
+  per_stage = [jnp.mean(jnp.sum(jnp.square(unit(fa) - unit(fb)), -1), axis=(1, 2))
+               for fa, fb in zip(taps(a), taps(b))]
+  return jnp.mean(jnp.stack(per_stage), axis=0)
