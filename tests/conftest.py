@@ -54,3 +54,13 @@ def fashion_mnist_dir() -> Path:
     pytest.skip(f"real Fashion-MNIST not found in {path} (set PRODUCTGAN_DATA_DIR to the folder "
                 "holding fashion_mnist/)")
   return path
+
+
+@pytest.fixture(scope="session")
+def product_photos_dir() -> Path:
+  """The 400 real validation product photos (shoes 1-200, handbags 201-400; photo in the left half)."""
+  path = REAL_DATA_DIR / "products" / "edges2shoes_edges2handbags" / "val"
+  if not path.is_dir():
+    pytest.skip(f"real product photos not found at {path} (set PRODUCTGAN_DATA_DIR to the folder "
+                "holding products/)")
+  return path

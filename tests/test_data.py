@@ -458,11 +458,8 @@ def test_flat_image_folder_is_one_class(tmp_path):
 
 
 @pytest.mark.real_data
-def test_real_product_photos_left_half_is_the_colour_photo():
-  folder = Path(os.environ.get("PRODUCTGAN_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
-                ) / "products" / "edges2shoes_edges2handbags" / "val"
-  if not folder.is_dir():
-    pytest.skip(f"real product photos not found at {folder} (set PRODUCTGAN_DATA_DIR)")
+def test_real_product_photos_left_half_is_the_colour_photo(product_photos_dir):
+  folder = product_photos_dir
   photos = data.load_dataset(data_config(source="image_folder", dir=str(folder), image_size=32, channels=3,
                                          crop="left_half"))
   edges = data.load_dataset(data_config(source="image_folder", dir=str(folder), image_size=32, channels=3,

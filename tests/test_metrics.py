@@ -224,15 +224,10 @@ def test_ssim_matches_skimage(channels):
 
 
 @pytest.mark.real_data
-def test_ssim_and_psnr_match_skimage_on_real_product_photos():
-  from pathlib import Path
-  import os
+def test_ssim_and_psnr_match_skimage_on_real_product_photos(product_photos_dir):
   from PIL import Image
   from skimage.metrics import peak_signal_noise_ratio
-  folder = Path(os.environ.get("PRODUCTGAN_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
-                ) / "products" / "edges2shoes_edges2handbags" / "val"
-  if not folder.is_dir():
-    pytest.skip(f"real product photos not found at {folder} (set PRODUCTGAN_DATA_DIR)")
+  folder = product_photos_dir
   rng = np.random.default_rng(0)
   for name in ("1_AB.jpg", "250_AB.jpg"):          # a shoe and a handbag
     photo = np.asarray(Image.open(folder / name).convert("RGB"), np.float64)[:, :256] / 255.0
