@@ -185,6 +185,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
       batch_sharding, size=config.data.prefetch)
   history: list[dict[str, jax.Array]] = []
   last_saved = manager.latest_step()
+  run_info = {"signature": signature, "class_names": list(dataset.class_names),
+              "config": json.loads(config.to_json_best_effort())}   # saved with every checkpoint
 
   # --- Evaluation with the domain classifier; the best checkpoint by FID is kept apart.
   evaluate_state = evaluate.make_training_evaluator(config, generator)
@@ -197,8 +199,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
     writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
     if results["fid"] < best_fid:
       best_fid = results["fid"]
-      checkpointing.save(best_manager, state, {"step": step, "fid": best_fid, "signature": signature,
-                                               "class_names": list(dataset.class_names)})
+      checkpointing.save(best_manager, state, {"step": step, "fid": best_fid, **run_info})
 
   def flush_metrics(step: int) -> None:
     fetched = jax.device_get(history)
@@ -237,9 +238,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
       if evaluate_now:
         run_evaluation(step)
       if save_now:
-        checkpointing.save(manager, state, {"step": step, "data_position": step, "signature": signature,
-                                            "class_names": list(dataset.class_names),
-                                            "config": json.loads(config.to_json_best_effort())})
+        checkpointing.save(manager, state, {"step": step, "data_position": step, **run_info})
         last_saved = step
       if stopping:
         logging.warning("Stopped at step %d after a signal; rerun the same command to resume.", step)
