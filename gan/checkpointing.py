@@ -25,7 +25,7 @@ class CheckpointMismatchError(ValueError):
 def shape_signature(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """The config values that determine parameter shapes; a checkpoint must match them to be restored."""
   return {
-      "model": config.model.to_dict(),
+      **{f"model.{key}": value for key, value in sorted(config.model.to_dict().items())},
       "data.image_size": config.data.image_size,
       "data.channels": config.data.channels,
       "data.num_classes": config.data.num_classes,
