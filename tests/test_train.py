@@ -189,7 +189,7 @@ def test_missing_data_folder_is_a_clear_error(tmp_path):
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path, data_dir, straight_run):
   workdir, _ = straight_run
-  with pytest.raises(checkpointing.CheckpointMismatchError, match="g_width"):
+  with pytest.raises(checkpointing.CheckpointMismatchError, match="model.g_width: checkpoint 8 vs config 16"):
     train.train_and_evaluate(tiny_config(data_dir, **{"model.g_width": 16, "train.steps": 6}), workdir)
   assert sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))) == [2, 4]
 
