@@ -134,8 +134,7 @@ def make_feature_sampler(generator, net: FeatureNetwork, z_dim: int) -> Callable
     z_key, label_key = jax.random.split(key)
     z = jax.random.normal(z_key, (batch_size, z_dim), jnp.float32)
     labels = jax.random.randint(label_key, (batch_size,), 0, max(num_classes, 1))
-    images = generator.apply({"params": g_params, "batch_stats": g_batch_stats}, z,
-                             labels if num_classes else None, train=False)
+    images = sampling.apply_eval(generator, g_params, g_batch_stats, z, labels)
     logits, features = net.extract(net_variables, images)
     return features, jax.nn.softmax(logits), labels
 
@@ -214,7 +213,7 @@ def classification_accuracy_score(workdir: str, classifier_dir: str, num_samples
   @jax.jit
   def generate(batch_labels, batch_key):
     z = jax.random.normal(batch_key, (batch_size, config.model.z_dim), jnp.float32)
-    return generator.apply({"params": state.ema_g_params, "batch_stats": stats}, z, batch_labels, train=False)
+    return sampling.apply_eval(generator, state.ema_g_params, stats, z, batch_labels)
 
   images = np.concatenate([sampling.to_uint8(generate(labels[i:i + batch_size], jax.random.fold_in(key, i)))
                            for i in range(0, len(labels), batch_size)])

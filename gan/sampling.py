@@ -32,14 +32,20 @@ def standing_batch_stats(generator: nn.Module, params: Params, batch_stats: Para
   return updates["batch_stats"]
 
 
+def apply_eval(generator: nn.Module, params: Params, batch_stats: Params, z: jax.Array,
+               labels: Optional[jax.Array]) -> jax.Array:
+  """Images (N, S, S, C) in [-1, 1] in eval mode (BN uses `batch_stats`); labels ignored if unconditional."""
+  return generator.apply({"params": params, "batch_stats": batch_stats}, z,
+                         labels if generator.num_classes else None, train=False)
+
+
 def generate(generator: nn.Module, params: Params, batch_stats: Params, z: jax.Array,
              labels: Optional[jax.Array], key: jax.Array, standing_stats_batch: int) -> jax.Array:
-  """Images (N, S, S, C) in [-1, 1] for latents z (N, z_dim) and labels (N,) int or None (eval mode)."""
-  num_classes = generator.num_classes
+  """Images (N, S, S, C) in [-1, 1] for latents z (N, z_dim) and labels (N,) int or None, with
+  BN statistics re-estimated for `params` (see standing_batch_stats)."""
   stats = standing_batch_stats(generator, params, batch_stats, key, standing_stats_batch, z.shape[-1],
-                               num_classes)
-  return generator.apply({"params": params, "batch_stats": stats}, z, labels if num_classes else None,
-                         train=False)
+                               generator.num_classes)
+  return apply_eval(generator, params, stats, z, labels)
 
 
 def grid_inputs(key: jax.Array, z_dim: int, num_classes: int, rows: int, columns: int
