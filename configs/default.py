@@ -35,6 +35,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.max_examples = 0          # 0 = all; else the first N (quick experiments)
   config.data.random_flip = False       # random horizontal flips of real images
   config.data.num_classes = 10          # must match the dataset for conditional models
+  # Continuous condition vector per image (model.cond_dim must match): "none", "attributes"
+  # (measured brightness, colour, size... see gan/attributes.py) or "text" (caption embeddings of
+  # the text encoder in data.text_encoder_dir; see gan/text.py).
+  config.data.condition = "none"
+  config.data.text_encoder_dir = ""
   config.data.prefetch = 2              # batches kept ready on the devices
 
   config.model = ml_collections.ConfigDict()
@@ -46,10 +51,23 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.g_conditioning = "embedding"  # "embedding" (concat to z) or "cbn" (conditional BN)
   config.model.embed_dim = 50           # class embedding size for "embedding"
   config.model.d_norm = "batch"         # D normalisation: "batch" or "none"
+  config.model.d_spectral_norm = False  # spectral normalisation of every D layer (SNGAN)
   config.model.bn_momentum = 0.9        # running-average momentum of batch norm
+  config.model.cond_dim = 0             # size of the continuous condition (data.condition); 0 = none
+  config.model.dtype = "float32"        # compute dtype: "float32" or "bfloat16" (mixed precision:
+                                        # params, logits and losses stay float32)
 
   config.loss = ml_collections.ConfigDict()
   config.loss.name = "non_saturating"   # see gan/losses/adversarial.py: LOSSES
+  config.loss.d_steps = 1               # D updates per G update, all inside one jitted step (WGAN-GP: 5);
+                                        # each D update gets its own real batch
+
+  # Regularizers and augmentation (gan/losses/regularizers.py, gan/augment.py); 0 / "" = off.
+  config.reg = ml_collections.ConfigDict()
+  config.reg.r1_gamma = 0.0             # R1: gamma / 2 * E||grad D(x_real)||^2 (Mescheder et al. 2018)
+  config.reg.r1_every = 1               # lazy R1: every k steps, scaled by k (StyleGAN2 uses 16)
+  config.reg.gp_weight = 0.0            # WGAN-GP: lambda * E(||grad D(x_hat)|| - 1)^2 (usually 10)
+  config.reg.diff_augment = ""          # DiffAugment policy for real and fake, e.g. "color,translation,cutout"
 
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = "adam"

@@ -9,12 +9,18 @@ Sources, picked by `data.source`:
   idx:          the official MNIST / Fashion-MNIST IDX files (`.gz` or not) in `data.dir`.
   image_folder: `data.dir/<class_name>/*.{jpg,jpeg,png,bmp,webp}`.
   tfds:         any TFDS image dataset with "image" and "label" features.
+  products:     the paired shoe / handbag product photos of the data README (section 2):
+                `data.dir/<subset>/{train,val}/<number>_AB.jpg`, 512x256, photo and edge map
+                side by side; labels 0 "shoe", 1 "handbag" from the file number.
 
 Data config fields (ml_collections.ConfigDict):
   source:       one of SOURCES.
   name:         dataset name, e.g. "fashion_mnist"; used by tfds and for class names.
-  dir:          local folder (idx, image_folder) or tfds data_dir ("" = tfds default).
-  split:        "train" or "test" (idx); any tfds split string (tfds); unused by image_folder.
+  dir:          local folder (idx, image_folder, products) or tfds data_dir ("" = tfds
+                default). products: the products folder holding the subset folders, or one
+                subset folder.
+  split:        "train" or "test" (idx); "train" or "val" (products); any tfds split string
+                (tfds); unused by image_folder.
   image_size:   output height = width, >= 8.
   channels:     1 (grayscale) or 3 (RGB).
   resize:       how small fixed-size images (IDX, tfds) reach image_size: "pad" zero-pads
@@ -23,6 +29,13 @@ Data config fields (ml_collections.ConfigDict):
   max_examples: keep only the first N examples (0 = all); handy for tests.
   crop:         optional, image_folder only: "none" (default), "left_half" or "right_half"
                 of each photo before resizing (paired pix2pix-style files).
+
+Optional, products only (read with config.get, so older configs work):
+  products_subsets: "edges2shoes_edges2handbags" (default) or a comma-separated list of
+                    PRODUCT_SUBSETS; ignored when `dir` is itself a subset folder.
+  view:             "photo" (default): the colour photo; "edges": the black-on-white edge
+                    map (grey content in `channels` channels); "pair": photo in
+                    Dataset.images and edge map in Dataset.pairs.
 """
 
 from collections.abc import Callable
@@ -32,6 +45,7 @@ import gzip
 import math
 import os
 from pathlib import Path
+import re
 import zlib
 
 from absl import logging
@@ -69,10 +83,13 @@ class Dataset:
     images: (N, H, W, C) uint8 in [0, 255], already at the configured resolution.
     labels: (N,) int32 class ids in [0, len(class_names)).
     class_names: human-readable name of each class id.
+    pairs: optional (N, H, W, C') uint8 in [0, 255], the other half of paired examples
+      (the edge map of a product photo), pairs[i] belongs to images[i]; None when unpaired.
   """
   images: np.ndarray
   labels: np.ndarray
   class_names: tuple[str, ...]
+  pairs: np.ndarray | None = None
 
   def __post_init__(self):
     if self.images.ndim != 4 or self.images.dtype != np.uint8:
@@ -81,6 +98,11 @@ class Dataset:
     if self.labels.shape != self.images.shape[:1] or self.labels.dtype != np.int32:
       raise DataError(f"Dataset.labels must be ({len(self.images)},) int32, got "
                       f"{self.labels.shape} {self.labels.dtype}.")
+    if self.pairs is not None and (self.pairs.ndim != 4 or self.pairs.dtype != np.uint8
+                                   or self.pairs.shape[:3] != self.images.shape[:3]):
+      raise DataError(f"Dataset.pairs must be (N, H, W, C) uint8 with the (N, H, W) "
+                      f"{self.images.shape[:3]} of images, got {self.pairs.shape} "
+                      f"{self.pairs.dtype}.")
 
   def __len__(self) -> int:
     return len(self.images)
@@ -365,12 +387,128 @@ def load_tfds(config: ml_collections.ConfigDict) -> Dataset:
   return Dataset(images, labels, tuple(names))
 
 
+# ------------------------------------------------------------------ paired product photos
+
+PRODUCT_CLASSES = ("shoe", "handbag")
+PRODUCT_SPLITS = ("train", "val")
+PRODUCT_VIEWS = ("photo", "edges", "pair")
+# Which half of each 512x256 file holds the colour photo (the other holds the edge map).
+PRODUCT_SUBSETS = {
+    "edges2shoes_edges2handbags": "left_half",  # Re-packaged: photo LEFT, edges right.
+    "edges2shoes_100_subset": "right_half",     # Canonical pix2pix: edges (A) left, photo (B) RIGHT.
+}
+PRODUCT_FILE = re.compile(r"(\d+)_AB\.jpe?g", re.IGNORECASE)
+PRODUCTS_HELP = ("data.source='products' expects data.dir = the products folder of the data "
+                 "README (section 2), holding <subset>/{train,val}/<number>_AB.jpg for subsets "
+                 f"{', '.join(PRODUCT_SUBSETS)} (or one of those subset folders itself); by "
+                 "default $PRODUCTGAN_DATA_DIR/products, i.e. ../shared/data/products.")
+
+
+def product_label(subset: str, split: str, number: int, path: Path) -> int:
+  """Class id (0 shoe, 1 handbag) of the product file `<number>_AB.jpg` of subset / split.
+
+  edges2shoes_edges2handbags numbers shoes and handbags in separate ranges (data README 2a):
+  train 1-1000 shoes and 1001-2000 handbags (801-1000 and 1801-2000 are not shipped, but the
+  README says what they hold), val 1-200 shoes and 201-400 handbags. edges2shoes_100_subset
+  keeps the official edges2shoes numbers, so every positive number is a shoe.
+
+  Raises:
+    DataError naming `path` when the number is outside the known ranges.
+  """
+  if subset == "edges2shoes_100_subset":
+    ranges = ((1, math.inf, 0),)
+  elif split == "train":
+    ranges = ((1, 1000, 0), (1001, 2000, 1))
+  else:
+    ranges = ((1, 200, 0), (201, 400, 1))
+  for low, high, label in ranges:
+    if low <= number <= high:
+      return label
+  known = ", ".join(f"{low}-{high} {PRODUCT_CLASSES[label]}" for low, high, label in ranges)
+  raise DataError(f"{path}: file number {number} is outside the known ranges of {subset}/"
+                  f"{split} ({known}), so its class is unknown. Remove the file or rename it "
+                  "to its number in the original dataset.")
+
+
+def _product_subset_dirs(folder: Path, config: ml_collections.ConfigDict) -> list[tuple[str, Path]]:
+  """[(subset name, subset folder)] selected by data.dir and data.products_subsets."""
+  if not folder.is_dir():
+    raise DataError(f"data.dir {str(folder)!r} is not a folder. {PRODUCTS_HELP}")
+  if folder.name in PRODUCT_SUBSETS:
+    # data.dir points at one subset: its name alone says which half is the photo.
+    return [(folder.name, folder)]
+  subsets = config.get("products_subsets", "edges2shoes_edges2handbags")
+  names = [n.strip() for n in subsets.split(",")] if isinstance(subsets, str) else list(subsets)
+  names = list(dict.fromkeys(n for n in names if n))  # Drops empties and repeats, keeps order.
+  if not names or any(n not in PRODUCT_SUBSETS for n in names):
+    raise DataError(f"data.products_subsets must be a comma-separated list of "
+                    f"{', '.join(PRODUCT_SUBSETS)}, got {subsets!r}.")
+  missing = [n for n in names if not (folder / n).is_dir()]
+  if missing:
+    present = sorted(p.name for p in folder.iterdir() if p.is_dir()) or ["nothing"]
+    raise DataError(f"{folder} has no subset folder {', '.join(missing)} (it holds "
+                    f"{', '.join(present)}). {PRODUCTS_HELP}")
+  return [(n, folder / n) for n in names]
+
+
+def load_products(config: ml_collections.ConfigDict) -> Dataset:
+  """Paired shoe / handbag photos (data README section 2); see the module docstring."""
+  folder = Path(config.dir).expanduser()
+  split = config.get("split", "train")
+  view = config.get("view", "photo")
+  if split not in PRODUCT_SPLITS:
+    raise DataError(f"data.split must be one of {PRODUCT_SPLITS} for data.source='products', "
+                    f"got {split!r}.")
+  if view not in PRODUCT_VIEWS:
+    raise DataError(f"data.view must be one of {PRODUCT_VIEWS}, got {view!r}.")
+  files = []  # (path, label, crop of the photo half)
+  for subset, subset_dir in _product_subset_dirs(folder, config):
+    split_dir = subset_dir / split
+    if not split_dir.is_dir():
+      raise DataError(f"{split_dir} is missing: {subset} has no {split!r} split there. "
+                      f"{PRODUCTS_HELP}")
+    numbered = []
+    for path in split_dir.iterdir():
+      if path.suffix.lower() not in IMAGE_EXTENSIONS or not path.is_file():
+        continue
+      match = PRODUCT_FILE.fullmatch(path.name)
+      if not match:
+        raise DataError(f"{path} is not named <number>_AB.jpg, so its class is unknown. "
+                        f"Remove it from {split_dir} or rename it. {PRODUCTS_HELP}")
+      numbered.append((int(match[1]), path))
+    if not numbered:
+      raise DataError(f"{split_dir} has no <number>_AB.jpg images. {PRODUCTS_HELP}")
+    # Numeric order (2 before 10): shoes first, then handbags, as in the README ranges.
+    for number, path in sorted(numbered):
+      files.append((path, product_label(subset, split, number, path), PRODUCT_SUBSETS[subset]))
+  if config.max_examples:
+    files = files[:config.max_examples]
+
+  other = {"left_half": "right_half", "right_half": "left_half"}
+  shape = (len(files), config.image_size, config.image_size, config.channels)
+  images = np.empty(shape, np.uint8)
+  pairs = np.empty(shape, np.uint8) if view == "pair" else None
+
+  def decode(i: int) -> None:
+    path, _, photo_crop = files[i]
+    crop = other[photo_crop] if view == "edges" else photo_crop
+    images[i] = _decode_image(path, config.image_size, config.channels, crop)
+    if pairs is not None:
+      # A second decode of the file: each half is cut before resizing (see _decode_image).
+      pairs[i] = _decode_image(path, config.image_size, config.channels, other[photo_crop])
+
+  _parallel(decode, len(files))
+  labels = np.asarray([label for _, label, _ in files], np.int32)
+  return Dataset(images, labels, PRODUCT_CLASSES, pairs)
+
+
 # ------------------------------------------------------------------ entry point
 
 SOURCES: dict[str, Callable[[ml_collections.ConfigDict], Dataset]] = {
     "idx": load_idx,
     "image_folder": load_image_folder,
     "tfds": load_tfds,
+    "products": load_products,
 }
 
 

@@ -51,8 +51,8 @@ def _epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
 
 
 def batch_for_step(dataset: Dataset, step: int, *, global_batch_size: int, seed: int,
-                   random_flip: bool, process_index: int = 0,
-                   process_count: int = 1) -> dict[str, np.ndarray]:
+                   random_flip: bool, process_index: int = 0, process_count: int = 1,
+                   conditions: np.ndarray | None = None) -> dict[str, np.ndarray]:
   """This process's slice of the global batch for `step`.
 
   Args:
@@ -63,10 +63,12 @@ def batch_for_step(dataset: Dataset, step: int, *, global_batch_size: int, seed:
     random_flip: flip each example horizontally with probability 0.5.
     process_index: p, this process, in [0, P).
     process_count: P, the number of processes; must divide B.
+    conditions: optional (N, D) float32 condition vector per example (text embedding, attributes).
 
   Returns:
     {"image": (B / P, H, W, C) float32 in [-1, 1] (= x / 127.5 - 1),
-     "label": (B / P,) int32}: rows [p * B / P, (p + 1) * B / P) of the global batch.
+     "label": (B / P,) int32, and with `conditions` "cond": (B / P, D) float32}:
+    rows [p * B / P, (p + 1) * B / P) of the global batch.
   """
   num_examples = len(dataset)
   _check_args(num_examples, global_batch_size, seed, process_index, process_count)
@@ -86,22 +88,40 @@ def batch_for_step(dataset: Dataset, step: int, *, global_batch_size: int, seed:
   scaled = images.astype(np.float32)
   scaled /= np.float32(127.5)
   scaled -= np.float32(1)
-  return {"image": scaled, "label": dataset.labels[indices]}
+  batch = {"image": scaled, "label": dataset.labels[indices]}
+  if conditions is not None:
+    batch["cond"] = np.asarray(conditions[indices], np.float32)
+  return batch
 
 
 def batches(dataset: Dataset, *, global_batch_size: int, seed: int, random_flip: bool,
-            start_step: int = 0, process_index: int = 0,
-            process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
-  """Endless `batch_for_step` batches for steps start_step, start_step + 1, ...
+            start_step: int = 0, process_index: int = 0, process_count: int = 1,
+            conditions: np.ndarray | None = None,
+            batches_per_step: int = 1) -> Iterator[dict[str, np.ndarray]]:
+  """Endless batches for train steps start_step, start_step + 1, ...
 
-  Arguments are checked here, not at the first `next`.
+  With batches_per_step = n > 1 (n D updates per train step, each on its own real batch), train
+  step s gets the `batch_for_step` batches of data steps s*n ... s*n + n - 1 stacked on a new axis
+  1, (B / P, n, ...), so the batch axis stays first (and sharded). Arguments are checked here, not
+  at the first `next`.
   """
   _check_args(len(dataset), global_batch_size, seed, process_index, process_count)
   if start_step < 0:
     raise ValueError(f"start_step must be >= 0, got {start_step}.")
-  return (batch_for_step(dataset, step, global_batch_size=global_batch_size, seed=seed,
-                         random_flip=random_flip, process_index=process_index,
-                         process_count=process_count)
+  if batches_per_step < 1:
+    raise ValueError(f"batches_per_step must be >= 1, got {batches_per_step}.")
+  if conditions is not None and len(conditions) != len(dataset):
+    raise DataError(f"conditions has {len(conditions)} rows for {len(dataset)} examples.")
+
+  def one(data_step: int) -> dict[str, np.ndarray]:
+    return batch_for_step(dataset, data_step, global_batch_size=global_batch_size, seed=seed,
+                          random_flip=random_flip, process_index=process_index,
+                          process_count=process_count, conditions=conditions)
+
+  if batches_per_step == 1:
+    return (one(step) for step in itertools.count(start_step))
+  n = batches_per_step
+  return (jax.tree.map(lambda *xs: np.stack(xs, axis=1), *[one(step * n + i) for i in range(n)])
           for step in itertools.count(start_step))
 
 

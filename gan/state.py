@@ -46,8 +46,11 @@ def init_state(config: ml_collections.ConfigDict, generator: nn.Module, discrimi
   size, channels = config.data.image_size, config.data.channels
   z = jnp.zeros((2, config.model.z_dim), jnp.float32)
   labels = jnp.zeros((2,), jnp.int32)
-  g_vars = generator.init(g_key, z, labels, train=True)
-  d_vars = discriminator.init(d_key, jnp.zeros((2, size, size, channels), jnp.float32), labels, train=True)
+  cond_dim = config.model.get("cond_dim", 0)
+  cond = jnp.zeros((2, cond_dim), jnp.float32) if cond_dim else None
+  g_vars = generator.init(g_key, z, labels, cond, train=True)
+  d_vars = discriminator.init(d_key, jnp.zeros((2, size, size, channels), jnp.float32), labels, cond,
+                              train=True)
   g_params, d_params = g_vars["params"], d_vars["params"]
   return GanState(
       step=jnp.zeros((), jnp.int32),

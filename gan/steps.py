@@ -1,8 +1,8 @@
-"""The pure train step: one discriminator update, then one generator update. No I/O."""
+"""The pure train step: `loss.d_steps` discriminator updates, then one generator update. No I/O."""
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax
@@ -10,12 +10,14 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from gan import augment
 from gan.losses import adversarial
+from gan.losses import regularizers
 from gan.state import GanState
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
-
+Params = Any
 
 def ema_decay(step: jax.Array, decay: float, warmup: bool) -> jax.Array:
   """EMA decay at `step`; with warm-up it ramps as (1 + t) / (10 + t) so early EMA tracks the weights."""
@@ -31,72 +33,144 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module, dis
                     ) -> Callable[[GanState, Batch], tuple[GanState, Metrics]]:
   """Returns train_step(state, batch) -> (state, metrics).
 
-  batch: {"image": float32 (B, S, S, C) in [-1, 1], "label": int32 (B,)}.
-  The generator runs once per step (as in the PyTorch DCGAN reference): its output feeds the D
-  update (gradient stopped) and, through the updated D, the G update (pulled back with the VJP
-  of that same forward pass). Fake images use the real batch's labels, so conditional models see
-  the data's class distribution.
+  batch: {"image": float32 (B, S, S, C) in [-1, 1], "label": int32 (B,), optionally "cond": float32
+  (B, cond_dim)}; with loss.d_steps = n > 1 every array has an extra axis after the batch axis,
+  (B, n, ...): one real batch per D update (the batch axis stays first so it stays sharded).
+
+  With one D update per step, the generator runs once (as in the PyTorch DCGAN reference): its output
+  feeds the D update (gradient stopped) and, through the updated D, the G update (pulled back with the
+  VJP of that same forward pass). With n D updates (WGAN-GP's critic iterations), each draws its own
+  fakes and the G update draws fresh ones. Fake images use the real batch's labels and conditions, so
+  conditional models see the data's distribution of them.
   `batch_sharding` constrains the latent noise to be laid out like the batch, so each device draws
   and processes only its share (with partitionable threefry the values do not depend on the layout).
   """
   loss = adversarial.get(config.loss.name)
+  d_steps = int(config.loss.d_steps)
+  if d_steps < 1:
+    raise ValueError(f"loss.d_steps must be >= 1, got {d_steps}.")
   conditional = bool(config.model.conditional)
+  use_cond = bool(config.model.cond_dim)
   z_dim = config.model.z_dim
+  reg = config.reg
+  policy = reg.diff_augment
+
+  def g_forward(g_params, g_stats, z, labels, cond, key):
+    return generator.apply({"params": g_params, "batch_stats": g_stats}, z, labels, cond, train=True,
+                           mutable=["batch_stats"], rngs={"noise": key})
+
+  def d_forward(d_params, d_stats, images, labels, cond):
+    logits, updates = discriminator.apply({"params": d_params, "batch_stats": d_stats}, images, labels, cond,
+                                          train=True, mutable=["batch_stats"])
+    return logits, updates.get("batch_stats", {})
+
+  def maybe_augment(images, key):
+    return augment.diff_augment(images, key, policy) if policy else images
+
+  def sample_z(key, n):
+    z = jax.random.normal(key, (n, z_dim), jnp.float32)
+    return jax.lax.with_sharding_constraint(z, batch_sharding) if batch_sharding is not None else z
+
+  def d_update(d_params, d_opt_state, d_stats, real, fake, labels, cond, key, step):
+    """One D update on a real and a fake batch. Returns new (params, opt_state, stats), metrics."""
+    real_key, fake_key, gp_key = jax.random.split(key, 3)
+
+    def d_loss_fn(params):
+      real_in, fake_in = maybe_augment(real, real_key), maybe_augment(fake, fake_key)
+      real_logits, stats = d_forward(params, d_stats, real_in, labels, cond)
+      fake_logits, stats = d_forward(params, stats, fake_in, labels, cond)
+      total = loss.discriminator(real_logits, fake_logits)
+      terms = {"d_adv_loss": total}
+      # Penalties see the same (augmented) inputs as the loss; their BN / SN state updates are dropped.
+      d_apply = lambda x: d_forward(params, stats, x, labels, cond)[0]
+      if reg.gp_weight:
+        terms["gp"] = regularizers.gradient_penalty(d_apply, real_in, fake_in, gp_key)
+        total = total + reg.gp_weight * terms["gp"]
+      if reg.r1_gamma:
+        every = int(reg.r1_every)
+        terms["r1"] = jax.lax.cond(step % every == 0, lambda: regularizers.r1_penalty(d_apply, real_in),
+                                   lambda: jnp.zeros((), jnp.float32))
+        total = total + 0.5 * reg.r1_gamma * every * terms["r1"]
+      return total, (stats, real_logits, fake_logits, terms)
+
+    (d_loss, (stats, real_logits, fake_logits, terms)), grads = jax.value_and_grad(
+        d_loss_fn, has_aux=True)(d_params)
+    updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+    metrics = {"d_loss": d_loss, "d_real_logit": jnp.mean(real_logits), "d_fake_logit": jnp.mean(fake_logits),
+               "d_grad_norm": optax.tree.norm(grads), **terms}
+    return (d_params, d_opt_state, stats), real_logits, metrics
+
+  def g_update(state, g_stats, d_params, d_stats, fake, g_vjp, real, real_logits, labels, cond, key):
+    """G update through the (updated) D, pulled back through the generator forward's VJP."""
+    fake_key, real_key = jax.random.split(key)
+    if loss.generator_uses_real:
+      # Relativistic losses compare with the real logits of the current D.
+      real_logits, _ = d_forward(d_params, d_stats, maybe_augment(real, real_key), labels, cond)
+
+    def g_loss_fn(fake_images):
+      logits, stats = d_forward(d_params, d_stats, maybe_augment(fake_images, fake_key), labels, cond)
+      return loss.generator(jax.lax.stop_gradient(real_logits), logits), stats
+
+    # D's running statistics advance in this pass too, as in PyTorch's train-mode forward.
+    (g_loss, d_stats), fake_grad = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
+    (g_grads,) = g_vjp(fake_grad)
+    updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+    return g_params, g_opt_state, d_stats, {"g_loss": g_loss, "g_grad_norm": optax.tree.norm(g_grads)}
 
   def train_step(state: GanState, batch: Batch) -> tuple[GanState, Metrics]:
     images = batch["image"]
     labels = batch["label"] if conditional else None
+    cond = batch["cond"] if use_cond else None
+    n = images.shape[0]
     step_key = jax.random.fold_in(state.rng, state.step)
-    z = jax.random.normal(step_key, (images.shape[0], z_dim), jnp.float32)
-    if batch_sharding is not None:
-      z = jax.lax.with_sharding_constraint(z, batch_sharding)
+    g_key, d_key, g_update_key = jax.random.split(step_key, 3)
 
-    def generate(g_params):
-      return generator.apply({"params": g_params, "batch_stats": state.g_batch_stats}, z, labels,
-                             train=True, mutable=["batch_stats"])
+    def forward_with_vjp(key, labels, cond):
+      z_key, noise_key = jax.random.split(key)
+      z = sample_z(z_key, n)
+      return jax.vjp(lambda p: g_forward(p, state.g_batch_stats, z, labels, cond, noise_key), state.g_params,
+                     has_aux=True)
 
-    fake, g_vjp, g_updates = jax.vjp(generate, state.g_params, has_aux=True)
+    if d_steps == 1:
+      fake, g_vjp, g_updates = forward_with_vjp(g_key, labels, cond)
+      (d_params, d_opt_state, d_stats), real_logits, d_metrics = d_update(
+          state.d_params, state.d_opt_state, state.d_batch_stats, images, jax.lax.stop_gradient(fake),
+          labels, cond, d_key, state.step)
+      g_stats = g_updates.get("batch_stats", {})
+      last_real, last_labels, last_cond = images, labels, cond
+    else:
+      # Critic iterations: a scan over the n real batches (B, n, ...) -> (n, B, ...).
+      per_step = lambda x: None if x is None else jnp.moveaxis(x, 1, 0)
+      xs = (per_step(images), per_step(labels), per_step(cond), jnp.arange(d_steps))
 
-    # --- Discriminator update (real and fake in separate forward passes, like PyTorch DCGAN).
-    def d_loss_fn(d_params):
-      variables = {"params": d_params, "batch_stats": state.d_batch_stats}
-      real_logits, updates = discriminator.apply(variables, images, labels, train=True, mutable=["batch_stats"])
-      variables = {"params": d_params, **updates}
-      fake_logits, updates = discriminator.apply(variables, jax.lax.stop_gradient(fake), labels, train=True,
-                                                 mutable=["batch_stats"])
-      return loss.discriminator(real_logits, fake_logits), (updates, real_logits, fake_logits)
+      def critic(carry, x):
+        d_params, d_opt_state, d_stats, g_stats = carry
+        real, step_labels, step_cond, i = x
+        z_key, noise_key, key = jax.random.split(jax.random.fold_in(d_key, i), 3)
+        fake, g_updates = g_forward(state.g_params, g_stats, sample_z(z_key, n), step_labels, step_cond,
+                                    noise_key)
+        (d_params, d_opt_state, d_stats), real_logits, metrics = d_update(
+            d_params, d_opt_state, d_stats, real, fake, step_labels, step_cond, key, state.step)
+        return (d_params, d_opt_state, d_stats, g_updates.get("batch_stats", {})), (real_logits, metrics)
 
-    (d_loss, (d_updates, real_logits, fake_logits)), d_grads = jax.value_and_grad(
-        d_loss_fn, has_aux=True)(state.d_params)
-    d_param_updates, d_opt_state = d_tx.update(d_grads, state.d_opt_state, state.d_params)
-    d_params = optax.apply_updates(state.d_params, d_param_updates)
+      carry = (state.d_params, state.d_opt_state, state.d_batch_stats, state.g_batch_stats)
+      (d_params, d_opt_state, d_stats, g_stats), (all_real_logits, all_metrics) = jax.lax.scan(critic, carry, xs)
+      d_metrics = jax.tree.map(jnp.mean, all_metrics)
+      real_logits = all_real_logits[-1]
+      last = lambda x: None if x is None else x[:, -1]
+      last_real, last_labels, last_cond = images[:, -1], last(labels), last(cond)
+      fake, g_vjp, g_updates = forward_with_vjp(g_key, last_labels, last_cond)
+      g_stats = g_updates.get("batch_stats", {})
 
-    # --- Generator update through the updated discriminator.
-    def g_loss_fn(fake_images):
-      variables = {"params": d_params, **d_updates}
-      logits, updates = discriminator.apply(variables, fake_images, labels, train=True, mutable=["batch_stats"])
-      return loss.generator(jax.lax.stop_gradient(real_logits), logits), updates
-
-    (g_loss, d_updates), fake_grad = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
-    (g_grads,) = g_vjp(fake_grad)
-    g_param_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state, state.g_params)
-    g_params = optax.apply_updates(state.g_params, g_param_updates)
-
+    g_params, g_opt_state, d_stats, g_metrics = g_update(state, g_stats, d_params, d_stats, fake, g_vjp, last_real,
+                                                real_logits, last_labels, last_cond, g_update_key)
     decay = ema_decay(state.step, config.train.ema_decay, config.train.ema_warmup)
     ema_g_params = optax.incremental_update(g_params, state.ema_g_params, 1.0 - decay)
-
     new_state = state.replace(
-        step=state.step + 1, g_params=g_params, g_batch_stats=g_updates.get("batch_stats", {}),
-        g_opt_state=g_opt_state, d_params=d_params, d_batch_stats=d_updates.get("batch_stats", {}),
-        d_opt_state=d_opt_state, ema_g_params=ema_g_params)
-    metrics = {
-        "d_loss": d_loss,
-        "g_loss": g_loss,
-        "d_real_logit": jnp.mean(real_logits),
-        "d_fake_logit": jnp.mean(fake_logits),
-        "d_grad_norm": optax.tree.norm(d_grads),
-        "g_grad_norm": optax.tree.norm(g_grads),
-    }
-    return new_state, metrics
+        step=state.step + 1, g_params=g_params, g_batch_stats=g_stats, g_opt_state=g_opt_state,
+        d_params=d_params, d_batch_stats=d_stats, d_opt_state=d_opt_state, ema_g_params=ema_g_params)
+    return new_state, {**d_metrics, **g_metrics}
 
   return train_step

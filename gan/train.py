@@ -23,7 +23,9 @@ import numpy as np
 from clu import periodic_actions
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from gan import augment
 from gan import checkpointing
+from gan import conditioning
 from gan import data
 from gan import evaluate
 from gan import input_pipeline
@@ -66,6 +68,24 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     problems.append(f"Unknown model.g_conditioning {config.model.g_conditioning!r}; valid: 'embedding', 'cbn'.")
   if config.model.d_norm not in ("batch", "none"):
     problems.append(f"Unknown model.d_norm {config.model.d_norm!r}; valid: 'batch', 'none'.")
+  if config.model.dtype not in models.DTYPES:
+    problems.append(f"Unknown model.dtype {config.model.dtype!r}; valid: {sorted(models.DTYPES)}.")
+  if not isinstance(config.loss.d_steps, int) or config.loss.d_steps < 1:
+    problems.append(f"loss.d_steps must be an int >= 1, got {config.loss.d_steps!r}.")
+  for key in ("r1_gamma", "gp_weight"):
+    if config.reg[key] < 0:
+      problems.append(f"reg.{key} must be >= 0 (0 = off), got {config.reg[key]}.")
+  if config.reg.r1_every < 1:
+    problems.append(f"reg.r1_every must be >= 1, got {config.reg.r1_every}.")
+  unknown_ops = [op for op in config.reg.diff_augment.split(",") if op.strip() and op.strip() not in augment.POLICIES]
+  if unknown_ops:
+    problems.append(f"Unknown reg.diff_augment ops {unknown_ops}; valid: a comma list of {sorted(augment.POLICIES)}.")
+  if config.data.condition not in conditioning.CONDITIONS:
+    problems.append(f"Unknown data.condition {config.data.condition!r}; valid: {list(conditioning.CONDITIONS)}.")
+  elif (config.data.condition == "none") != (config.model.cond_dim == 0):
+    problems.append(f"data.condition={config.data.condition!r} needs model.cond_dim "
+                    f"{'= 0' if config.data.condition == 'none' else '> 0 (the size of the condition vector)'}, "
+                    f"got {config.model.cond_dim}.")
   if t.batch_size > 0 and t.batch_size % jax.device_count():
     problems.append(f"train.batch_size ({t.batch_size}) must be divisible by the number of devices "
                     f"({jax.device_count()}): use e.g. --config.train.batch_size="
@@ -144,6 +164,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
                      f"{len(dataset.class_names)} classes {list(dataset.class_names)}: set "
                      f"--config.data.num_classes={len(dataset.class_names)}.")
 
+  conditions = conditioning.dataset_conditions(config, dataset)   # (N, cond_dim) float32 or None
+  if conditions is not None and conditions.shape[1] != config.model.cond_dim:
+    raise ConfigError(f"data.condition={config.data.condition!r} gives {conditions.shape[1]}-d vectors: set "
+                      f"--config.model.cond_dim={conditions.shape[1]}.")
+
   # --- Models, state, step.
   generator, state, train_step = create_state_and_step(config, mesh)
 
@@ -181,7 +206,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   batches = input_pipeline.prefetch_to_mesh(
       input_pipeline.batches(dataset, global_batch_size=config.train.batch_size, seed=config.seed,
                              random_flip=config.data.random_flip, start_step=start_step,
-                             process_index=jax.process_index(), process_count=jax.process_count()),
+                             process_index=jax.process_index(), process_count=jax.process_count(),
+                             conditions=conditions, batches_per_step=config.loss.d_steps),
       batch_sharding, size=config.data.prefetch)
   history: list[dict[str, jax.Array]] = []
   last_saved = manager.latest_step()
@@ -238,12 +264,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
       if evaluate_now:
         run_evaluation(step)
       if save_now:
-        checkpointing.save(manager, state, {"step": step, "data_position": step, **run_info})
+        checkpointing.save(manager, state, {"step": step, "data_position": step * config.loss.d_steps, **run_info})
         last_saved = step
       if stopping:
         logging.warning("Stopped at step %d after a signal; rerun the same command to resume.", step)
         break
   batches.close()
+  # Fixed shapes: the step compiles once per run; more means something recompiles every so often.
+  compiles = train_step._cache_size()  # pylint: disable=protected-access
+  writer.write_scalars(int(state.step), {"train_step_compilations": compiles})
+  if compiles > 1:
+    logging.warning("train_step compiled %d times in this run (expected 1): an input changed shape, "
+                    "dtype or sharding.", compiles)
   for m in (manager, best_manager):
     m.wait_until_finished()
     m.close()

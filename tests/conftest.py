@@ -64,3 +64,13 @@ def product_photos_dir() -> Path:
     pytest.skip(f"real product photos not found at {path} (set PRODUCTGAN_DATA_DIR to the folder "
                 "holding products/)")
   return path
+
+
+@pytest.fixture(scope="session")
+def products_dir() -> Path:
+  """The real products folder (data README section 2): <subset>/{train,val}/<number>_AB.jpg."""
+  path = REAL_DATA_DIR / "products"
+  if not (path / "edges2shoes_edges2handbags" / "val").is_dir():
+    pytest.skip(f"real product photos not found in {path} (set PRODUCTGAN_DATA_DIR to the "
+                "folder holding products/)")
+  return path

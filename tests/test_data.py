@@ -469,3 +469,163 @@ def test_real_product_photos_left_half_is_the_colour_photo(product_photos_dir):
     return float(np.mean(x.max(-1).astype(np.int32) - x.min(-1)))
   # Per the data README: photos have colour (mean chroma ~13 at full size), edge maps none.
   assert chroma(photos.images) > 5.0 and chroma(edges.images) < 1.0
+
+
+# ------------------------------------------------------------------ paired product photos
+
+SHOE_RGB, BAG_RGB = (200, 30, 30), (30, 30, 200)
+
+
+def product_pair(photo_rgb: tuple[int, int, int], photo_left: bool = True) -> np.ndarray:
+  """A 256x512 paired file: a solid-colour "photo" half and an "edge map" half that is white
+  with a black band over rows 96-160 (so at 16x16 rows 6-10 are dark, rows 0-4 white)."""
+  photo = np.broadcast_to(np.array(photo_rgb, np.uint8), (256, 256, 3))
+  edges = np.full((256, 256, 3), 255, np.uint8)
+  edges[96:160] = 0
+  return np.concatenate([photo, edges] if photo_left else [edges, photo], axis=1)
+
+
+def write_products(root: Path, split: str, numbers, subset="edges2shoes_edges2handbags") -> None:
+  """Writes <root>/<subset>/<split>/<number>_AB.jpg coloured by the class the README gives."""
+  for number in numbers:
+    if subset == "edges2shoes_100_subset":
+      pair = product_pair(SHOE_RGB, photo_left=False)  # Canonical pix2pix: photo on the right.
+    else:
+      bag = number > 1000 if split == "train" else number > 200
+      pair = product_pair(BAG_RGB if bag else SHOE_RGB)
+    save(root / subset / split / f"{number}_AB.jpg", pair, quality=95)
+
+
+def products_config(root: Path, **overrides) -> ml_collections.ConfigDict:
+  # No view / products_subsets keys: an old-style config must work through config.get.
+  return data_config(**dict(dict(source="products", dir=str(root), image_size=16, channels=3,
+                                 resize="resize"), **overrides))
+
+
+def chroma(images: np.ndarray) -> float:
+  return float(np.mean(images.max(-1).astype(np.int32) - images.min(-1)))
+
+
+def test_products_labels_halves_and_pairs(tmp_path):
+  write_products(tmp_path, "train", [1800, 10, 1, 1001, 800, 2])
+  ds = data.load_dataset(products_config(tmp_path, view="pair"))
+  assert ds.class_names == ("shoe", "handbag")
+  np.testing.assert_array_equal(ds.labels, [0, 0, 0, 0, 1, 1])  # Numeric order 1 2 10 800 1001 1800.
+  want = np.array([SHOE_RGB] * 4 + [BAG_RGB] * 2, np.float64)[:, None, None, :]
+  np.testing.assert_allclose(ds.images, np.broadcast_to(want, ds.images.shape), atol=6)
+  assert ds.pairs.shape == ds.images.shape and ds.pairs.dtype == np.uint8
+  assert chroma(ds.pairs) < 1.0
+  assert ds.pairs[:, :5].min() > 235 and ds.pairs[:, 6:10].max() < 20  # White, then the band.
+  # The pair halves equal the single views, and the photo equals the shared decode path.
+  photos = data.load_dataset(products_config(tmp_path))  # Default view: "photo".
+  edges = data.load_dataset(products_config(tmp_path, view="edges"))
+  np.testing.assert_array_equal(photos.images, ds.images)
+  np.testing.assert_array_equal(edges.images, ds.pairs)
+  assert photos.pairs is None and edges.pairs is None
+  path = tmp_path / "edges2shoes_edges2handbags" / "train" / "1001_AB.jpg"
+  np.testing.assert_array_equal(ds.images[4], data._decode_image(path, 16, 3, "left_half"))
+  first = data.load_dataset(products_config(tmp_path, view="pair", max_examples=3))
+  np.testing.assert_array_equal(first.pairs, ds.pairs[:3])
+
+
+def test_products_val_split_any_size_and_subset_folder_as_dir(tmp_path):
+  write_products(tmp_path, "train", [201])  # A shoe in train ...
+  write_products(tmp_path, "val", [400, 200, 201, 1])  # ... but val 201-400 are handbags.
+  subset_dir = tmp_path / "edges2shoes_edges2handbags"
+  for root in (tmp_path, subset_dir):
+    ds = data.load_dataset(products_config(root, split="val", image_size=8, channels=1))
+    np.testing.assert_array_equal(ds.labels, [0, 0, 1, 1])
+    assert ds.images.shape == (4, 8, 8, 1)
+  assert data.load_dataset(products_config(tmp_path)).labels.tolist() == [0]
+  ds = data.load_dataset(products_config(tmp_path, split="val", image_size=40, view="pair"))
+  assert ds.images.shape == ds.pairs.shape == (4, 40, 40, 3)
+  np.testing.assert_allclose(ds.images[2].reshape(-1, 3).mean(0), BAG_RGB, atol=3)
+
+
+def test_products_100_subset_has_the_photo_on_the_right(tmp_path):
+  write_products(tmp_path, "train", [49825, 7], subset="edges2shoes_100_subset")
+  write_products(tmp_path, "train", [5, 1500])
+  ds = data.load_dataset(products_config(
+      tmp_path, view="pair", products_subsets="edges2shoes_edges2handbags, edges2shoes_100_subset"))
+  np.testing.assert_array_equal(ds.labels, [0, 1, 0, 0])  # Subsets in the listed order.
+  want = np.array([SHOE_RGB, BAG_RGB, SHOE_RGB, SHOE_RGB], np.float64)[:, None, None, :]
+  np.testing.assert_allclose(ds.images, np.broadcast_to(want, ds.images.shape), atol=6)
+  assert chroma(ds.pairs) < 1.0 and ds.pairs[:, 6:10].max() < 20
+  only = data.load_dataset(products_config(tmp_path / "edges2shoes_100_subset", view="photo"))
+  np.testing.assert_array_equal(only.images, ds.images[2:])
+
+
+@pytest.mark.parametrize("subset,split,number,label", [
+    ("edges2shoes_edges2handbags", "train", 1, 0), ("edges2shoes_edges2handbags", "train", 800, 0),
+    ("edges2shoes_edges2handbags", "train", 1000, 0), ("edges2shoes_edges2handbags", "train", 1001, 1),
+    ("edges2shoes_edges2handbags", "train", 2000, 1), ("edges2shoes_edges2handbags", "val", 200, 0),
+    ("edges2shoes_edges2handbags", "val", 201, 1), ("edges2shoes_edges2handbags", "val", 400, 1),
+    ("edges2shoes_100_subset", "train", 49825, 0), ("edges2shoes_100_subset", "val", 199, 0),
+])
+def test_product_label_rule(subset, split, number, label):
+  assert data.product_label(subset, split, number, Path(f"{number}_AB.jpg")) == label
+
+
+@pytest.mark.parametrize("split,name,message", [
+    ("train", "2001_AB.jpg", r"2001_AB\.jpg: file number 2001 is outside.*1001-2000 handbag"),
+    ("train", "0_AB.jpg", r"0_AB\.jpg: file number 0 is outside"),
+    ("val", "401_AB.jpg", r"401_AB\.jpg: file number 401 is outside.*201-400 handbag"),
+    ("val", "photo.jpg", r"photo\.jpg is not named <number>_AB\.jpg"),
+])
+def test_products_bad_numbering_names_the_file(tmp_path, split, name, message):
+  write_products(tmp_path, split, [3])
+  save(tmp_path / "edges2shoes_edges2handbags" / split / name, product_pair(SHOE_RGB))
+  with pytest.raises(DataError, match=message):
+    data.load_dataset(products_config(tmp_path, split=split))
+
+
+def test_products_folder_errors_say_what_to_do(tmp_path):
+  with pytest.raises(DataError, match=r"nope.*is not a folder.*<subset>/\{train,val\}/<number>_AB"):
+    data.load_dataset(products_config(tmp_path / "nope"))
+  (tmp_path / "styles").mkdir()
+  with pytest.raises(DataError, match=r"no subset folder edges2shoes_edges2handbags.*styles"):
+    data.load_dataset(products_config(tmp_path))
+  split_dir = tmp_path / "edges2shoes_edges2handbags" / "train"
+  split_dir.mkdir(parents=True)
+  (split_dir / "notes.txt").write_text("not an image")
+  with pytest.raises(DataError, match=r"train has no <number>_AB\.jpg images"):
+    data.load_dataset(products_config(tmp_path))
+  with pytest.raises(DataError, match=r"val is missing"):
+    data.load_dataset(products_config(tmp_path, split="val"))
+  write_products(tmp_path, "train", [1])
+  (split_dir / "3_AB.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+  with pytest.raises(DataError, match=r"Cannot decode image .*3_AB\.jpg.*Remove or replace"):
+    data.load_dataset(products_config(tmp_path))
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (dict(split="test"), r"data\.split must be one of \('train', 'val'\)"),
+    (dict(view="sketch"), r"data\.view must be one of \('photo', 'edges', 'pair'\)"),
+    (dict(products_subsets="edges2shoes,"), r"products_subsets.*edges2shoes_100_subset"),
+    (dict(products_subsets=" , "), r"products_subsets"),
+])
+def test_products_bad_config_raises(tmp_path, overrides, message):
+  write_products(tmp_path, "train", [1])
+  with pytest.raises(DataError, match=message):
+    data.load_dataset(products_config(tmp_path, **overrides))
+
+
+def test_dataset_pairs_are_checked():
+  images = np.zeros((2, 4, 4, 3), np.uint8)
+  labels = np.zeros(2, np.int32)
+  assert data.Dataset(images, labels, ("a",)).pairs is None
+  assert data.Dataset(images, labels, ("a",), np.zeros((2, 4, 4, 1), np.uint8)).pairs.shape[-1] == 1
+  for bad in (np.zeros((3, 4, 4, 3), np.uint8), np.zeros((2, 4, 5, 3), np.uint8),
+              np.zeros((2, 4, 4, 3), np.float32), np.zeros((2, 4, 4), np.uint8)):
+    with pytest.raises(DataError, match="Dataset.pairs"):
+      data.Dataset(images, labels, ("a",), bad)
+
+
+@pytest.mark.real_data
+def test_real_products_val_pairs(products_dir):
+  ds = data.load_dataset(products_config(products_dir, split="val", image_size=64, view="pair"))
+  assert ds.images.shape == ds.pairs.shape == (400, 64, 64, 3)
+  np.testing.assert_array_equal(np.bincount(ds.labels), [200, 200])
+  np.testing.assert_array_equal(ds.labels[:200], 0)  # README: val 1-200 shoes, 201-400 handbags.
+  # README: photos have colour (mean chroma 12.9 at full size), edge maps none (0.0004).
+  assert chroma(ds.images) > 5.0 and chroma(ds.pairs) < 1.0

@@ -54,7 +54,7 @@ def test_unconditional_discriminator_ignores_labels_and_conditional_requires_the
 def test_models_build_rejects_unknown_architecture():
   config = tiny.get_config()
   config.model.name = "stylegan9"
-  with pytest.raises(ValueError, match="valid names: \\['dcgan'\\]"):
+  with pytest.raises(ValueError, match="valid names: \\['dcgan', 'resnet', 'stylegan'\\]"):
     models.build(config)
 
 

@@ -174,8 +174,9 @@ def test_sigterm_saves_a_checkpoint_and_stops(tmp_path, data_dir, monkeypatch):
 @pytest.mark.parametrize("override,message", [
     ({"train.batch_size": 0}, "train.batch_size must be positive, got 0"),
     ({"train.steps": -5}, "train.steps must be >= 0, got -5"),
-    ({"loss.name": "wgan"}, "Unknown loss.name 'wgan'; valid names: \\['hinge', 'non_saturating'\\]"),
-    ({"model.name": "unet"}, "Unknown model.name 'unet'; valid names: \\['dcgan'\\]"),
+    ({"loss.name": "wgan"}, "Unknown loss.name 'wgan'; valid names: \\['hinge', 'least_squares', 'minimax', "
+                           "'non_saturating', 'relativistic_average', 'wasserstein'\\]"),
+    ({"model.name": "unet"}, "Unknown model.name 'unet'; valid names: \\['dcgan', 'resnet', 'stylegan'\\]"),
 ])
 def test_bad_config_values_are_clear_errors(tmp_path, data_dir, override, message):
   with pytest.raises(train.ConfigError, match=message):

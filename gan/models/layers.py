@@ -11,7 +11,7 @@ ordinary strided convolution (input gradient) and one strided-convolution weight
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -103,23 +103,74 @@ class ConvTranspose(nn.Module):
 
 
 class ConditionalBatchNorm(nn.Module):
-  """Batch norm whose scale and offset come from the class label (de Vries et al. 2017).
+  """Batch norm whose scale and offset come from the condition (de Vries et al. 2017).
 
-  x: (N, H, W, C); labels: (N,) int in [0, num_classes). Statistics are those of the global batch
-  (see `BatchNorm` in the architectures).
+  x: (N, H, W, C); labels: (N,) int in [0, num_classes) or None; cond: (N, D) float or None.
+  gamma = embed_scale(labels) + dense_scale(cond), beta = embed_offset(labels) + dense_offset(cond);
+  the embeddings start at 1 / 0 and the dense layers at 0 (gamma = 1 without labels), so an untrained
+  layer is plain batch norm. Statistics are those of the global batch.
   """
   num_classes: int
   use_running_average: bool = False
   momentum: float = 0.9
+  dtype: Any = None
 
   @nn.compact
-  def __call__(self, x: jax.Array, labels: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None,
+               cond: Optional[jax.Array] = None) -> jax.Array:
     x = nn.BatchNorm(use_running_average=self.use_running_average, momentum=self.momentum,
-                     use_scale=False, use_bias=False)(x)
+                     use_scale=False, use_bias=False, dtype=self.dtype)(x)
     c = x.shape[-1]
-    gamma = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.ones, name="scale")(labels)
-    beta = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.zeros, name="offset")(labels)
-    return x * gamma[:, None, None, :] + beta[:, None, None, :]
+    gamma = jnp.ones((x.shape[0], c), jnp.float32)
+    beta = jnp.zeros((x.shape[0], c), jnp.float32)
+    if labels is not None and self.num_classes:
+      gamma = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.ones, name="scale")(labels)
+      beta = beta + nn.Embed(self.num_classes, c, embedding_init=nn.initializers.zeros, name="offset")(labels)
+    if cond is not None:
+      gamma = gamma + nn.Dense(c, kernel_init=nn.initializers.zeros, name="cond_scale")(cond)
+      beta = beta + nn.Dense(c, kernel_init=nn.initializers.zeros, name="cond_offset")(cond)
+    dtype = self.dtype or x.dtype
+    return x * gamma[:, None, None, :].astype(dtype) + beta[:, None, None, :].astype(dtype)
+
+
+def maybe_spectral_norm(layer: nn.Module, x: jax.Array, enabled: bool, train: bool) -> jax.Array:
+  """layer(x), spectrally normalised when `enabled` (one power iteration per training call; the
+  iteration vector lives in "batch_stats" and is only updated when train=True)."""
+  if not enabled:
+    return layer(x)
+  return nn.SpectralNorm(layer)(x, update_stats=train)
+
+
+def check_conditions(module: nn.Module, labels: Optional[jax.Array], cond: Optional[jax.Array]) -> None:
+  """Raises a clear error when a conditional model is called without its condition (or a wrong one)."""
+  name = type(module).__name__
+  if module.num_classes and labels is None:
+    raise ValueError(f"This {name} is class-conditional ({module.num_classes} classes): pass labels of "
+                     "shape (N,).")
+  cond_dim = getattr(module, "cond_dim", 0)
+  if cond_dim:
+    if cond is None:
+      raise ValueError(f"This {name} is conditioned on a {cond_dim}-d vector (text embedding or "
+                       f"attributes): pass cond of shape (N, {cond_dim}).")
+    if cond.ndim != 2 or cond.shape[-1] != cond_dim:
+      raise ValueError(f"{name} expects cond of shape (N, {cond_dim}), got {cond.shape}.")
+
+
+def projection(h: jax.Array, labels: Optional[jax.Array], cond: Optional[jax.Array], num_classes: int,
+               cond_dim: int) -> jax.Array:
+  """Projection-discriminator term (Miyato & Koyama 2018): <embed(y), h> + <W cond, h>, shape (N,).
+
+  h: (N, F) float32 features of the discriminator. Call from inside a compact module method (the
+  embedding and the dense layer become that module's parameters "projection" / "cond_projection").
+  """
+  out = jnp.zeros(h.shape[:1], jnp.float32)
+  if num_classes:
+    embed = nn.Embed(num_classes, h.shape[-1], embedding_init=dcgan_init, name="projection")
+    out = out + jnp.sum(embed(labels) * h, axis=-1)
+  if cond_dim:
+    w_cond = nn.Dense(h.shape[-1], use_bias=False, kernel_init=dcgan_init, name="cond_projection")(cond)
+    out = out + jnp.sum(w_cond.astype(jnp.float32) * h, axis=-1)
+  return out
 
 
 def num_upsamplings(image_size: int, base: int = 4) -> int:
