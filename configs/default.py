@@ -32,6 +32,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.channels = 1              # 1 (grayscale) or 3 (RGB)
   config.data.resize = "pad"            # 28 -> 32 by "pad" (zeros around) or "resize" (bicubic)
   config.data.crop = "none"             # image_folder only: "none", "left_half", "right_half"
+  config.data.view = "photo"            # products only: "photo", "edges" or "pair" (photo + its edge map)
+  config.data.products_subsets = "edges2shoes_edges2handbags"  # products only: comma list of subsets
   config.data.max_examples = 0          # 0 = all; else the first N (quick experiments)
   config.data.random_flip = False       # random horizontal flips of real images
   config.data.num_classes = 10          # must match the dataset for conditional models

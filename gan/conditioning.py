@@ -22,6 +22,7 @@ import numpy as np
 
 from gan import attributes
 from gan import data
+from gan import sampling
 from gan import text
 
 CONDITIONS = ("none", "attributes", "text")
@@ -65,6 +66,23 @@ def dataset_conditions(config: ml_collections.ConfigDict, dataset: data.Dataset)
   captions = dataset_captions(dataset)
   unique, inverse = np.unique(np.asarray(captions), return_inverse=True)
   return conditioner.embed(list(unique))[inverse]
+
+
+POOL_FILE = "conditions.npz"
+
+
+def save_pool(workdir: str, labels: np.ndarray, cond: np.ndarray) -> None:
+  """Keeps the training data's (label, condition) rows with the run, for sampling and evaluation."""
+  np.savez(os.path.join(workdir, POOL_FILE), labels=np.asarray(labels, np.int32), cond=np.asarray(cond, np.float32))
+
+
+def load_pool(workdir: str) -> sampling.ConditionPool:
+  path = os.path.join(workdir, POOL_FILE)
+  if not os.path.exists(path):
+    raise ConditionError(f"{path} is missing: it is written when a continuous-conditioned run starts "
+                         "training; rerun training in this workdir to recreate it.")
+  with np.load(path) as f:
+    return sampling.ConditionPool(f["labels"], f["cond"])
 
 
 def main(argv):

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from gan import conditioning
 from gan import data
 from gan import sample
 from gan import sampling
@@ -121,8 +122,10 @@ def real_features(net: FeatureNetwork, data_config: ml_collections.ConfigDict, s
 
 
 def make_feature_sampler(generator, net: FeatureNetwork, z_dim: int) -> Callable[..., Any]:
-  """A jitted fn(g_params, g_batch_stats, net_variables, key) -> (features, probs, labels).
+  """A jitted fn(g_params, g_batch_stats, net_variables, key, pool=None) -> (features, probs, labels).
 
+  Labels are uniform over the classes, or, with a sampling.ConditionPool, (label, condition) rows of
+  the training data (continuous-conditioned generators: the caption's or attributes' class).
   One batch of net.batch_size images is generated (eval-mode BN) and passed through the feature
   network in one jit; only features leave the device. Parameters are arguments, so training can
   call it again without recompiling.
@@ -130,11 +133,11 @@ def make_feature_sampler(generator, net: FeatureNetwork, z_dim: int) -> Callable
   num_classes, batch_size = generator.num_classes, net.batch_size
 
   @jax.jit
-  def generate_and_extract(g_params, g_batch_stats, net_variables, key):
+  def generate_and_extract(g_params, g_batch_stats, net_variables, key, pool=None):
     z_key, label_key = jax.random.split(key)
     z = jax.random.normal(z_key, (batch_size, z_dim), jnp.float32)
-    labels = jax.random.randint(label_key, (batch_size,), 0, max(num_classes, 1))
-    images = sampling.apply_eval(generator, g_params, g_batch_stats, z, labels)
+    labels, cond = sampling.draw_conditions(label_key, batch_size, num_classes, pool)
+    images = sampling.apply_eval(generator, g_params, g_batch_stats, z, labels, cond)
     logits, features = net.extract(net_variables, images)
     return features, jax.nn.softmax(logits), labels
 
@@ -142,7 +145,8 @@ def make_feature_sampler(generator, net: FeatureNetwork, z_dim: int) -> Callable
 
 
 def sample_features(sampler, generator, g_params, g_batch_stats, net_variables, *, num_samples: int,
-                    seed: int, z_dim: int, standing_stats_batch: int) -> dict[str, Any]:
+                    seed: int, z_dim: int, standing_stats_batch: int,
+                    pool: Optional[sampling.ConditionPool] = None) -> dict[str, Any]:
   """Features (N, D), probabilities (N, K) and conditioning labels (N,) | None of N generated images.
 
   BN statistics are re-estimated for `g_params` once (see sampling.standing_batch_stats).
@@ -150,13 +154,13 @@ def sample_features(sampler, generator, g_params, g_batch_stats, net_variables, 
   num_classes = generator.num_classes
   stats_key, key = jax.random.split(jax.random.PRNGKey(seed))
   stats = sampling.standing_batch_stats(generator, g_params, g_batch_stats, stats_key, standing_stats_batch,
-                                        z_dim, num_classes)
-  outputs = [sampler(g_params, stats, net_variables, jax.random.fold_in(key, 0))]
+                                        z_dim, num_classes, pool)
+  outputs = [sampler(g_params, stats, net_variables, jax.random.fold_in(key, 0), pool)]
   per_batch = outputs[0][0].shape[0]
-  outputs += [sampler(g_params, stats, net_variables, jax.random.fold_in(key, i))
+  outputs += [sampler(g_params, stats, net_variables, jax.random.fold_in(key, i), pool)
               for i in range(1, -(-num_samples // per_batch))]
   features, probs, labels = (np.concatenate(x)[:num_samples] for x in zip(*jax.device_get(outputs)))
-  return {"features": features, "probs": probs, "labels": labels if num_classes else None}
+  return {"features": features, "probs": probs, "labels": labels if num_classes or pool is not None else None}
 
 
 def compare(real: dict[str, np.ndarray], fake: dict[str, np.ndarray], net: FeatureNetwork, seed: int,
@@ -224,7 +228,8 @@ def classification_accuracy_score(workdir: str, classifier_dir: str, num_samples
   return train_classifier.evaluate(model, variables, data.load_dataset(test_config))
 
 
-def make_training_evaluator(config: ml_collections.ConfigDict, generator
+def make_training_evaluator(config: ml_collections.ConfigDict, generator,
+                            pool: Optional[sampling.ConditionPool] = None
                             ) -> Optional[Callable[[Any], dict[str, float]]]:
   """fn(state) -> metrics of the EMA generator for the train loop, or None when evaluation is off.
 
@@ -246,7 +251,7 @@ def make_training_evaluator(config: ml_collections.ConfigDict, generator
   def evaluate_state(state) -> dict[str, float]:
     fake = sample_features(sampler, generator, state.ema_g_params, state.g_batch_stats, net.variables,
                            num_samples=config.eval.num_samples, seed=config.eval.seed, z_dim=config.model.z_dim,
-                           standing_stats_batch=config.sample.standing_stats_batch)
+                           standing_stats_batch=config.sample.standing_stats_batch, pool=pool)
     return compare(real, fake, net, config.eval.seed, fake["labels"])
 
   return evaluate_state
@@ -268,7 +273,8 @@ def evaluate_run(workdir: str, classifier_dir: str, num_samples: int = 10_000, s
   fake = sample_features(make_feature_sampler(generator, net, config.model.z_dim), generator,
                          state.ema_g_params, state.g_batch_stats, net.variables, num_samples=num_samples,
                          seed=seed, z_dim=config.model.z_dim,
-                         standing_stats_batch=config.sample.standing_stats_batch)
+                         standing_stats_batch=config.sample.standing_stats_batch,
+                         pool=conditioning.load_pool(workdir) if config.model.cond_dim else None)
   real_train = real_features(net, config.data, "train")
   real_test = real_features(net, config.data, "test")
   floor_fake = {k: v[:num_samples] for k, v in real_test.items()}

@@ -2,6 +2,8 @@
 
   python -m gan.sample --workdir runs/dcgan --num 64 --out grid.png
   python -m gan.sample --workdir runs/cdcgan --label sneaker --num 16 --out sneakers.png
+  python -m gan.sample --workdir runs/text_dcgan --text "a dark ankle boot" --num 16 --out boots.png
+  python -m gan.sample --workdir runs/attr_dcgan --attributes brightness=0.8,size=0.3 --out light_small.png
 
 Uses the EMA generator (--noema for the raw one) with re-estimated batch-norm statistics.
 """
@@ -21,7 +23,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from configs import default as default_config
 from gan import checkpointing
+from gan import conditioning
 from gan import models
 from gan import sampling
 from gan import state as state_lib
@@ -37,7 +41,21 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     raise SampleError(f"{path} not found: {workdir!r} is not a training workdir. Train first with "
                       f"python -m gan.main --config configs/... --workdir {workdir}")
   with open(path, encoding="utf-8") as f:
-    return ml_collections.ConfigDict(json.load(f))
+    saved = json.load(f)
+  # Keys added to the codebase after the run started take their defaults (which reproduce the
+  # behaviour the run was trained with).
+  config = default_config.get_config()
+
+  def merge(node: ml_collections.ConfigDict, values: dict) -> None:
+    for key, value in values.items():
+      if isinstance(value, dict) and key in node and isinstance(node[key], ml_collections.ConfigDict):
+        merge(node[key], value)
+      else:
+        with node.ignore_type():
+          node[key] = value
+
+  merge(config, saved)
+  return config
 
 
 def parse_label(label: str, class_names: Sequence[str]) -> int:
@@ -77,17 +95,43 @@ def load_run(workdir: str):
   return config, generator, state, meta
 
 
-def sample_images(workdir: str, num: int, label: Optional[str] = None, seed: int = 0, use_ema: bool = True
-                  ) -> tuple[np.ndarray, int]:
-  """Returns (uint8 images (num, S, S, C), suggested grid columns) from the run's latest checkpoint."""
+def parse_attributes(spec: str, pool: sampling.ConditionPool) -> np.ndarray:
+  """"brightness=0.8,size=0.3" -> an attribute vector: the training data's mean with those entries set."""
+  from gan import attributes  # pylint: disable=g-import-not-at-top
+  vector = np.asarray(pool.cond, np.float32).mean(0)
+  if vector.shape[0] != len(attributes.ATTRIBUTE_NAMES):
+    raise SampleError("--attributes needs a model trained with data.condition='attributes'.")
+  for item in filter(None, (part.strip() for part in spec.split(","))):
+    name, _, value = item.partition("=")
+    name = name.strip()
+    if name not in attributes.ATTRIBUTE_NAMES:
+      raise SampleError(f"Unknown attribute {name!r} in --attributes; valid: {', '.join(attributes.ATTRIBUTE_NAMES)}.")
+    try:
+      number = float(value)
+    except ValueError:
+      raise SampleError(f"--attributes {name}={value!r}: the value must be a number in [0, 1].") from None
+    if not 0.0 <= number <= 1.0:
+      raise SampleError(f"--attributes {name}={number}: values are in [0, 1] (the training data's range).")
+    vector[attributes.ATTRIBUTE_NAMES.index(name)] = number
+  return vector
+
+
+def sample_images(workdir: str, num: int, label: Optional[str] = None, seed: int = 0, use_ema: bool = True,
+                  text: Optional[str] = None, attribute_spec: Optional[str] = None) -> tuple[np.ndarray, int]:
+  """Returns (uint8 images (num, S, S, C), suggested grid columns) from the run's latest checkpoint.
+
+  Conditions: `label` (class-conditional models), `text` (a caption, text-conditioned models),
+  `attribute_spec` ("name=value,...", attribute-conditioned models); continuous-conditioned models
+  without text / attributes draw conditions of real training examples.
+  """
   if num <= 0:
     raise SampleError(f"--num must be positive, got {num}.")
   config, generator, state, meta = load_run(workdir)
   num_classes = generator.num_classes
-  z_key, stats_key = jax.random.split(jax.random.PRNGKey(seed))
+  z_key, stats_key, cond_key = jax.random.split(jax.random.PRNGKey(seed), 3)
   z = jax.random.normal(z_key, (num, config.model.z_dim), jnp.float32)
   columns = math.ceil(math.sqrt(num))
-  labels = None
+  labels, cond, pool = None, None, None
   if label is not None:
     if not num_classes:
       raise SampleError("--label needs a class-conditional model; this run is unconditional.")
@@ -95,9 +139,26 @@ def sample_images(workdir: str, num: int, label: Optional[str] = None, seed: int
   elif num_classes:   # one row per class
     columns = math.ceil(num / num_classes)
     labels = jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), columns)[:num]
+  condition = config.data.get("condition", "none")
+  if (text is not None and condition != "text") or (attribute_spec is not None and condition != "attributes"):
+    raise SampleError(f"--text needs a model trained with data.condition='text' and --attributes one with "
+                      f"'attributes'; this run has data.condition={condition!r}.")
+  if config.model.get("cond_dim", 0):
+    pool = conditioning.load_pool(workdir)
+    if text is not None:
+      try:
+        vector = conditioning.load_text_conditioner(config.data.text_encoder_dir).embed([text])[0]
+      except ValueError as e:   # unknown words: the message lists the closest known ones
+        raise SampleError(str(e)) from None
+      cond = jnp.tile(vector[None], (num, 1))
+    elif attribute_spec is not None:
+      cond = jnp.tile(parse_attributes(attribute_spec, pool)[None], (num, 1))
+    else:
+      _, cond = sampling.draw_conditions(cond_key, num, num_classes, pool)
   params = state.ema_g_params if use_ema else state.g_params
   images = jax.jit(lambda p, s: sampling.generate(generator, p, s, z, labels, stats_key,
-                                                  config.sample.standing_stats_batch))(params, state.g_batch_stats)
+                                                  config.sample.standing_stats_batch, cond, pool)
+                   )(params, state.g_batch_stats)
   return sampling.to_uint8(images), columns
 
 
@@ -107,6 +168,9 @@ def define_flags() -> None:
   flags.DEFINE_integer("num", 64, "Number of images.")
   flags.DEFINE_string("out", "samples.png", "Output PNG grid.")
   flags.DEFINE_string("label", None, "Class name (e.g. sneaker) or id (e.g. 7); conditional models only.")
+  flags.DEFINE_string("text", None, 'A description, e.g. "a red handbag"; text-conditioned models only.')
+  flags.DEFINE_string("attributes", None, "e.g. brightness=0.8,size=0.3 (values in [0, 1]); "
+                      "attribute-conditioned models only.")
   flags.DEFINE_integer("seed", 0, "Seed of the latents.")
   flags.DEFINE_boolean("ema", True, "Use the EMA generator weights.")
   flags.DEFINE_integer("columns", 0, "Grid columns (0 = automatic).")
@@ -117,8 +181,8 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   try:
     f = flags.FLAGS
-    images, columns = sample_images(f.workdir, f.num, f.label, f.seed, f.ema)
-  except (SampleError, checkpointing.CheckpointMismatchError) as e:
+    images, columns = sample_images(f.workdir, f.num, f.label, f.seed, f.ema, f.text, f.attributes)
+  except (SampleError, conditioning.ConditionError, checkpointing.CheckpointMismatchError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
   sampling.save_png(flags.FLAGS.out, sampling.make_grid(images, flags.FLAGS.columns or columns))

@@ -6,7 +6,7 @@ encoder is trained before the GAN, contrastively against an image encoder (CLIP,
 
   conditioner = text.train_text_encoder(captions, images, embed_dim=32, steps=1000)
   cond = conditioner.embed(["a dark ankle boot", "a light, wide bag"])   # (2, 32) float32, unit norm
-  text.retrieval_accuracy(conditioner, held_out_captions, held_out_images)   # e.g. 0.95
+  text.retrieval_accuracy(conditioner, held_out_captions, held_out_images)   # fraction, chance 1/#captions
   text.save(conditioner, workdir + "/text"); conditioner = text.load(workdir + "/text")
 
 Captions are short attribute phrases ("a dark ankle boot", "a red handbag"): the vocabulary is that of
@@ -242,8 +242,11 @@ def clip_loss(text_emb: jax.Array, image_emb: jax.Array, logit_scale: jax.Array,
   text->image and image->text cross-entropies. Without `caption_ids` pair i is the only positive of row
   i (plain CLIP). With `caption_ids` (N,) int, pairs whose captions are identical are all positives:
   the target of row i is uniform over {j : caption_ids[j] == caption_ids[i]} (UniCL, Yang et al. 2022),
-  so another image of the same caption is not pushed away as a negative. The minimum is then
-  mean_i log(#positives of i), not 0.
+  so another image of the same caption is not a negative. The minimum is then mean_i log(#positives
+  of i), not 0. (When identical captions have identical embeddings, as with the deterministic
+  TextEncoder, this equals plain CLIP exactly: the duplicate rows' terms add up to the same sum. The
+  ids matter when one caption's embeddings differ, e.g. with dropout or <unk> augmentation, and they
+  make the positives explicit rather than relying on that identity.)
 
   Args:
     text_emb, image_emb: (N, D), normally unit-norm.
@@ -349,7 +352,9 @@ def train_text_encoder(captions: Sequence[str], images: np.ndarray, *, embed_dim
   """Trains a TextEncoder and an ImageEncoder with `clip_loss` on (caption, image) pairs.
 
   Identical captions are positives of each other (`caption_ids` in clip_loss). Adam with a linear
-  warm-up then cosine decay, gradients clipped to norm 1.
+  warm-up then cosine decay, gradients clipped to norm 1. For scale: with the defaults, 9k Fashion-MNIST
+  images (padded to 32x32) captioned "a {dark|light} {class}" (20 captions) train in about a minute
+  on 2 CPU cores and reach held-out caption retrieval 0.81 top-1, 0.97 top-3 (train 0.94).
 
   Args:
     captions: N captions, one per image.

@@ -165,9 +165,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
                      f"--config.data.num_classes={len(dataset.class_names)}.")
 
   conditions = conditioning.dataset_conditions(config, dataset)   # (N, cond_dim) float32 or None
-  if conditions is not None and conditions.shape[1] != config.model.cond_dim:
-    raise ConfigError(f"data.condition={config.data.condition!r} gives {conditions.shape[1]}-d vectors: set "
-                      f"--config.model.cond_dim={conditions.shape[1]}.")
+  pool = None
+  if conditions is not None:
+    if conditions.shape[1] != config.model.cond_dim:
+      raise ConfigError(f"data.condition={config.data.condition!r} gives {conditions.shape[1]}-d vectors: set "
+                        f"--config.model.cond_dim={conditions.shape[1]}.")
+    pool = sampling.ConditionPool(dataset.labels, conditions)
+    if is_main:
+      conditioning.save_pool(workdir, dataset.labels, conditions)
 
   # --- Models, state, step.
   generator, state, train_step = create_state_and_step(config, mesh)
@@ -188,8 +193,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   grid_key, stats_key = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
   grid_z, grid_labels = sampling.grid_inputs(grid_key, config.model.z_dim, generator.num_classes,
                                              config.sample.grid_rows, config.sample.grid_columns)
+  grid_cond = None
+  if pool is not None:   # conditions of real examples, one per grid cell
+    grid_labels, grid_cond = sampling.draw_conditions(grid_key, len(grid_z), generator.num_classes, pool)
   sample_fn = jax.jit(lambda params, stats: sampling.generate(
-      generator, params, stats, grid_z, grid_labels, stats_key, config.sample.standing_stats_batch))
+      generator, params, stats, grid_z, grid_labels, stats_key, config.sample.standing_stats_batch, grid_cond,
+      pool))
 
   def write_samples(step: int) -> None:
     grid = sampling.make_grid(sampling.to_uint8(sample_fn(state.ema_g_params, state.g_batch_stats)),
@@ -215,7 +224,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
               "config": json.loads(config.to_json_best_effort())}   # saved with every checkpoint
 
   # --- Evaluation with the domain classifier; the best checkpoint by FID is kept apart.
-  evaluate_state = evaluate.make_training_evaluator(config, generator)
+  evaluate_state = evaluate.make_training_evaluator(config, generator, pool)
   best_manager = checkpointing.make_manager(workdir, 1, folder="best_checkpoint")
   best_fid = (checkpointing.latest_meta(best_manager) or {}).get("fid", float("inf"))
 

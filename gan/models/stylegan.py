@@ -175,7 +175,7 @@ def modulated_conv(x: jax.Array, weight: jax.Array, styles: jax.Array, *, demodu
                                "SAME", dimension_numbers=layers.DIMENSION_NUMBERS)
   if demodulate:
     # sum_{k,k,i} (s_i w_kkio)^2 = sum_i s_i^2 (sum_kk w_kkio^2): an (N, I) x (I, O) product, in f32.
-    w2 = jnp.sum(jnp.square(weight.astype(jnp.float32)), axis=(0, 1)) * 1.1
+    w2 = jnp.sum(jnp.square(weight.astype(jnp.float32)), axis=(0, 1))
     d = lax.rsqrt(jnp.square(styles.astype(jnp.float32)) @ w2 + eps)
     y = y * d[:, None, None, :].astype(dtype)
   return y

@@ -1,0 +1,43 @@
+"""The small loss study: 6 adversarial losses x class-conditional DCGAN x 3 seeds on Fashion-MNIST.
+
+  python -m experiments.benchmark --sweep configs/sweeps/losses.py --workdir runs/sweep_losses
+
+Same architecture, data, batch (64) and number of generator updates (train.steps) for every loss;
+each loss uses its usual recipe (below): WGAN-GP is a critic with 5 updates per G update, no batch
+norm in D (the gradient penalty is per example) and Adam(1e-4, 0.5, 0.9) as in Gulrajani et al.;
+the others use the DCGAN recipe, Adam(2e-4, 0.5, 0.999). Evaluated with the domain classifier
+(runs/classifier_fashion_mnist) on 5,000 samples of the EMA generator.
+Budget: 800 steps per run (recognisable classes, far from converged): ~1 h 10 min on a 2-core CPU,
+WGAN-GP's five D updates making its runs ~3x longer. `:full` (the argument after the file name)
+runs 9,000 steps per run, ~12 h on the same CPU (estimate), ~40 min on one GPU (estimate).
+"""
+
+from configs import cdcgan_fashion_mnist
+
+LOSSES = ("non_saturating", "minimax", "least_squares", "hinge", "relativistic_average", "wasserstein")
+SEEDS = (0, 1, 2)
+
+# Per-loss recipe, on top of the base config.
+RECIPES = {
+    "wasserstein": {"loss.d_steps": 5, "reg.gp_weight": 10.0, "model.d_norm": "none",
+                    "optimizer.g_lr": 1e-4, "optimizer.d_lr": 1e-4, "optimizer.b2": 0.9},
+}
+
+
+def get_base_config(arg: str = ""):
+  config = cdcgan_fashion_mnist.get_config()
+  config.train.steps = 9000 if arg == "full" else 800
+  config.train.checkpoint_every = 400
+  config.train.sample_every = 400
+  config.eval.every = 0             # the sweep runner evaluates each finished run
+  return config
+
+
+def get_sweep(arg: str = "") -> list[dict]:
+  """One dict of config overrides per run; "group" names what is compared, "seed" is averaged over."""
+  del arg
+  return [{"group": loss, "loss.name": loss, "seed": seed, **RECIPES.get(loss, {})}
+          for loss in LOSSES for seed in SEEDS]
+
+
+EVAL_SAMPLES = 5000
