@@ -9,7 +9,8 @@ against images (gan/text.py), and its caption embeddings condition G (concatenat
   python -m gan.main --config configs/text_dcgan_fashion_mnist.py --workdir runs/text_dcgan
   python -m gan.sample --workdir runs/text_dcgan --text "a dark ankle boot" --num 16 --out boots.png
 
-Expect (estimate): text encoder ~5 min, GAN 9,000 steps ~40 min on a 2-core CPU.
+Expect (estimate): text encoder ~5 min, GAN 3,000 steps ~15 min on a 2-core CPU (the class-
+conditional DCGAN's recognition accuracy passed 0.8 by step 1,000).
 """
 
 from configs import default
@@ -21,4 +22,5 @@ def get_config():
   config.data.text_encoder_dir = "runs/text_encoder_fashion_mnist"
   config.model.cond_dim = 32            # the text encoder's embedding size
   config.model.embed_dim = 32
+  config.train.steps = 3000
   return config

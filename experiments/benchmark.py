@@ -98,10 +98,12 @@ def run_one(base_config, overrides: dict[str, Any], directory: str, classifier_d
   timing_path = os.path.join(directory, "wall_seconds.json")
   previous = json.load(open(timing_path, encoding="utf-8"))["train"] if os.path.exists(timing_path) else 0.0
   start = time.perf_counter()
-  train.train_and_evaluate(config, directory)
+  state = train.train_and_evaluate(config, directory)
   train_seconds = previous + time.perf_counter() - start
   with open(timing_path, "w", encoding="utf-8") as f:
     json.dump({"train": train_seconds}, f)
+  if int(state.step) < config.train.steps:   # stopped by a signal: resume later, record nothing
+    raise SystemExit(f"Run {directory} stopped at step {int(state.step)}; rerun the sweep to resume it.")
   start = time.perf_counter()
   record = evaluate.evaluate_run(directory, classifier_dir, num_samples=eval_samples, seed=0)
   result = {

@@ -104,7 +104,7 @@ def main(argv):
     test = data.load_dataset(test_config)
     report["test_retrieval_accuracy"] = text.retrieval_accuracy(
         conditioner, dataset_captions(test, reference=dataset), test.images)
-  except data.DataError as e:
+  except (data.DataError, text.UnknownWordError) as e:
     report["test_retrieval_accuracy"] = f"not measured: {e}"
   with open(os.path.join(workdir, "report.json"), "w", encoding="utf-8") as f:
     json.dump(report, f, indent=2)

@@ -126,3 +126,16 @@ def test_bad_step_options_are_clear_config_errors():
                              ({"data.condition": "text"}, "data.condition='text' needs model.cond_dim > 0")]:
     with pytest.raises(train.ConfigError, match=message):
       train.check_config(tiny_config(**overrides))
+
+
+@pytest.mark.parametrize("name,overrides", [
+    ("resnet", {"model.d_spectral_norm": True, "loss.name": "hinge", "model.conditional": True}),
+    ("stylegan", {"reg.r1_gamma": 1.0, "reg.r1_every": 2, "model.generator": {"w_dim": 16, "mapping_layers": 2}}),
+])
+def test_every_architecture_trains_through_the_step(name, overrides):
+  state, history, step = run_steps(tiny_config(**{"model.name": name, **overrides}), num_steps=2)
+  assert all(np.isfinite(v) for m in history for v in m.values())
+  assert int(state.step) == 2 and step._cache_size() == 1   # pylint: disable=protected-access
+  if name == "stylegan":   # w_avg (truncation centre) is tracked in batch_stats by training
+    w_avg = state.g_batch_stats["mapping_network"]["w_avg"]
+    assert float(jnp.abs(w_avg).sum()) > 0

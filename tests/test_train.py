@@ -72,6 +72,8 @@ def test_run_writes_samples_checkpoints_and_logs(straight_run):
   losses = [r for r in records if "d_loss" in r]
   assert [r["step"] for r in losses] == [2, 4]
   assert all(np.isfinite(r["d_loss"]) and r["d_loss"] > 0 for r in losses)
+  # Fixed shapes: the train step compiled exactly once in the run.
+  assert [r["train_step_compilations"] for r in records if "train_step_compilations" in r] == [1]
   assert any(name.startswith("events.out.tfevents") for name in os.listdir(workdir))
   from PIL import Image
   grid = np.asarray(Image.open(os.path.join(workdir, "samples", "step_000004.png")))

@@ -1,0 +1,2 @@
+"""Style transfer: feature extractors for perceptual / style losses (vgg: pretrained VGG-19;
+random_features: a fixed random multi-scale conv net, the offline fallback)."""

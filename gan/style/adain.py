@@ -1,0 +1,800 @@
+"""AdaIN: feed-forward arbitrary style transfer (Huang & Belongie 2017).
+
+A fixed encoder E (any gan.style.features.FeatureExtractor, cut at one `encoder_layer`) and a
+trained decoder D. For a content image c and style image s:
+
+  t = AdaIN(E(c), E(s)) = std(E(s)) * (E(c) - mean(E(c))) / std(E(c)) + mean(E(s))
+  output = D(t)
+
+with per-image, per-channel statistics (gan.losses.style.mean_std). One forward pass per image,
+any style, no optimisation at test time (unlike gan/style/gatys.py). Controls:
+  * strength alpha in feature space: t = alpha * AdaIN(E(c), E(s)) + (1 - alpha) * E(c)
+    (`adain_target`, the same as gan.style.controls.adain_alpha), so alpha = 0 gives D(E(c)),
+    the decoder's reconstruction of the content;
+  * several styles: the AdaIN target statistics are the weighted means of the styles' means and
+    stds (gan.losses.style.blend_statistics; Huang & Belongie Sec. 7), which equals the weighted
+    mean of the single-style targets.
+
+Training (`train_decoder`): D only, E fixed. t is computed from a content batch paired with a
+batch of random crops of the style paintings, then
+  loss = content + style_weight * style,
+  content = mean((E(D(t)) - t)^2) at the encoder layer,
+  style = sum over style_layers of mean-squared differences of the per-channel means and stds of
+          E(D(t)) and E(s) (gan.losses.style.mean_std_loss),
+with Adam (optax) in one jit-compiled step.
+
+Encoders: VGG-19 (gan/style/vgg.py) at "relu4_1" with style layers relu1_1 ... relu4_1 (the
+paper's choice, the default for extractors named "vgg19*"); for the random-feature fallback
+(gan/style/random_features.py) the default is its "content" layer (half resolution, two random
+3x3 conv + ReLU) and its style layers "scale1"... (random 7x7 filters on an average-pool
+pyramid). Random features carry no learned semantics: their AdaIN transfers colour statistics
+and local texture, not VGG's painterly strokes (see random_features.py); loss magnitudes differ
+from VGG's, so style_weight does not transfer between extractors.
+
+Decoder (`Decoder`): mirror of the encoder's depth. The encoder downsamples k times (measured
+once with jax.eval_shape: input size / feature size, a power of two); the decoder has k + 1
+resolution levels, each `convs_per_level` x (3x3 conv + ReLU), separated by nearest-neighbour x2
+upsampling (not transposed convolutions: Huang & Belongie use nearest upsampling, it avoids
+checkerboard artefacts), then a 3x3 conv to RGB. Padding "reflect" (the paper's, no dark border)
+or "same" (zeros). Output range [-1, 1]:
+  * "tanh" (default): tanh of the last conv. Smooth; pure white (+1) is only approached, which
+    costs < 1 grey level of 255 once the pre-activation exceeds ~3.
+  * "clip": hard clip to [-1, 1] with a straight-through gradient (the clip's gradient taken as
+    the identity), so pixels pushed past the range still learn; exactly +-1 reachable.
+Widths: `width` channels at full resolution, doubled per level towards the features
+(`decoder_widths`); for VGG relu4_1 and width=64: 256, 128, 64, 64 as the paper's decoder.
+Image sizes that are not a multiple of 2^k are edge-padded before encoding and cropped after.
+
+Files (`save` / `load`): `adain.json` (extractor name, layers, decoder config, training info) and
+`adain_params.npz` (decoder parameters as "params/<layer>/<kernel|bias>", the training loss
+history, and the extractor fingerprint: mean and std per channel of the encoder features of a
+fixed synthetic image, which `load` recomputes to check that the extractor is the one the decoder
+was trained with). No pickle.
+
+Command line (trains on the product photos, train split, and the style paintings):
+  python -m gan.style.adain --workdir runs/adain_products --steps 2000 [--extractor random]
+  python -m gan.style.adain --workdir runs/adain_products --weights /path/vgg19-dcbbb1ba.pth
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+import dataclasses
+import functools
+import json
+import math
+import os
+from pathlib import Path
+import re
+import sys
+import time
+from typing import Any, Optional, Union
+
+from absl import logging
+import flax.linen as nn
+import jax
+from jax import lax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from PIL import Image
+
+from gan.losses import style as style_losses
+from gan.style.features import FeatureExtractor
+
+PathLike = Union[str, os.PathLike]
+
+PADDINGS = ("reflect", "same")
+OUTPUTS = ("tanh", "clip")
+EXTRACTORS = ("auto", "vgg", "random")
+CONFIG_FILE = "adain.json"
+PARAMS_FILE = "adain_params.npz"
+FORMAT = "productgan-adain/1"
+
+# Huang & Belongie 2017: AdaIN at relu4_1, style loss at relu1_1 ... relu4_1.
+VGG_ENCODER_LAYER = "relu4_1"
+VGG_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+
+# Relative tolerance of the extractor fingerprint check: loose enough for float32 differences
+# between backends, far below the O(1) change of another network or other weights.
+FINGERPRINT_RTOL = 1e-2
+
+
+# --- Layers -----------------------------------------------------------------------------------
+
+
+def default_layers(extractor: FeatureExtractor) -> tuple[str, tuple[str, ...]]:
+  """(encoder layer, style layers): VGG's relu4_1 / relu1_1..relu4_1, else the extractor's first
+  default content layer and its default style layers."""
+  if extractor.name.startswith("vgg19") and VGG_ENCODER_LAYER in extractor.layer_names:
+    return VGG_ENCODER_LAYER, VGG_STYLE_LAYERS
+  return extractor.default_content_layers[0], tuple(extractor.default_style_layers)
+
+
+def _check_layers(extractor: FeatureExtractor, layers: Sequence[str], what: str) -> tuple[str, ...]:
+  layers = tuple(layers)
+  unknown = [layer for layer in layers if layer not in extractor.layer_names]
+  if unknown or not layers:
+    raise ValueError(f"Unknown or no {what} layers {list(layers)} for extractor "
+                     f"{extractor.name!r}; valid: {', '.join(extractor.layer_names)}.")
+  return layers
+
+
+def encoder_geometry(extractor: FeatureExtractor, layer: str, probe: int = 256) -> tuple[int, int]:
+  """(downsampling factor 2^k, channels C) of `layer`: an (N, H, W, 3) image gives
+  (N, H / 2^k, W / 2^k, C). Measured with jax.eval_shape on a probe size (no computation)."""
+  _check_layers(extractor, (layer,), "encoder")
+  shape = jax.eval_shape(lambda x: extractor.apply(x, (layer,))[layer],
+                         jax.ShapeDtypeStruct((1, probe, probe, 3), jnp.float32)).shape
+  if len(shape) != 4 or shape[1] != shape[2] or probe % shape[1]:
+    raise ValueError(f"Layer {layer!r} of {extractor.name!r} maps a {probe}x{probe} image to "
+                     f"{shape}: not a (1, h, h, C) feature map with {probe} / h a power of two.")
+  factor = probe // shape[1]
+  if factor & (factor - 1):
+    raise ValueError(f"Layer {layer!r} of {extractor.name!r} downsamples by {factor}, not a power "
+                     "of two: the decoder can only upsample by 2 per level.")
+  return factor, int(shape[3])
+
+
+def decoder_widths(num_upsamplings: int, width: int = 64, max_width: int = 512) -> tuple[int, ...]:
+  """Channels per decoder level, deepest first: width * 2^(k - 1 - i) for the k upsampled levels
+  (at most max_width), then width at full resolution. k = 3, width 64: (256, 128, 64, 64)."""
+  if num_upsamplings < 0 or width < 1:
+    raise ValueError(f"num_upsamplings ({num_upsamplings}) must be >= 0 and width ({width}) >= 1.")
+  return tuple(min(max_width, width * 2 ** max(num_upsamplings - 1 - i, 0))
+               for i in range(num_upsamplings + 1))
+
+
+def upsample_nearest(x: jax.Array) -> jax.Array:
+  """(N, h, w, C) -> (N, 2h, 2w, C), each value repeated in a 2x2 block."""
+  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+class Decoder(nn.Module):
+  """AdaIN targets (N, h, w, C) -> images (N, h * 2^k, w * 2^k, 3) in [-1, 1], k = len(widths) - 1.
+
+  widths: channels of each level, deepest first (`decoder_widths`).
+  convs_per_level: 3x3 conv + ReLU blocks per level.
+  padding: "reflect" or "same" (zeros).
+  output: "tanh" or "clip" (straight-through; see the module docstring).
+  Parameters: "conv<level>_<j>" {kernel (3, 3, in, out), bias} and "rgb" (the final conv).
+  """
+  widths: Sequence[int]
+  convs_per_level: int = 2
+  padding: str = "reflect"
+  output: str = "tanh"
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    if self.padding not in PADDINGS:
+      raise ValueError(f"Unknown decoder padding {self.padding!r}; valid: {', '.join(PADDINGS)}.")
+    if self.output not in OUTPUTS:
+      raise ValueError(f"Unknown decoder output {self.output!r}; valid: {', '.join(OUTPUTS)}.")
+    if not self.widths or self.convs_per_level < 1:
+      raise ValueError(f"Decoder needs >= 1 level and convs_per_level >= 1, got widths "
+                       f"{tuple(self.widths)}, convs_per_level {self.convs_per_level}.")
+    padding = self.padding.upper()
+    for level, width in enumerate(self.widths):
+      if level:
+        x = upsample_nearest(x)
+      for j in range(self.convs_per_level):
+        x = nn.relu(nn.Conv(width, (3, 3), padding=padding, name=f"conv{level}_{j}")(x))
+    x = nn.Conv(3, (3, 3), padding=padding, name="rgb")(x)
+    if self.output == "tanh":
+      return jnp.tanh(x)
+    return x + lax.stop_gradient(jnp.clip(x, -1.0, 1.0) - x)
+
+
+def adain_target(content_features: jax.Array, mean: jax.Array, std: jax.Array,
+                 alpha: Union[float, jax.Array] = 1.0, eps: float = 1e-5) -> jax.Array:
+  """alpha * (std * (f - mean(f)) / std(f) + mean) + (1 - alpha) * f.
+
+  gan.style.controls.adain_alpha with the style given by its statistics (N or 1, 1, 1, C) (from
+  `mean_std`, possibly blended) instead of its features; f is (N, h, w, C). alpha is not checked
+  here (it may be traced): callers check it is in [0, 1].
+  """
+  mean_c, std_c = style_losses.mean_std(content_features, eps)
+  return alpha * (std * (content_features - mean_c) / std_c + mean) + (1.0 - alpha) * content_features
+
+
+def _check_alpha(alpha: float) -> float:
+  alpha = float(alpha)
+  if not 0.0 <= alpha <= 1.0:  # also rejects NaN
+    raise ValueError(f"alpha (style strength) must be in [0, 1], got {alpha}.")
+  return alpha
+
+
+def _as_batch(images: Any, what: str) -> jax.Array:
+  images = jnp.asarray(images, jnp.float32)
+  if images.ndim == 3:
+    images = images[None]
+  if images.ndim != 4 or images.shape[-1] != 3:
+    raise ValueError(f"{what} must be (H, W, 3) or (N, H, W, 3) in [-1, 1], got {images.shape}.")
+  return images
+
+
+def _probe_image(size: int) -> jax.Array:
+  """A fixed smooth colour image (1, size, size, 3) in [-1, 1] for the extractor fingerprint."""
+  yy, xx = np.mgrid[0:size, 0:size] / size
+  image = np.stack([np.sin(7 * xx + 2 * yy), np.cos(5 * yy - 3 * xx), np.sin(9 * xx * yy + 1)], -1)
+  return jnp.asarray(0.9 * image[None], jnp.float32)
+
+
+def fingerprint(extractor: FeatureExtractor, layer: str, factor: int) -> np.ndarray:
+  """(2C,) float32: per-channel mean then std of `layer`'s features of `_probe_image`."""
+  features = extractor.apply(_probe_image(max(32, 4 * factor)), (layer,))[layer]
+  mean, std = style_losses.mean_std(features)
+  return np.concatenate([np.ravel(mean), np.ravel(std)]).astype(np.float32)
+
+
+# --- The model --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class AdainModel:
+  """A trained AdaIN decoder and the fixed encoder it belongs to.
+
+  Attributes:
+    extractor: the encoder network (not saved: `load` rebuilds or receives it and checks it).
+    encoder_layer: where AdaIN is applied.
+    style_layers: layers of the training style loss.
+    decoder: Decoder config {"widths": [...], "convs_per_level", "padding", "output"}.
+    params: the Decoder's parameters.
+    fingerprint: (2C,) `fingerprint(extractor, encoder_layer, ...)` at training time.
+    history: {"content", "style", "total"}: (steps,) float32 training losses (style unweighted,
+      total = content + style_weight * style).
+    info: training settings and timing (JSON-able).
+  """
+  extractor: FeatureExtractor = dataclasses.field(repr=False)
+  encoder_layer: str
+  style_layers: tuple[str, ...]
+  decoder: Mapping[str, Any]
+  params: Any = dataclasses.field(repr=False)
+  fingerprint: np.ndarray = dataclasses.field(repr=False)
+  history: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict, repr=False)
+  info: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+  @property
+  def extractor_name(self) -> str:
+    return self.extractor.name
+
+  @property
+  def downsampling(self) -> int:
+    """2^k: the encoder's (and the decoder's) resolution factor."""
+    return 2 ** (len(self.decoder["widths"]) - 1)
+
+  @functools.cached_property
+  def decoder_module(self) -> Decoder:
+    return make_decoder(self.decoder)
+
+  @functools.cached_property
+  def _encode(self):
+    layer, apply = self.encoder_layer, self.extractor.apply
+    return jax.jit(lambda images: apply(images, (layer,))[layer])
+
+  @functools.cached_property
+  def _decode(self):
+    decoder = self.decoder_module
+    return jax.jit(lambda params, features: decoder.apply({"params": params}, features))
+
+  @functools.cached_property
+  def _forward(self):
+    decoder, layer, apply = self.decoder_module, self.encoder_layer, self.extractor.apply
+
+    @jax.jit
+    def forward(params, content, mean, std, alpha):
+      t = adain_target(apply(content, (layer,))[layer], mean, std, alpha)
+      return decoder.apply({"params": params}, t)
+
+    return forward
+
+  def _pad(self, images: jax.Array) -> jax.Array:
+    """Edge-pads H, W up to multiples of `downsampling` (bottom / right)."""
+    f = self.downsampling
+    h, w = images.shape[1:3]
+    pad_h, pad_w = -h % f, -w % f
+    if pad_h or pad_w:
+      images = jnp.pad(images, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    return images
+
+  def encode(self, images: Any) -> jax.Array:
+    """(N, H, W, 3) in [-1, 1], H and W multiples of `downsampling` -> (N, H / f, W / f, C)."""
+    return self._encode(_as_batch(images, "images"))
+
+  def decode(self, features: Any) -> jax.Array:
+    """(N, h, w, C) -> (N, h * f, w * f, 3) float32 in [-1, 1]."""
+    return self._decode(self.params, jnp.asarray(features, jnp.float32))
+
+  def style_statistics(self, styles: Sequence[Any],
+                       style_weights: Optional[Sequence[float]] = None) -> tuple[jax.Array, jax.Array]:
+    """(mean, std), each (1, 1, 1, C): the weighted mean of the styles' encoder statistics.
+
+    styles: images (h_k, w_k, 3) or (1, h_k, w_k, 3) in [-1, 1], any sizes the encoder accepts.
+    style_weights: one per style, >= 0, summing to 1; None: equal.
+    """
+    if not styles:
+      raise ValueError("At least one style image is needed.")
+    weights = style_losses.check_blend_weights(style_weights, len(styles))
+    statistics = []
+    for k, image in enumerate(styles):
+      image = _as_batch(image, f"styles[{k}]")
+      if image.shape[0] != 1:
+        raise ValueError(f"styles[{k}] must be one image, got a batch of {image.shape[0]}.")
+      statistics.append(style_losses.mean_std(self.encode(image)))
+    return style_losses.blend_statistics(statistics, weights)
+
+  def targets(self, content: Any, styles: Sequence[Any], *, alpha: float = 1.0,
+              style_weights: Optional[Sequence[float]] = None) -> jax.Array:
+    """The decoder input t (N, H / f, W / f, C) that `stylize` decodes (H, W multiples of f)."""
+    alpha = _check_alpha(alpha)
+    mean, std = self.style_statistics(styles, style_weights)
+    return adain_target(self.encode(content), mean, std, alpha)
+
+  def stylize(self, content: Any, styles: Sequence[Any], *, alpha: float = 1.0,
+              style_weights: Optional[Sequence[float]] = None) -> np.ndarray:
+    """Renders `content` in the (blended) style: one encoder + decoder pass per image.
+
+    Args:
+      content: (N, H, W, 3) or (H, W, 3) float in [-1, 1]; any H, W >= the encoder's minimum
+        (sizes that are not multiples of `downsampling` are edge-padded, then cropped back).
+      styles: one or more style images (h_k, w_k, 3) in [-1, 1].
+      alpha: style strength in [0, 1], in feature space: 0 gives D(E(content)).
+      style_weights: one per style, >= 0, summing to 1; None: equal.
+
+    Returns:
+      float32 in [-1, 1], the shape of `content`.
+    """
+    alpha = _check_alpha(alpha)
+    single = np.ndim(content) == 3
+    content = _as_batch(content, "content")
+    mean, std = self.style_statistics(styles, style_weights)
+    h, w = content.shape[1:3]
+    out = self._forward(self.params, self._pad(content), mean, std, jnp.float32(alpha))
+    out = np.asarray(out[:, :h, :w], np.float32)
+    return out[0] if single else out
+
+
+def make_decoder(config: Mapping[str, Any]) -> Decoder:
+  """Decoder from its JSON config (unknown keys raise ValueError)."""
+  fields = {"widths", "convs_per_level", "padding", "output"}
+  unknown = sorted(set(config) - fields)
+  if unknown:
+    raise ValueError(f"Unknown decoder config keys {unknown}; valid: {', '.join(sorted(fields))}.")
+  config = dict(config)
+  config["widths"] = tuple(int(w) for w in config["widths"])
+  return Decoder(**config)
+
+
+# --- Training ---------------------------------------------------------------------------------
+
+
+def _resize_shorter_side(image: np.ndarray, side: int) -> np.ndarray:
+  """(H, W, 3) uint8 -> bicubic resize so that min(H, W) == side (aspect kept)."""
+  h, w = image.shape[:2]
+  scale = side / min(h, w)
+  size = (max(side, round(w * scale)), max(side, round(h * scale)))
+  if size == (w, h):
+    return image
+  return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
+
+
+def _check_uint8_images(images: Any, what: str) -> list[np.ndarray]:
+  """(N, H, W, 1|3) array or sequence of (H, W, 1|3) -> list of (H, W, 3) uint8."""
+  if isinstance(images, np.ndarray) and images.ndim == 4:
+    images = list(images)
+  out = []
+  for k, image in enumerate(images):
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] not in (1, 3):
+      raise ValueError(f"{what}[{k}] must be (H, W, 1 or 3) uint8 in [0, 255], got "
+                       f"{image.shape} {image.dtype}.")
+    out.append(np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image)
+  if not out:
+    raise ValueError(f"No {what} given.")
+  return out
+
+
+def random_crops(paintings: Sequence[np.ndarray], rng: np.random.Generator, count: int,
+                 size: int) -> np.ndarray:
+  """(count, size, size, C): uniform random size x size crops of uniformly drawn paintings
+  (each (H_k, W_k, C) with H_k, W_k >= size)."""
+  crops = np.empty((count, size, size, paintings[0].shape[-1]), paintings[0].dtype)
+  for b, k in enumerate(rng.integers(len(paintings), size=count)):
+    painting = paintings[k]
+    y = rng.integers(painting.shape[0] - size + 1)
+    x = rng.integers(painting.shape[1] - size + 1)
+    crops[b] = painting[y:y + size, x:x + size]
+  return crops
+
+
+def _loss_terms(decoder: Decoder, apply: Any, encoder_layer: str, style_layers: tuple[str, ...],
+                params: Any, content: jax.Array, style: jax.Array,
+                style_weight: float) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+  """(total, (content term, style term)) of the training loss for paired content / style
+  batches (N, S, S, 3) in [-1, 1] (see the module docstring)."""
+  layers = tuple(dict.fromkeys((encoder_layer,) + style_layers))
+  f_c = apply(content, (encoder_layer,))[encoder_layer]
+  f_s = apply(style, layers)
+  t = style_losses.adain(f_c, f_s[encoder_layer])
+  f_g = apply(decoder.apply({"params": params}, t), layers)
+  content_term = jnp.mean((f_g[encoder_layer] - t) ** 2)
+  style_term = style_losses.mean_std_loss({l: f_g[l] for l in style_layers},
+                                          {l: f_s[l] for l in style_layers})
+  return content_term + style_weight * style_term, (content_term, style_term)
+
+
+def _to_float(images_u8: jax.Array) -> jax.Array:
+  return images_u8.astype(jnp.float32) / 127.5 - 1.0
+
+
+def init_model(extractor: FeatureExtractor, encoder_layer: Optional[str] = None,
+               style_layers: Optional[Sequence[str]] = None, *, seed: int = 0, width: int = 64,
+               convs_per_level: int = 2, padding: str = "reflect",
+               output: str = "tanh") -> AdainModel:
+  """An untrained AdainModel: the Decoder mirroring `encoder_layer`, initialised from `seed`.
+
+  encoder_layer / style_layers: None: `default_layers(extractor)`. The other arguments as in
+  `train_decoder`.
+  """
+  default_encoder, default_style = default_layers(extractor)
+  encoder_layer = _check_layers(extractor, (encoder_layer or default_encoder,), "encoder")[0]
+  style_layers = _check_layers(extractor, style_layers or default_style, "style")
+  factor, channels = encoder_geometry(extractor, encoder_layer)
+  config = {"widths": list(decoder_widths(int(math.log2(factor)), width)),
+            "convs_per_level": convs_per_level, "padding": padding, "output": output}
+  decoder = make_decoder(config)
+  params = jax.jit(decoder.init)(jax.random.PRNGKey(seed),
+                                 jnp.zeros((1, 4, 4, channels), jnp.float32))["params"]
+  return AdainModel(extractor, encoder_layer, style_layers, config, params,
+                    fingerprint(extractor, encoder_layer, factor))
+
+
+def evaluate(model: AdainModel, content_images: Any, style_images: Any,
+             style_weight: float = 10.0) -> dict[str, float]:
+  """The training losses {"content", "style", "total"} of `model` on fixed pairs: content_images[i]
+  with style_images[i], both (N, S, S, 3) uint8 of one size (e.g. a validation batch)."""
+  content = jnp.asarray(np.stack(_check_uint8_images(content_images, "content_images")))
+  style = jnp.asarray(np.stack(_check_uint8_images(style_images, "style_images")))
+  if content.shape != style.shape:
+    raise ValueError(f"content_images {content.shape} and style_images {style.shape} must be "
+                     "pairs of the same shape.")
+  total, (c, s) = jax.jit(functools.partial(
+      _loss_terms, model.decoder_module, model.extractor.apply, model.encoder_layer,
+      model.style_layers, style_weight=style_weight))(model.params, _to_float(content),
+                                                      _to_float(style))
+  return {"content": float(c), "style": float(s), "total": float(total)}
+
+
+def train_decoder(extractor: FeatureExtractor,
+                  encoder_layer: Optional[str],
+                  style_layers: Optional[Sequence[str]],
+                  content_images: Any,
+                  style_images: Any,
+                  *,
+                  steps: int = 2000,
+                  batch_size: int = 8,
+                  image_size: int = 64,
+                  learning_rate: float = 5e-4,
+                  style_weight: float = 10.0,
+                  seed: int = 0,
+                  width: int = 64,
+                  convs_per_level: int = 2,
+                  padding: str = "reflect",
+                  output: str = "tanh",
+                  style_scale: float = 2.0,
+                  log_every: int = 0) -> AdainModel:
+  """Trains an AdaIN decoder for a fixed encoder (see the module docstring for the losses).
+
+  Args:
+    extractor: the encoder.
+    encoder_layer: where AdaIN is applied; None: `default_layers(extractor)`.
+    style_layers: layers of the style loss; None: `default_layers(extractor)`.
+    content_images: (N, H, W, 1|3) uint8 [0, 255] (e.g. product photos); resized (bicubic,
+      shorter side, centre crop) to image_size if needed.
+    style_images: (M, H', W', 1|3) uint8 or a sequence of (H'_k, W'_k, 1|3) uint8 paintings of
+      any sizes; each is resized so its shorter side is style_scale * image_size, and every
+      training example is a random image_size x image_size crop of a random painting
+      (`random_crops`).
+    steps, batch_size: optimisation steps, examples per step (content and style crops each).
+    image_size: training resolution, a multiple of the encoder's downsampling.
+    learning_rate: Adam's (Huang & Belongie: 1e-4 for 160k steps; higher suits short runs).
+    style_weight: weight of the style loss (paper: 10 with VGG; extractor-dependent).
+    seed: parameter initialisation (`init_model`) and the sampling of content images and crops.
+    width, convs_per_level, padding, output: decoder shape (`Decoder`, `decoder_widths`).
+    style_scale: >= 1; 2 makes a crop cover half a painting's shorter side (the paper: 256
+      crops of paintings resized to 512).
+    log_every: log the losses every that many steps (0: never).
+
+  Returns:
+    The trained AdainModel (history: per-step losses; info: settings and seconds).
+  """
+  if steps < 1 or batch_size < 1:
+    raise ValueError(f"steps ({steps}) and batch_size ({batch_size}) must be >= 1.")
+  if style_scale < 1:
+    raise ValueError(f"style_scale must be >= 1 (crops are image_size), got {style_scale}.")
+  model = init_model(extractor, encoder_layer, style_layers, seed=seed, width=width,
+                     convs_per_level=convs_per_level, padding=padding, output=output)
+  if image_size % model.downsampling:
+    raise ValueError(f"image_size {image_size} must be a multiple of {model.downsampling}, the "
+                     f"downsampling of {model.encoder_layer!r}.")
+  contents = np.stack(_check_uint8_images(content_images, "content_images"))
+  if contents.shape[1:3] != (image_size, image_size):
+    from gan import data  # pylint: disable=g-import-not-at-top  (only for this resize)
+    contents = data.fit_images(contents, image_size=image_size, channels=3, resize="resize")
+  side = math.ceil(style_scale * image_size)
+  paintings = [_resize_shorter_side(p, side) for p in _check_uint8_images(style_images, "style_images")]
+
+  tx = optax.adam(learning_rate)
+  loss_fn = functools.partial(_loss_terms, model.decoder_module, extractor.apply,
+                              model.encoder_layer, model.style_layers, style_weight=style_weight)
+
+  @jax.jit
+  def train_step(params, opt_state, content_u8, style_u8):
+    (total, (content_term, style_term)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        params, _to_float(content_u8), _to_float(style_u8))
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, jnp.stack([content_term, style_term, total])
+
+  params = model.params
+  opt_state = tx.init(params)
+  rng = np.random.default_rng(seed)
+  losses = []
+  start = time.perf_counter()
+  for step in range(steps):
+    content_batch = contents[rng.integers(len(contents), size=batch_size)]
+    style_batch = random_crops(paintings, rng, batch_size, image_size)
+    params, opt_state, terms = train_step(params, opt_state, content_batch, style_batch)
+    losses.append(terms)
+    if log_every and (step + 1) % log_every == 0:
+      c, s, t = np.asarray(terms)
+      logging.info("adain step %d/%d: content %.4g style %.4g total %.4g (%.1f s)", step + 1,
+                   steps, c, s, t, time.perf_counter() - start)
+  losses = np.asarray(jnp.stack(losses), np.float32)
+  seconds = time.perf_counter() - start
+  history = {"content": losses[:, 0], "style": losses[:, 1], "total": losses[:, 2]}
+  info = {"steps": steps, "batch_size": batch_size, "image_size": image_size,
+          "learning_rate": learning_rate, "style_weight": style_weight, "seed": seed,
+          "style_scale": style_scale, "num_content_images": len(contents),
+          "num_style_images": len(paintings), "seconds": round(seconds, 2)}
+  return dataclasses.replace(model, params=params, history=history, info=info)
+
+
+# --- Files ------------------------------------------------------------------------------------
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str) -> dict[str, np.ndarray]:
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, Mapping):
+      out.update(_flatten(value, f"{prefix}{key}/"))
+    else:
+      out[f"{prefix}{key}"] = np.asarray(value)
+  return out
+
+
+def _unflatten(flat: Mapping[str, np.ndarray], prefix: str) -> dict[str, Any]:
+  tree: dict[str, Any] = {}
+  for key, value in flat.items():
+    if not key.startswith(prefix):
+      continue
+    *path, leaf = key[len(prefix):].split("/")
+    node = tree
+    for part in path:
+      node = node.setdefault(part, {})
+    node[leaf] = jnp.asarray(value)
+  return tree
+
+
+def save(model: AdainModel, directory: PathLike) -> Path:
+  """Writes `adain.json` and `adain_params.npz` into `directory` (created); returns it."""
+  directory = Path(directory)
+  directory.mkdir(parents=True, exist_ok=True)
+  meta = {"format": FORMAT, "extractor": model.extractor_name, "encoder_layer": model.encoder_layer,
+          "style_layers": list(model.style_layers), "decoder": dict(model.decoder),
+          "info": dict(model.info)}
+  arrays = _flatten(model.params, "params/")
+  arrays["fingerprint"] = np.asarray(model.fingerprint, np.float32)
+  arrays.update({f"history/{k}": np.asarray(v) for k, v in model.history.items()})
+  np.savez(directory / PARAMS_FILE, **arrays)
+  (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+  return directory
+
+
+_RANDOM_NAME = re.compile(r"random\(seed=(-?\d+),scales=(\d+),features=(\d+),kernel=(\d+)\)")
+
+
+def extractor_from_name(name: str, vgg_weights: Optional[PathLike] = None) -> FeatureExtractor:
+  """Rebuilds a saved model's extractor from its name.
+
+  "random(seed=..,scales=..,features=..,kernel=..)": gan.style.random_features.random_extractor;
+  "vgg19-torchvision" / "vgg19-keras": gan.style.vgg.vgg19_extractor(vgg_weights), which raises
+  WeightsNotFoundError without a weight file. Other names: ValueError (pass the extractor).
+  """
+  match = _RANDOM_NAME.fullmatch(name)
+  if match:
+    from gan.style import random_features  # pylint: disable=g-import-not-at-top
+    seed, scales, features, kernel = (int(g) for g in match.groups())
+    return random_features.random_extractor(seed, scales, features, kernel)
+  if name in ("vgg19-torchvision", "vgg19-keras"):
+    from gan.style import vgg  # pylint: disable=g-import-not-at-top
+    extractor = vgg.vgg19_extractor(vgg_weights)
+    if extractor.name != name:
+      raise ValueError(f"The AdaIN decoder was trained with {name}, but the VGG-19 weight file "
+                       f"found is {extractor.name}: pass the matching file.")
+    return extractor
+  raise ValueError(f"Cannot rebuild extractor {name!r} from its name: pass it to load().")
+
+
+def load(directory: PathLike, extractor: Optional[FeatureExtractor] = None, *,
+         vgg_weights: Optional[PathLike] = None) -> AdainModel:
+  """Reads a model written by `save`.
+
+  Args:
+    directory: holding adain.json and adain_params.npz.
+    extractor: the encoder; None: rebuilt from the saved name (`extractor_from_name`).
+    vgg_weights: weight file for a VGG-19 encoder rebuilt from its name.
+
+  Raises:
+    FileNotFoundError: missing files.
+    ValueError: another extractor than the one the decoder was trained with (by name or by
+      fingerprint), or malformed files.
+  """
+  directory = Path(directory)
+  config_path, params_path = directory / CONFIG_FILE, directory / PARAMS_FILE
+  for path in (config_path, params_path):
+    if not path.is_file():
+      raise FileNotFoundError(f"{path} not found: {str(directory)!r} holds no AdaIN model. Train "
+                              f"one with python -m gan.style.adain --workdir {directory}")
+  try:
+    meta = json.loads(config_path.read_text(encoding="utf-8"))
+    with np.load(params_path, allow_pickle=False) as npz:
+      arrays = {key: npz[key] for key in npz.files}
+  except (ValueError, OSError) as e:
+    raise ValueError(f"Cannot read the AdaIN model in {directory}: {e}") from e
+  if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    raise ValueError(f"{config_path} is not an AdaIN model file (format {FORMAT!r}).")
+  if extractor is None:
+    extractor = extractor_from_name(meta["extractor"], vgg_weights)
+  if extractor.name != meta["extractor"]:
+    raise ValueError(f"The AdaIN decoder in {directory} was trained with extractor "
+                     f"{meta['extractor']!r}, but {extractor.name!r} was given.")
+  encoder_layer = _check_layers(extractor, (meta["encoder_layer"],), "encoder")[0]
+  style_layers = _check_layers(extractor, meta["style_layers"], "style")
+  decoder = make_decoder(meta["decoder"])
+  factor, channels = encoder_geometry(extractor, encoder_layer)
+  if 2 ** (len(decoder.widths) - 1) != factor:
+    raise ValueError(f"The saved decoder upsamples by {2 ** (len(decoder.widths) - 1)}, but layer "
+                     f"{encoder_layer!r} of {extractor.name!r} downsamples by {factor}.")
+  saved = arrays["fingerprint"]
+  current = fingerprint(extractor, encoder_layer, factor)
+  if (saved.shape != current.shape or not np.allclose(
+      current, saved, rtol=FINGERPRINT_RTOL, atol=FINGERPRINT_RTOL * float(np.abs(saved).max()))):
+    raise ValueError(f"The extractor {extractor.name!r} given for {directory} computes other "
+                     f"features at {encoder_layer!r} than the one the decoder was trained with "
+                     "(same name, other weights?): pass the original network.")
+  params = _unflatten(arrays, "params/")
+  expected = jax.eval_shape(decoder.init, jax.random.PRNGKey(0),
+                            jax.ShapeDtypeStruct((1, 4, 4, channels), jnp.float32))["params"]
+  if jax.tree.structure(expected) != jax.tree.structure(params) or any(
+      a.shape != b.shape for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(params))):
+    raise ValueError(f"{params_path}: the parameters do not match the decoder config in "
+                     f"{config_path}.")
+  history = {key[len("history/"):]: value for key, value in arrays.items()
+             if key.startswith("history/")}
+  return AdainModel(extractor, encoder_layer, style_layers, meta["decoder"], params, saved,
+                    history, meta.get("info", {}))
+
+
+# --- Command line -----------------------------------------------------------------------------
+
+
+def resolve_extractor(choice: str = "auto", vgg_weights: Optional[PathLike] = None) -> FeatureExtractor:
+  """"vgg": the pretrained VGG-19 (WeightsNotFoundError without a file); "random": the random-
+  feature fallback; "auto": VGG-19 when a weight file is found, else random, with a warning."""
+  from gan.style import random_features  # pylint: disable=g-import-not-at-top
+  from gan.style import vgg  # pylint: disable=g-import-not-at-top
+  if choice not in EXTRACTORS:
+    raise ValueError(f"Unknown extractor {choice!r}; valid: {', '.join(EXTRACTORS)}.")
+  if choice == "random":
+    return random_features.random_extractor()
+  if choice == "auto":
+    try:
+      vgg_weights = vgg.find_vgg19_weights(vgg_weights)
+    except vgg.WeightsNotFoundError:
+      extractor = random_features.random_extractor()
+      logging.warning("No VGG-19 weights found (looked in %s): using the random-feature extractor "
+                      "%s instead. Results carry no VGG semantics; see gan/style/vgg.py to get "
+                      "the weights.", vgg_weights or vgg.default_weights_dir(), extractor.name)
+      return extractor
+  return vgg.vgg19_extractor(vgg_weights)
+
+
+def load_paintings(folder: PathLike) -> list[np.ndarray]:
+  """Every image in `folder` (sorted by name) as (H, W, 3) uint8."""
+  from gan import data  # pylint: disable=g-import-not-at-top
+  folder = Path(folder)
+  paths = sorted(p for p in folder.glob("*") if p.suffix.lower() in data.IMAGE_EXTENSIONS) \
+      if folder.is_dir() else []
+  if not paths:
+    raise FileNotFoundError(f"No style images (*.jpg, *.png, ...) in {folder}.")
+  paintings = []
+  for path in paths:
+    with Image.open(path) as image:
+      paintings.append(np.asarray(image.convert("RGB")))
+  return paintings
+
+
+def measure_images_per_second(model: AdainModel, size: int, batch: int = 8, repeats: int = 3,
+                              style: Optional[np.ndarray] = None) -> float:
+  """Images per second of `model.stylize` on (batch, size, size, 3), compilation excluded."""
+  rng = np.random.default_rng(0)
+  content = rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
+  style = rng.uniform(-1, 1, (size, size, 3)).astype(np.float32) if style is None else style
+  model.stylize(content, [style])  # compiles
+  start = time.perf_counter()
+  for _ in range(repeats):
+    model.stylize(content, [style])
+  return batch * repeats / (time.perf_counter() - start)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  from configs import default as default_config  # pylint: disable=g-import-not-at-top
+  from gan import data  # pylint: disable=g-import-not-at-top
+
+  parser = argparse.ArgumentParser(
+      prog="python -m gan.style.adain",
+      description="Train an AdaIN decoder on the product photos and the style paintings.")
+  parser.add_argument("--workdir", required=True, help="Output folder of the model.")
+  parser.add_argument("--extractor", choices=EXTRACTORS, default="auto",
+                      help="Encoder: vgg (needs weights), random, or auto (vgg if weights are "
+                      "found, else random with a warning).")
+  parser.add_argument("--weights", default=None, help="VGG-19 weight file (implies --extractor vgg "
+                      "unless --extractor random).")
+  parser.add_argument("--steps", type=int, default=2000)
+  parser.add_argument("--batch_size", type=int, default=8)
+  parser.add_argument("--image_size", type=int, default=64)
+  parser.add_argument("--learning_rate", type=float, default=5e-4)
+  parser.add_argument("--style_weight", type=float, default=10.0)
+  parser.add_argument("--width", type=int, default=64, help="Decoder channels at full resolution.")
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--max_examples", type=int, default=0, help="0: all product photos.")
+  parser.add_argument("--products_dir", default=os.path.join(default_config.data_root(), "products"))
+  parser.add_argument("--styles_dir", default=os.path.join(default_config.data_root(), "styles"))
+  parser.add_argument("--log_every", type=int, default=100)
+  args = parser.parse_args(argv)
+  logging.set_verbosity(logging.INFO)
+  try:
+    choice = "vgg" if args.weights and args.extractor == "auto" else args.extractor
+    extractor = resolve_extractor(choice, args.weights)
+    config = default_config.get_config().data
+    config.source, config.name, config.dir = "products", "products_photo", args.products_dir
+    config.split, config.view, config.image_size = "train", "photo", args.image_size
+    config.channels, config.resize, config.max_examples = 3, "resize", args.max_examples
+    photos = data.load_dataset(config).images
+    paintings = load_paintings(args.styles_dir)
+  except (ValueError, FileNotFoundError) as e:  # WeightsNotFoundError, DataError are ValueErrors
+    print("error: " + " ".join(str(e).split()), file=sys.stderr)
+    return 1
+  print(f"Training an AdaIN decoder: extractor {extractor.name}, {len(photos)} product photos, "
+        f"{len(paintings)} paintings, {args.steps} steps of batch {args.batch_size} at "
+        f"{args.image_size}x{args.image_size}.")
+  model = train_decoder(extractor, None, None, photos, paintings, steps=args.steps,
+                        batch_size=args.batch_size, image_size=args.image_size,
+                        learning_rate=args.learning_rate, style_weight=args.style_weight,
+                        seed=args.seed, width=args.width, log_every=args.log_every)
+  save(model, args.workdir)
+  h = model.history
+  print(f"Saved to {args.workdir} after {model.info['seconds']:.0f} s "
+        f"({args.steps / model.info['seconds']:.2f} steps/s). Loss first/last 50 steps: "
+        f"content {h['content'][:50].mean():.4g} -> {h['content'][-50:].mean():.4g}, "
+        f"style {h['style'][:50].mean():.4g} -> {h['style'][-50:].mean():.4g}.")
+  for size in (64, 256):
+    style = _resize_shorter_side(paintings[0], size).astype(np.float32) / 127.5 - 1.0
+    rate = measure_images_per_second(model, size, style=style)
+    print(f"stylize {size}x{size}, batch 8: {rate:.2f} images/s (after compilation)")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

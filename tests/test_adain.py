@@ -1,0 +1,312 @@
+"""AdaIN (gan/style/adain.py): decoder, training, the alpha / blending identities, save / load.
+
+A tiny stand-in encoder keeps everything fast: conv1 (3x3, 8 channels, full resolution), pool1
+(2x2 average), conv2 (3x3, 16 channels, half resolution, the AdaIN layer).
+"""
+
+import json
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan.losses import style as style_losses
+from gan.style import adain
+from gan.style import controls
+from gan.style import random_features
+from gan.style import vgg
+from gan.style.features import FeatureExtractor
+
+
+def standin_extractor(seed: int = 0, name: str = "standin") -> FeatureExtractor:
+  rng = np.random.default_rng(seed)
+  k1 = jnp.asarray(rng.normal(0, (2 / 27) ** 0.5, (3, 3, 3, 8)), jnp.float32)
+  k2 = jnp.asarray(rng.normal(0, (2 / 72) ** 0.5, (3, 3, 8, 16)), jnp.float32)
+
+  def conv(x, kernel):
+    return jax.nn.relu(jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
+                                                    dimension_numbers=("NHWC", "HWIO", "NHWC")))
+
+  def apply(images, layers):
+    out = {"conv1": conv(jnp.asarray(images, jnp.float32), k1)}
+    n, h, w, c = out["conv1"].shape
+    out["pool1"] = out["conv1"][:, :h // 2 * 2, :w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c).mean((2, 4))
+    out["conv2"] = conv(out["pool1"], k2)
+    return {layer: out[layer] for layer in layers}
+
+  return FeatureExtractor(name, ("conv1", "pool1", "conv2"), apply, ("conv2",), ("conv1", "conv2"))
+
+
+EXTRACTOR = standin_extractor()
+_rng = np.random.default_rng(0)
+_yy, _xx = np.mgrid[0:16, 0:16] / 16
+# Six smooth colour images and three noise "paintings" of other sizes and colour ranges.
+CONTENTS = np.stack([np.clip((np.stack([np.sin(a * _xx + b), np.cos(c * _yy), a * _xx * _yy - 1], -1)
+                              + 1) * 127.5, 0, 255)
+                     for a, b, c in _rng.uniform(1, 6, (6, 3))]).astype(np.uint8)
+PAINTINGS = [_rng.integers(lo, hi, (h, w, 3)).astype(np.uint8)
+             for lo, hi, h, w in ((0, 256, 24, 20), (100, 160, 20, 28), (0, 90, 30, 30))]
+CONTENT = CONTENTS.astype(np.float32) / 127.5 - 1.0
+STYLE_A = PAINTINGS[0].astype(np.float32) / 127.5 - 1.0
+STYLE_B = PAINTINGS[2].astype(np.float32) / 127.5 - 1.0
+
+
+def psnr(a, b):
+  """PSNR in dB of [-1, 1] images (peak-to-peak 2)."""
+  return float(10 * np.log10(4.0 / np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def style_model():
+  """30 steps on noise paintings (the ordinary use)."""
+  return adain.train_decoder(EXTRACTOR, None, None, CONTENTS, PAINTINGS, steps=30, batch_size=4,
+                             image_size=16, learning_rate=1e-2, style_weight=1.0, width=8,
+                             convs_per_level=1)
+
+
+@pytest.fixture(scope="module")
+def recon_model():
+  """400 steps with the content images as their own styles (whole-image crops): the decoder
+  learns to invert the encoder on this tiny set."""
+  return adain.train_decoder(EXTRACTOR, "conv2", ("conv1", "conv2"), CONTENTS, CONTENTS, steps=400,
+                             batch_size=4, image_size=16, learning_rate=3e-3, style_weight=1.0,
+                             width=16, convs_per_level=1, style_scale=1.0)
+
+
+# --- Decoder ----------------------------------------------------------------------------------
+
+
+def test_decoder_widths_and_nearest_upsampling():
+  assert adain.decoder_widths(3, 64) == (256, 128, 64, 64)  # Huang & Belongie's relu4_1 decoder
+  assert adain.decoder_widths(1, 8) == (8, 8)
+  assert adain.decoder_widths(0, 8) == (8,)
+  assert adain.decoder_widths(6, 64) == (512, 512, 512, 256, 128, 64, 64)  # capped at 512
+  x = jnp.arange(8.0).reshape(1, 2, 2, 2)
+  up = adain.upsample_nearest(x)
+  assert up.shape == (1, 4, 4, 2)
+  np.testing.assert_array_equal(up[0, :, :, 1], [[1, 1, 3, 3], [1, 1, 3, 3], [5, 5, 7, 7], [5, 5, 7, 7]])
+
+
+def test_decoder_shape_range_and_parameter_names():
+  decoder = adain.Decoder(widths=(8, 4, 4), convs_per_level=2)
+  features = jax.random.normal(jax.random.PRNGKey(0), (2, 4, 5, 16)) * 100  # saturating inputs
+  params = jax.jit(decoder.init)(jax.random.PRNGKey(1), features)["params"]
+  assert set(params) == {"conv0_0", "conv0_1", "conv1_0", "conv1_1", "conv2_0", "conv2_1", "rgb"}
+  assert params["conv0_0"]["kernel"].shape == (3, 3, 16, 8)
+  assert params["rgb"]["kernel"].shape == (3, 3, 4, 3)
+  out = jax.jit(decoder.apply)({"params": params}, features)
+  assert out.shape == (2, 16, 20, 3)  # two nearest x2 upsamplings
+  assert float(jnp.abs(out).max()) <= 1.0 and float(jnp.abs(out).max()) > 0.99  # tanh saturates
+
+
+def test_clip_output_is_in_range_with_a_straight_through_gradient():
+  features = jax.random.normal(jax.random.PRNGKey(0), (1, 4, 4, 4)) * 100
+  decoder = adain.Decoder(widths=(4,), convs_per_level=1, output="clip")
+  params = jax.jit(decoder.init)(jax.random.PRNGKey(1), features)["params"]
+  out = jax.jit(decoder.apply)({"params": params}, features)
+  assert float(jnp.abs(out).max()) == 1.0
+  assert float(jnp.mean(jnp.abs(out) == 1.0)) > 0.5  # most pixels clipped
+  grad = jax.jit(jax.grad(lambda p: jnp.sum(decoder.apply({"params": p}, features))))(params)
+  # A plain clip would give zero gradients on every clipped pixel; straight-through does not.
+  assert float(jnp.abs(grad["rgb"]["bias"]).min()) > 0
+
+
+def test_reflect_and_zero_padding_differ_only_at_the_border():
+  features = jax.random.normal(jax.random.PRNGKey(0), (1, 8, 8, 4))
+  reflect = adain.Decoder(widths=(4,), convs_per_level=1, padding="reflect")
+  same = adain.Decoder(widths=(4,), convs_per_level=1, padding="same")
+  params = jax.jit(reflect.init)(jax.random.PRNGKey(1), features)
+  a, b = jax.jit(reflect.apply)(params, features), jax.jit(same.apply)(params, features)
+  # Two 3x3 convs: pixels at least 2 away from the border never see the padding.
+  np.testing.assert_allclose(a[:, 2:-2, 2:-2], b[:, 2:-2, 2:-2], atol=1e-6)
+  assert float(jnp.abs(a - b)[:, 0].max()) > 1e-3
+
+
+@pytest.mark.parametrize("field,value", [("padding", "circular"), ("output", "sigmoid")])
+def test_decoder_rejects_unknown_options(field, value):
+  decoder = adain.Decoder(widths=(4,), **{field: value})
+  with pytest.raises(ValueError, match="valid"):
+    decoder.init(jax.random.PRNGKey(0), jnp.zeros((1, 4, 4, 2)))
+
+
+def test_encoder_geometry():
+  assert adain.encoder_geometry(EXTRACTOR, "conv2") == (2, 16)
+  assert adain.encoder_geometry(EXTRACTOR, "conv1") == (1, 8)
+  rand = random_features.random_extractor(num_scales=3, features=4)
+  assert adain.encoder_geometry(rand, "scale3") == (4, 4)
+  assert adain.encoder_geometry(rand, "content") == (2, 4)
+  assert adain.default_layers(rand) == ("content", ("scale1", "scale2", "scale3"))
+  with pytest.raises(ValueError, match="valid: conv1, pool1, conv2"):
+    adain.encoder_geometry(EXTRACTOR, "relu4_1")
+
+
+def test_adain_target_from_statistics_matches_controls_adain_alpha():
+  f_c = EXTRACTOR.apply(CONTENT[:2], ("conv2",))["conv2"]
+  f_s = EXTRACTOR.apply(STYLE_A[None], ("conv2",))["conv2"]
+  mean, std = style_losses.mean_std(f_s)
+  for alpha in (0.0, 0.3, 1.0):
+    np.testing.assert_allclose(adain.adain_target(f_c, mean, std, alpha),
+                               controls.adain_alpha(f_c, f_s, alpha), atol=1e-5)
+
+
+# --- Training ---------------------------------------------------------------------------------
+
+
+def test_random_crops_are_windows_of_the_paintings():
+  crops = adain.random_crops(PAINTINGS, np.random.default_rng(0), 12, 16)
+  assert crops.shape == (12, 16, 16, 3) and crops.dtype == np.uint8
+  for crop in crops:
+    assert any(np.array_equal(crop, p[y:y + 16, x:x + 16]) for p in PAINTINGS
+               for y in range(p.shape[0] - 15) for x in range(p.shape[1] - 15))
+  again = adain.random_crops(PAINTINGS, np.random.default_rng(0), 12, 16)
+  np.testing.assert_array_equal(crops, again)
+
+
+def test_train_decoder_reduces_the_loss(style_model):
+  h = style_model.history
+  assert set(h) == {"content", "style", "total"} and h["total"].shape == (30,)
+  np.testing.assert_allclose(h["total"], h["content"] + 1.0 * h["style"], rtol=1e-5)
+  # The per-step losses are noisy (other images every step): compare on fixed pairs instead,
+  # the same initialisation (same seed) before and after the 30 steps.
+  untrained = adain.init_model(EXTRACTOR, seed=0, width=8, convs_per_level=1)
+  np.testing.assert_array_equal(untrained.params["rgb"]["kernel"].shape,
+                                style_model.params["rgb"]["kernel"].shape)
+  styles = adain.random_crops(PAINTINGS, np.random.default_rng(1), len(CONTENTS), 16)
+  before = adain.evaluate(untrained, CONTENTS, styles, style_weight=1.0)
+  after = adain.evaluate(style_model, CONTENTS, styles, style_weight=1.0)
+  assert after["total"] < 0.5 * before["total"], (before, after)
+  assert after["style"] < 0.5 * before["style"], (before, after)
+  assert style_model.encoder_layer == "conv2" and style_model.style_layers == ("conv1", "conv2")
+  assert style_model.decoder["widths"] == [8, 8] and style_model.downsampling == 2
+  assert style_model.info["steps"] == 30 and style_model.info["num_style_images"] == 3
+
+
+def test_train_decoder_validates_its_inputs():
+  with pytest.raises(ValueError, match="multiple of 2"):
+    adain.train_decoder(EXTRACTOR, None, None, CONTENTS, PAINTINGS, steps=1, image_size=15)
+  with pytest.raises(ValueError, match="uint8"):
+    adain.train_decoder(EXTRACTOR, None, None, CONTENT, PAINTINGS, steps=1, image_size=16)
+  with pytest.raises(ValueError, match="valid: conv1, pool1, conv2"):
+    adain.train_decoder(EXTRACTOR, None, ("relu1_1",), CONTENTS, PAINTINGS, steps=1, image_size=16)
+
+
+# --- Stylize ----------------------------------------------------------------------------------
+
+
+def test_alpha_zero_decodes_the_content_features_and_reconstructs(recon_model):
+  out = recon_model.stylize(CONTENT, [STYLE_A], alpha=0.0)
+  expected = recon_model.decode(recon_model.encode(CONTENT))
+  np.testing.assert_allclose(out, expected, atol=1e-5)
+  np.testing.assert_allclose(recon_model.stylize(CONTENT, [STYLE_B], alpha=0.0), out, atol=1e-6)
+  # Reconstruction bound on the 6 training images, measured 19.4 dB after 400 steps; a constant
+  # image (their mean) gets about 7 dB. Not a claim about unseen photos.
+  baseline = psnr(np.broadcast_to(CONTENT.mean(0), CONTENT.shape), CONTENT)
+  assert psnr(out, CONTENT) >= 16.0, (psnr(out, CONTENT), baseline)
+  assert baseline < 10.0
+
+
+def test_alpha_one_gives_the_decoder_input_the_style_statistics(style_model):
+  f_c = style_model.encode(CONTENT)
+  mean_c, std_c = style_losses.mean_std(f_c)
+  live = np.asarray(std_c > 0.05)  # AdaIN cannot give a constant (dead ReLU) channel a std
+  assert live.mean() > 0.5
+  stats = [style_losses.mean_std(style_model.encode(s[None])) for s in (STYLE_A, STYLE_B)]
+  t = style_model.targets(CONTENT, [STYLE_A], alpha=1.0)
+  mean_t, std_t = style_losses.mean_std(t)
+  np.testing.assert_allclose(mean_t, jnp.broadcast_to(stats[0][0], mean_t.shape), atol=1e-5)
+  np.testing.assert_allclose(np.asarray(std_t)[live],
+                             np.broadcast_to(stats[0][1], std_t.shape)[live], rtol=1e-3)
+  # Blending interpolates the statistics with the weights.
+  t = style_model.targets(CONTENT, [STYLE_A, STYLE_B], alpha=1.0, style_weights=[0.25, 0.75])
+  mean_t, std_t = style_losses.mean_std(t)
+  blended_std = 0.25 * stats[0][1] + 0.75 * stats[1][1]
+  np.testing.assert_allclose(mean_t, jnp.broadcast_to(0.25 * stats[0][0] + 0.75 * stats[1][0],
+                                                      mean_t.shape), atol=1e-5)
+  np.testing.assert_allclose(np.asarray(std_t)[live], np.broadcast_to(blended_std, std_t.shape)[live],
+                             rtol=1e-3)
+  # alpha interpolates between the content features and the full AdaIN target.
+  half = style_model.targets(CONTENT, [STYLE_A], alpha=0.5)
+  full = style_model.targets(CONTENT, [STYLE_A], alpha=1.0)
+  np.testing.assert_allclose(half, 0.5 * full + 0.5 * f_c, atol=1e-5)
+  # And stylize decodes exactly that target.
+  np.testing.assert_allclose(style_model.stylize(CONTENT, [STYLE_A], alpha=0.5),
+                             style_model.decode(half), atol=1e-5)
+
+
+def test_blend_weights_one_zero_equal_the_single_style(style_model):
+  single_a = style_model.stylize(CONTENT[:2], [STYLE_A])
+  single_b = style_model.stylize(CONTENT[:2], [STYLE_B])
+  np.testing.assert_array_equal(style_model.stylize(CONTENT[:2], [STYLE_A, STYLE_B], style_weights=[1, 0]),
+                                single_a)
+  np.testing.assert_array_equal(style_model.stylize(CONTENT[:2], [STYLE_A, STYLE_B], style_weights=[0, 1]),
+                                single_b)
+  assert np.abs(single_a - single_b).mean() > 0.01  # the styles do differ
+  with pytest.raises(ValueError, match="1 style weights for 2 styles"):
+    style_model.stylize(CONTENT[:1], [STYLE_A, STYLE_B], style_weights=[1.0])
+  with pytest.raises(ValueError, match="sum to 1"):
+    style_model.stylize(CONTENT[:1], [STYLE_A, STYLE_B], style_weights=[0.5, 0.6])
+  with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    style_model.stylize(CONTENT[:1], [STYLE_A], alpha=1.5)
+
+
+def test_sizes_that_are_not_multiples_of_the_downsampling_are_padded(style_model):
+  odd = CONTENT[0, :15, :13]
+  out = style_model.stylize(odd, [STYLE_A])
+  assert out.shape == (15, 13, 3) and out.dtype == np.float32
+  padded = np.pad(odd, ((0, 1), (0, 1), (0, 0)), mode="edge")
+  np.testing.assert_allclose(out, style_model.stylize(padded, [STYLE_A])[:15, :13], atol=1e-6)
+  assert np.all(np.abs(out) <= 1.0)
+
+
+# --- Files ------------------------------------------------------------------------------------
+
+
+def test_save_load_round_trip_gives_identical_outputs(style_model, tmp_path):
+  adain.save(style_model, tmp_path)
+  meta = json.loads((tmp_path / adain.CONFIG_FILE).read_text())
+  assert meta["extractor"] == "standin" and meta["encoder_layer"] == "conv2"
+  with np.load(tmp_path / adain.PARAMS_FILE, allow_pickle=False) as npz:
+    assert "params/rgb/kernel" in npz.files and "fingerprint" in npz.files
+  loaded = adain.load(tmp_path, EXTRACTOR)
+  np.testing.assert_array_equal(loaded.stylize(CONTENT, [STYLE_A, STYLE_B], alpha=0.7),
+                                style_model.stylize(CONTENT, [STYLE_A, STYLE_B], alpha=0.7))
+  np.testing.assert_array_equal(loaded.history["total"], style_model.history["total"])
+  assert loaded.info == style_model.info and loaded.style_layers == style_model.style_layers
+
+
+def test_load_refuses_another_extractor(style_model, tmp_path):
+  adain.save(style_model, tmp_path)
+  with pytest.raises(ValueError, match="trained with extractor 'standin', but 'other' was given"):
+    adain.load(tmp_path, standin_extractor(0, name="other"))
+  with pytest.raises(ValueError, match="other features"):  # same name, other weights
+    adain.load(tmp_path, standin_extractor(1))
+  with pytest.raises(ValueError, match="Cannot rebuild extractor 'standin'"):
+    adain.load(tmp_path)
+  with pytest.raises(FileNotFoundError, match="python -m gan.style.adain"):
+    adain.load(tmp_path / "missing", EXTRACTOR)
+
+
+def test_extractor_from_name(monkeypatch, tmp_path):
+  original = random_features.random_extractor(seed=3, num_scales=2, features=4, kernel_size=3)
+  rebuilt = adain.extractor_from_name(original.name)
+  assert rebuilt.name == original.name
+  np.testing.assert_array_equal(rebuilt.apply(CONTENT[:1], ("scale2",))["scale2"],
+                                original.apply(CONTENT[:1], ("scale2",))["scale2"])
+  monkeypatch.setenv("PRODUCTGAN_WEIGHTS_DIR", str(tmp_path))
+  with pytest.raises(vgg.WeightsNotFoundError):
+    adain.extractor_from_name("vgg19-torchvision")
+  with pytest.raises(ValueError, match="Cannot rebuild"):
+    adain.extractor_from_name("resnet")
+
+
+def test_models_of_the_random_extractor_load_without_passing_it(tmp_path):
+  extractor = random_features.random_extractor(num_scales=2, features=4)
+  model = adain.train_decoder(extractor, None, None, CONTENTS[:2], PAINTINGS[:1], steps=2,
+                              batch_size=2, image_size=16, width=4, convs_per_level=1)
+  adain.save(model, tmp_path)
+  loaded = adain.load(tmp_path)
+  assert loaded.extractor_name == extractor.name
+  np.testing.assert_array_equal(loaded.stylize(CONTENT[:1], [STYLE_A]),
+                                model.stylize(CONTENT[:1], [STYLE_A]))
