@@ -378,6 +378,8 @@ def run_cli(args: argparse.Namespace) -> int:
   mask = pick(args.mask, "mask", None)
   _check_method(method)
   pairs = content_outputs(args.content, args.out)
+  if len(pairs) == 1:  # an unreadable photo fails before any network is loaded
+    _load(pairs[0][0], max(args.size, 8), "content image")
   stylizer = make_stylizer(styles, method, weights=weights, alpha=alpha,
                            preserve_color=preserve_color, mask=mask, size=args.size,
                            steps=args.steps, extractor=args.extractor, adain_dir=args.adain_dir,

@@ -355,6 +355,24 @@ class AdainModel:
     return out[0] if single else out
 
 
+def init_decoder_params(decoder: Decoder, channels: int, seed: int = 0) -> dict[str, Any]:
+  """Decoder parameters for C = `channels` input features, drawn on the host with numpy's
+  PCG64(seed): He-normal kernels N(0, 2 / fan_in) for the ReLU convs, N(0, 1 / fan_in) for "rgb",
+  zero biases. (Host numpy, not jax.random: identical on every machine, and no compilation,
+  which costs about a second per random tensor on XLA:CPU.)"""
+  shapes = jax.eval_shape(decoder.init, jax.random.PRNGKey(0),
+                          jax.ShapeDtypeStruct((1, 4, 4, channels), jnp.float32))["params"]
+  rng = np.random.default_rng(seed)
+  params = {}
+  for name in sorted(shapes, key=lambda n: (n == "rgb", n)):  # network order, rgb last
+    kernel = shapes[name]["kernel"].shape
+    gain = 1.0 if name == "rgb" else 2.0
+    std = np.sqrt(gain / (kernel[0] * kernel[1] * kernel[2]))
+    params[name] = {"kernel": jnp.asarray(rng.standard_normal(kernel) * std, jnp.float32),
+                    "bias": jnp.zeros(shapes[name]["bias"].shape, jnp.float32)}
+  return params
+
+
 def make_decoder(config: Mapping[str, Any]) -> Decoder:
   """Decoder from its JSON config (unknown keys raise ValueError)."""
   fields = {"widths", "convs_per_level", "padding", "output"}
@@ -443,9 +461,7 @@ def init_model(extractor: FeatureExtractor, encoder_layer: Optional[str] = None,
   factor, channels = encoder_geometry(extractor, encoder_layer)
   config = {"widths": list(decoder_widths(int(math.log2(factor)), width)),
             "convs_per_level": convs_per_level, "padding": padding, "output": output}
-  decoder = make_decoder(config)
-  params = jax.jit(decoder.init)(jax.random.PRNGKey(seed),
-                                 jnp.zeros((1, 4, 4, channels), jnp.float32))["params"]
+  params = init_decoder_params(make_decoder(config), channels, seed)
   return AdainModel(extractor, encoder_layer, style_layers, config, params,
                     fingerprint(extractor, encoder_layer, factor))
 
@@ -654,6 +670,10 @@ def load(directory: PathLike, extractor: Optional[FeatureExtractor] = None, *,
     raise ValueError(f"Cannot read the AdaIN model in {directory}: {e}") from e
   if not isinstance(meta, dict) or meta.get("format") != FORMAT:
     raise ValueError(f"{config_path} is not an AdaIN model file (format {FORMAT!r}).")
+  missing = [key for key in ("extractor", "encoder_layer", "style_layers", "decoder") if key not in meta]
+  missing += [key for key in ("fingerprint", "params/rgb/kernel") if key not in arrays]
+  if missing:
+    raise ValueError(f"The AdaIN model in {directory} is incomplete: {', '.join(missing)} missing.")
   if extractor is None:
     extractor = extractor_from_name(meta["extractor"], vgg_weights)
   if extractor.name != meta["extractor"]:
@@ -784,11 +804,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         learning_rate=args.learning_rate, style_weight=args.style_weight,
                         seed=args.seed, width=args.width, log_every=args.log_every)
   save(model, args.workdir)
-  h = model.history
+  h, window = model.history, max(1, min(50, args.steps // 4))
   print(f"Saved to {args.workdir} after {model.info['seconds']:.0f} s "
-        f"({args.steps / model.info['seconds']:.2f} steps/s). Loss first/last 50 steps: "
-        f"content {h['content'][:50].mean():.4g} -> {h['content'][-50:].mean():.4g}, "
-        f"style {h['style'][:50].mean():.4g} -> {h['style'][-50:].mean():.4g}.")
+        f"({args.steps / model.info['seconds']:.2f} steps/s). Mean loss of the first / last "
+        f"{window} steps: content {h['content'][:window].mean():.4g} -> "
+        f"{h['content'][-window:].mean():.4g}, style {h['style'][:window].mean():.4g} -> "
+        f"{h['style'][-window:].mean():.4g}.")
   for size in (64, 256):
     style = _resize_shorter_side(paintings[0], size).astype(np.float32) / 127.5 - 1.0
     rate = measure_images_per_second(model, size, style=style)
