@@ -1,0 +1,1 @@
+"""productgan: GANs for product images in JAX."""
