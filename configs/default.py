@@ -19,6 +19,28 @@ def data_root() -> str:
   return os.environ.get("PRODUCTGAN_DATA_DIR", str(_SHARED_DATA))
 
 
+def apply_overrides(config: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:
+  """A copy of `config` with dotted keys set, e.g. {"loss.name": "hinge", "seed": 3}.
+
+  Keys are checked: an override of a key the config does not have is a ValueError (a typo would
+  otherwise silently train the base config). The key "group" (a sweep's label) is skipped.
+  """
+  config = config.copy_and_resolve_references()
+  for key, value in overrides.items():
+    if key == "group":
+      continue
+    *path, leaf = key.split(".")
+    node = config
+    for part in path:
+      if part not in node:
+        raise ValueError(f"Override {key!r} is not a config key.")
+      node = node[part]
+    if leaf not in node:
+      raise ValueError(f"Override {key!r} is not a config key.")
+    node[leaf] = value
+  return config
+
+
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0                       # parameters, noise and data order all derive from it
@@ -55,6 +77,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.d_norm = "batch"         # D normalisation: "batch" or "none"
   config.model.d_spectral_norm = False  # spectral normalisation of every D layer (SNGAN)
   config.model.bn_momentum = 0.9        # running-average momentum of batch norm
+  # Architecture-specific constructor arguments, e.g. {"w_dim": 128} for stylegan (see its Generator).
+  config.model.generator = ml_collections.ConfigDict()
+  config.model.discriminator = ml_collections.ConfigDict()
   config.model.cond_dim = 0             # size of the continuous condition (data.condition); 0 = none
   config.model.dtype = "float32"        # compute dtype: "float32" or "bfloat16" (mixed precision:
                                         # params, logits and losses stay float32)

@@ -32,6 +32,7 @@ from absl import logging
 import jax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from configs import default as default_config  # pylint: disable=g-import-not-at-top
 from gan import evaluate  # pylint: disable=g-import-not-at-top
 from gan import train  # pylint: disable=g-import-not-at-top
 
@@ -58,21 +59,6 @@ def load_sweep(spec: str):
   return module, arg
 
 
-def apply_overrides(config, overrides: dict[str, Any]):
-  config = config.copy_and_resolve_references()
-  for key, value in overrides.items():
-    if key == "group":
-      continue
-    node, *path = [config] + key.split(".")[:-1]
-    for part in path:
-      node = node[part]
-    leaf = key.split(".")[-1]
-    if leaf not in node:
-      raise ValueError(f"Sweep override {key!r} is not a config key.")
-    node[leaf] = value
-  return config
-
-
 def run_dir(workdir: str, overrides: dict[str, Any]) -> str:
   return os.path.join(workdir, str(overrides["group"]), f"seed_{overrides['seed']}")
 
@@ -92,7 +78,7 @@ def run_one(base_config, overrides: dict[str, Any], directory: str, classifier_d
   if os.path.exists(result_path):
     with open(result_path, encoding="utf-8") as f:
       return json.load(f)
-  config = apply_overrides(base_config, overrides)
+  config = default_config.apply_overrides(base_config, overrides)
   os.makedirs(directory, exist_ok=True)
   # Wall time accumulates over interrupted attempts.
   timing_path = os.path.join(directory, "wall_seconds.json")
@@ -168,7 +154,7 @@ def main(argv):
   base_config, sweep = module.get_base_config(arg), module.get_sweep(arg)
   train.check_config(base_config)
   for overrides in sweep:   # every run's config is checked before the first one trains
-    train.check_config(apply_overrides(base_config, overrides))
+    train.check_config(default_config.apply_overrides(base_config, overrides))
   selected = ([_INDEX.value] if _INDEX.value >= 0
               else [i for i in range(len(sweep)) if i % _NUM_SHARDS.value == _SHARD.value])
   os.makedirs(_WORKDIR.value, exist_ok=True)

@@ -8,6 +8,7 @@ import optax
 import pytest
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from configs import default
 from configs import tiny
 from gan import data
 from gan import input_pipeline
@@ -16,15 +17,7 @@ from gan.losses import adversarial
 
 
 def tiny_config(**overrides):
-  config = tiny.get_config()
-  config.train.batch_size = 8
-  for key, value in overrides.items():
-    node = config
-    *path, leaf = key.split(".")
-    for p in path:
-      node = node[p]
-    node[leaf] = value
-  return config
+  return default.apply_overrides(tiny.get_config(), {"train.batch_size": 8, **overrides})
 
 
 def make_batch(config, mesh, step=0):

@@ -12,6 +12,7 @@ import jax
 import numpy as np
 import pytest
 
+from configs import default
 from configs import tiny
 from gan import checkpointing
 from gan import data
@@ -36,15 +37,7 @@ def data_dir(tmp_path_factory, write_idx):
 
 
 def tiny_config(data_dir, **overrides):
-  config = tiny.get_config()
-  config.data.dir = data_dir
-  for key, value in overrides.items():
-    node = config
-    *parents, leaf = key.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return config
+  return default.apply_overrides(tiny.get_config(), {"data.dir": data_dir, **overrides})
 
 
 def assert_states_equal(a, b, exact=True):
