@@ -101,7 +101,7 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module, dis
                "d_grad_norm": optax.tree.norm(grads), **terms}
     return (d_params, d_opt_state, stats), real_logits, metrics
 
-  def g_update(state, g_stats, d_params, d_stats, fake, g_vjp, real, real_logits, labels, cond, key):
+  def g_update(state, d_params, d_stats, fake, g_vjp, real, real_logits, labels, cond, key):
     """G update through the (updated) D, pulled back through the generator forward's VJP."""
     fake_key, real_key = jax.random.split(key)
     if loss.generator_uses_real:
@@ -127,14 +127,13 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module, dis
     step_key = jax.random.fold_in(state.rng, state.step)
     g_key, d_key, g_update_key = jax.random.split(step_key, 3)
 
-    def forward_with_vjp(key, labels, cond):
+    def forward_with_vjp(key, g_stats, labels, cond):
       z_key, noise_key = jax.random.split(key)
       z = sample_z(z_key, n)
-      return jax.vjp(lambda p: g_forward(p, state.g_batch_stats, z, labels, cond, noise_key), state.g_params,
-                     has_aux=True)
+      return jax.vjp(lambda p: g_forward(p, g_stats, z, labels, cond, noise_key), state.g_params, has_aux=True)
 
     if d_steps == 1:
-      fake, g_vjp, g_updates = forward_with_vjp(g_key, labels, cond)
+      fake, g_vjp, g_updates = forward_with_vjp(g_key, state.g_batch_stats, labels, cond)
       (d_params, d_opt_state, d_stats), real_logits, d_metrics = d_update(
           state.d_params, state.d_opt_state, state.d_batch_stats, images, jax.lax.stop_gradient(fake),
           labels, cond, d_key, state.step)
@@ -161,10 +160,11 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module, dis
       real_logits = all_real_logits[-1]
       last = lambda x: None if x is None else x[:, -1]
       last_real, last_labels, last_cond = images[:, -1], last(labels), last(cond)
-      fake, g_vjp, g_updates = forward_with_vjp(g_key, last_labels, last_cond)
+      # G's running statistics continue from the critic iterations' forward passes.
+      fake, g_vjp, g_updates = forward_with_vjp(g_key, g_stats, last_labels, last_cond)
       g_stats = g_updates.get("batch_stats", {})
 
-    g_params, g_opt_state, d_stats, g_metrics = g_update(state, g_stats, d_params, d_stats, fake, g_vjp, last_real,
+    g_params, g_opt_state, d_stats, g_metrics = g_update(state, d_params, d_stats, fake, g_vjp, last_real,
                                                 real_logits, last_labels, last_cond, g_update_key)
     decay = ema_decay(state.step, config.train.ema_decay, config.train.ema_warmup)
     ema_g_params = optax.incremental_update(g_params, state.ema_g_params, 1.0 - decay)
