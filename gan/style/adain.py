@@ -81,7 +81,7 @@ import optax
 from PIL import Image
 
 from gan.losses import style as style_losses
-from gan.style.features import FeatureExtractor
+from gan.style.features import FeatureExtractor, check_layers
 
 PathLike = Union[str, os.PathLike]
 
@@ -112,19 +112,10 @@ def default_layers(extractor: FeatureExtractor) -> tuple[str, tuple[str, ...]]:
   return extractor.default_content_layers[0], tuple(extractor.default_style_layers)
 
 
-def _check_layers(extractor: FeatureExtractor, layers: Sequence[str], what: str) -> tuple[str, ...]:
-  layers = tuple(layers)
-  unknown = [layer for layer in layers if layer not in extractor.layer_names]
-  if unknown or not layers:
-    raise ValueError(f"Unknown or no {what} layers {list(layers)} for extractor "
-                     f"{extractor.name!r}; valid: {', '.join(extractor.layer_names)}.")
-  return layers
-
-
 def encoder_geometry(extractor: FeatureExtractor, layer: str, probe: int = 256) -> tuple[int, int]:
   """(downsampling factor 2^k, channels C) of `layer`: an (N, H, W, 3) image gives
   (N, H / 2^k, W / 2^k, C). Measured with jax.eval_shape on a probe size (no computation)."""
-  _check_layers(extractor, (layer,), "encoder")
+  check_layers(extractor, (layer,), "encoder", allow_empty=False)
   shape = jax.eval_shape(lambda x: extractor.apply(x, (layer,))[layer],
                          jax.ShapeDtypeStruct((1, probe, probe, 3), jnp.float32)).shape
   if len(shape) != 4 or shape[1] != shape[2] or probe % shape[1]:
@@ -456,8 +447,9 @@ def init_model(extractor: FeatureExtractor, encoder_layer: Optional[str] = None,
   `train_decoder`.
   """
   default_encoder, default_style = default_layers(extractor)
-  encoder_layer = _check_layers(extractor, (encoder_layer or default_encoder,), "encoder")[0]
-  style_layers = _check_layers(extractor, style_layers or default_style, "style")
+  encoder_layer = check_layers(extractor, (encoder_layer or default_encoder,), "encoder",
+                               allow_empty=False)[0]
+  style_layers = check_layers(extractor, style_layers or default_style, "style", allow_empty=False)
   factor, channels = encoder_geometry(extractor, encoder_layer)
   config = {"widths": list(decoder_widths(int(math.log2(factor)), width)),
             "convs_per_level": convs_per_level, "padding": padding, "output": output}
@@ -679,8 +671,8 @@ def load(directory: PathLike, extractor: Optional[FeatureExtractor] = None, *,
   if extractor.name != meta["extractor"]:
     raise ValueError(f"The AdaIN decoder in {directory} was trained with extractor "
                      f"{meta['extractor']!r}, but {extractor.name!r} was given.")
-  encoder_layer = _check_layers(extractor, (meta["encoder_layer"],), "encoder")[0]
-  style_layers = _check_layers(extractor, meta["style_layers"], "style")
+  encoder_layer = check_layers(extractor, (meta["encoder_layer"],), "encoder", allow_empty=False)[0]
+  style_layers = check_layers(extractor, meta["style_layers"], "style", allow_empty=False)
   decoder = make_decoder(meta["decoder"])
   factor, channels = encoder_geometry(extractor, encoder_layer)
   if 2 ** (len(decoder.widths) - 1) != factor:

@@ -30,3 +30,17 @@ class FeatureExtractor(NamedTuple):
   apply: Callable[[jax.Array, Sequence[str]], dict[str, jax.Array]]
   default_content_layers: tuple[str, ...]
   default_style_layers: tuple[str, ...]
+
+
+def check_layers(extractor: FeatureExtractor, layers: Sequence[str], what: str, *,
+                 allow_empty: bool = True) -> tuple[str, ...]:
+  """`layers` as a tuple, or a ValueError naming the unknown ones (or the empty request) and the valid ones."""
+  layers = tuple(layers)
+  unknown = [layer for layer in layers if layer not in extractor.layer_names]
+  if unknown:
+    raise ValueError(f"Unknown {what} layers {unknown} for extractor {extractor.name!r}; valid: "
+                     f"{', '.join(extractor.layer_names)}.")
+  if not layers and not allow_empty:
+    raise ValueError(f"No {what} layers given for extractor {extractor.name!r}; valid: "
+                     f"{', '.join(extractor.layer_names)}.")
+  return layers

@@ -42,7 +42,7 @@ import numpy as np
 import optax
 
 from gan.losses import style as style_losses
-from gan.style.features import FeatureExtractor
+from gan.style.features import FeatureExtractor, check_layers
 
 OPTIMIZERS = ("adam", "lbfgs")
 INITS = ("content", "noise")
@@ -62,15 +62,6 @@ class StylizeResult(NamedTuple):
   image: np.ndarray
   history: dict[str, np.ndarray]
   seconds: float
-
-
-def _check_layers(extractor: FeatureExtractor, layers: Sequence[str], what: str) -> tuple[str, ...]:
-  layers = tuple(layers)
-  unknown = [layer for layer in layers if layer not in extractor.layer_names]
-  if unknown:
-    raise ValueError(f"Unknown {what} layers {unknown} for extractor {extractor.name!r}; valid: "
-                     f"{', '.join(extractor.layer_names)}.")
-  return layers
 
 
 def _as_batch(image: np.ndarray | jax.Array, what: str) -> jax.Array:
@@ -237,10 +228,10 @@ def stylize(content: np.ndarray | jax.Array,
   content = _as_batch(content, "content")
   styles = [_as_batch(image, f"styles[{k}]") for k, image in enumerate(styles)]
   style_weights = style_losses.check_blend_weights(style_weights, len(styles))
-  content_layers = _check_layers(
+  content_layers = check_layers(
       extractor, extractor.default_content_layers if content_layers is None else content_layers,
       "content")
-  style_layers = _check_layers(
+  style_layers = check_layers(
       extractor, extractor.default_style_layers if style_layers is None else style_layers,
       "style")
   if not content_layers or not style_layers:
