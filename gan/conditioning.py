@@ -97,7 +97,7 @@ def main(argv):
                                         steps=flags.FLAGS.steps, seed=config.seed)
   text.save(conditioner, workdir)
   test_config = config.data.copy_and_resolve_references()
-  test_config.split = "test" if config.data.source == "idx" else "val"
+  test_config.split = data.held_out_split(config.data)
   report = {"train_examples": len(dataset), "distinct_captions": len(set(captions)),
             "train_retrieval_accuracy": text.retrieval_accuracy(conditioner, captions[:2000], dataset.images[:2000])}
   try:

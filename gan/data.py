@@ -512,6 +512,11 @@ SOURCES: dict[str, Callable[[ml_collections.ConfigDict], Dataset]] = {
 }
 
 
+def held_out_split(data_config: ml_collections.ConfigDict) -> str:
+  """The split used for testing: "val" for the product photos (they ship no test split), else "test"."""
+  return "val" if data_config.source == "products" else "test"
+
+
 def load_dataset(data_config: ml_collections.ConfigDict) -> Dataset:
   """Loads one split as uint8 arrays at data_config.image_size (see module docstring)."""
   if data_config.source not in SOURCES:

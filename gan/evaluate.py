@@ -224,7 +224,7 @@ def classification_accuracy_score(workdir: str, classifier_dir: str, num_samples
   generated = data.Dataset(images[:num_samples], labels[:num_samples], tuple(meta["class_names"]))
   model, variables = train_classifier.fit(recipe, generated, metric_writers.LoggingWriter())
   test_config = config.data.copy_and_resolve_references()
-  test_config.split, test_config.max_examples = "test", 0
+  test_config.split, test_config.max_examples = data.held_out_split(config.data), 0
   return train_classifier.evaluate(model, variables, data.load_dataset(test_config))
 
 
@@ -276,7 +276,7 @@ def evaluate_run(workdir: str, classifier_dir: str, num_samples: int = 10_000, s
                          standing_stats_batch=config.sample.standing_stats_batch,
                          pool=conditioning.load_pool(workdir) if config.model.cond_dim else None)
   real_train = real_features(net, config.data, "train")
-  real_test = real_features(net, config.data, "test")
+  real_test = real_features(net, config.data, data.held_out_split(config.data))
   floor_fake = {k: v[:num_samples] for k, v in real_test.items()}
   floor = compare(real_train, floor_fake, net, seed,
                   floor_fake["labels"] if fake["labels"] is not None else None)

@@ -129,7 +129,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   """Trains, evaluates on the test split, saves; returns the saved metadata (incl. test_accuracy)."""
   os.makedirs(workdir, exist_ok=True)
   train_set = data.load_dataset(config.data)
-  test_set = data.load_dataset(ml_collections.ConfigDict({**config.data.to_dict(), "split": "test",
+  test_set = data.load_dataset(ml_collections.ConfigDict({**config.data.to_dict(), "split": data.held_out_split(config.data),
                                                           "max_examples": config.eval_examples}))
   writer = writers.create_writer(workdir, jax.process_index() == 0)
   model, variables = fit(config, train_set, writer)
