@@ -53,7 +53,7 @@ def build(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
   arch = ARCHITECTURES[m.name]
   common = dict(image_size=config.data.image_size, channels=config.data.channels,
                 num_classes=config.data.num_classes if m.conditional else 0, cond_dim=m.get("cond_dim", 0),
-                dtype=None if dtype_name == "float32" else DTYPES[dtype_name])
+                dtype=None if dtype_name == "float32" else DTYPES[dtype_name], remat=m.get("remat", False))
   g_shared = dict(common, width=m.g_width, conditioning=m.g_conditioning, embed_dim=m.embed_dim,
                   bn_momentum=m.bn_momentum)
   d_shared = dict(common, width=m.d_width, norm=m.d_norm, bn_momentum=m.bn_momentum,

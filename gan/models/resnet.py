@@ -125,7 +125,7 @@ class GBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, cond: Optional[jax.Array] = None,
-               *, train: bool) -> jax.Array:
+               train: bool = False) -> jax.Array:
     norm = lambda name: ConditionalNorm(self.num_classes, self.cond_dim, self.bn_momentum, self.dtype,
                                         name=name)
     conv = lambda k, init, name: nn.Conv(self.features, (k, k), padding="SAME", use_bias=False,
@@ -145,6 +145,7 @@ class Generator(nn.Module):
   cond_dim: int = 0           # 0 = no continuous cond vector
   bn_momentum: float = 0.9
   dtype: Any = None
+  remat: bool = False         # recompute each block's activations in the backward pass (less memory)
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None, cond: Optional[jax.Array] = None,
@@ -155,9 +156,10 @@ class Generator(nn.Module):
     x = nn.Dense(4 * 4 * widths[0], use_bias=False, kernel_init=shortcut_init, dtype=self.dtype,
                  name="dense")(z)
     x = x.reshape(z.shape[0], 4, 4, widths[0])
+    block = nn.remat(GBlock, static_argnums=(4,)) if self.remat else GBlock   # train is static
     for i, w in enumerate(widths):
-      x = GBlock(w, self.num_classes, self.cond_dim, self.bn_momentum, self.dtype,
-                 name=f"block{i + 1}")(x, labels, cond, train=train)
+      x = block(w, self.num_classes, self.cond_dim, self.bn_momentum, self.dtype,
+                name=f"block{i + 1}")(x, labels, cond, train)
     x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, dtype=self.dtype,
                      name="bn_out")(x)
     x = nn.Conv(self.channels, (3, 3), padding="SAME", kernel_init=shortcut_init, dtype=self.dtype,
@@ -181,7 +183,7 @@ class DBlock(nn.Module):
   dtype: Any = None
 
   @nn.compact
-  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     conv = lambda k, init, name: nn.Conv(self.features, (k, k), padding="SAME", kernel_init=init,
                                          dtype=self.dtype, name=name)
     sn = lambda layer, y: _maybe_sn(layer, self.spectral_norm, y, train)
@@ -204,6 +206,7 @@ class Discriminator(nn.Module):
   cond_dim: int = 0
   spectral_norm: bool = True
   dtype: Any = None
+  remat: bool = False         # recompute each block's activations in the backward pass (less memory)
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, cond: Optional[jax.Array] = None,
@@ -219,9 +222,10 @@ class Discriminator(nn.Module):
     labels, cond = _check_conditioning("discriminator", self.num_classes, self.cond_dim, x.shape[0],
                                        labels, cond)
     widths = layers.channel_widths(self.width, layers.num_upsamplings(self.image_size))[::-1]
+    block = nn.remat(DBlock, static_argnums=(2,)) if self.remat else DBlock
     for i, w in enumerate(widths):
-      x = DBlock(w, optimized=(i == 0), spectral_norm=self.spectral_norm, dtype=self.dtype,
-                 name=f"block{i + 1}")(x, train=train)
+      x = block(w, optimized=(i == 0), spectral_norm=self.spectral_norm, dtype=self.dtype,
+                name=f"block{i + 1}")(x, train)
     h = jnp.sum(nn.relu(x).astype(jnp.float32), axis=(1, 2))   # global sum pooling (SNGAN)
     self.sow("intermediates", "features", h)
     sn = lambda layer, y: _maybe_sn(layer, self.spectral_norm, y, train)

@@ -39,7 +39,10 @@ logit psi(h) + <embed(y), h> / sqrt(C) (+ <Dense(cond), h> / sqrt(C)): projectio
 2018), the 1/sqrt(C) being the equalized-learning-rate scale of the embedding. No batch norm.
 
 Randomness (noise inputs, style mixing) comes from the "noise" rng stream and only when it is
-given; without it the generator is deterministic (zero noise, no mixing).
+given; without it the generator is deterministic (zero noise, no mixing). Explicit noise maps, e.g.
+to optimize them during inversion: `synthesis` with mutable=["noise_inputs"] and a "noise" rng
+returns them as {"noise_inputs": {"synthesis_network": {layer: {"noise": (N, H, W, 1)}}}}; passing
+that collection in the variables uses those maps instead of drawing (gan/editing/inversion.py).
 """
 
 from __future__ import annotations
@@ -213,8 +216,17 @@ class SynthesisLayer(nn.Module):
       x = get_upsampler(self.upsample)(x)
     x = ModulatedConv(self.features, 3, demodulate=True, dtype=self.dtype, name="conv")(x, w)
     strength = self.param("noise_strength", nn.initializers.zeros, (self.features,))
-    if self.has_rng("noise"):
+    noise = None
+    if self.has_variable("noise_inputs", "noise") or (
+        self.is_mutable_collection("noise_inputs") and not self.is_initializing()):
+      # Explicit per-layer noise maps (inversion optimizes them): drawn from the "noise" rng into a
+      # mutable "noise_inputs" collection, or passed in that collection. Never created by init:
+      # they have the batch's shape.
+      noise = self.variable("noise_inputs", "noise", lambda: jax.random.normal(
+          self.make_rng("noise"), x.shape[:3] + (1,), jnp.float32)).value
+    elif self.has_rng("noise"):
       noise = jax.random.normal(self.make_rng("noise"), x.shape[:3] + (1,), jnp.float32)
+    if noise is not None:
       x = x + noise.astype(x.dtype) * strength.astype(x.dtype)
     x = x + self.param("bias", nn.initializers.zeros, (self.features,)).astype(x.dtype)
     return lrelu(x)
@@ -291,6 +303,7 @@ class SynthesisNetwork(nn.Module):
   width: int = 32
   upsample: str = "bilinear"
   dtype: Any = None
+  remat: bool = False              # recompute each layer's activations in the backward pass
 
   @property
   def num_ws(self) -> int:
@@ -306,12 +319,13 @@ class SynthesisNetwork(nn.Module):
     dtype = self.dtype or jnp.float32
     const = self.param("const", nn.initializers.normal(1.0), (4, 4, widths[0]))
     x = jnp.broadcast_to(const.astype(dtype), (ws.shape[0],) + const.shape)
-    x = SynthesisLayer(widths[0], dtype=self.dtype, name="b4_conv1")(x, ws[:, 0])
+    layer = nn.remat(SynthesisLayer) if self.remat else SynthesisLayer
+    x = layer(widths[0], dtype=self.dtype, name="b4_conv1")(x, ws[:, 0])
     image = ToRGB(self.channels, dtype=self.dtype, name="b4_torgb")(x, ws[:, 1])
     for i, c in enumerate(widths[1:]):
       res, j = 8 * 2 ** i, 1 + 2 * i
-      x = SynthesisLayer(c, up=True, upsample=self.upsample, dtype=self.dtype, name=f"b{res}_conv0")(x, ws[:, j])
-      x = SynthesisLayer(c, dtype=self.dtype, name=f"b{res}_conv1")(x, ws[:, j + 1])
+      x = layer(c, up=True, upsample=self.upsample, dtype=self.dtype, name=f"b{res}_conv0")(x, ws[:, j])
+      x = layer(c, dtype=self.dtype, name=f"b{res}_conv1")(x, ws[:, j + 1])
       image = up(image) + ToRGB(self.channels, dtype=self.dtype, name=f"b{res}_torgb")(x, ws[:, j + 2])
     # The contract wants images in [-1, 1]; official StyleGAN2 has no tanh here.
     return jnp.tanh(image)
@@ -336,6 +350,7 @@ class Generator(nn.Module):
   w_avg_beta: float = 0.995
   upsample: str = "bilinear"       # "bilinear" | "nearest"
   dtype: Any = None
+  remat: bool = False              # rematerialize synthesis layers (less activation memory)
 
   def setup(self):
     get_upsampler(self.upsample)   # fail early on an unknown name
@@ -344,7 +359,8 @@ class Generator(nn.Module):
         lr_multiplier=self.mapping_lr_multiplier, truncation_psi=self.truncation_psi,
         w_avg_beta=self.w_avg_beta)
     self.synthesis_network = SynthesisNetwork(image_size=self.image_size, channels=self.channels,
-                                              width=self.width, upsample=self.upsample, dtype=self.dtype)
+                                              width=self.width, upsample=self.upsample, dtype=self.dtype,
+                                              remat=self.remat)
 
   @property
   def num_ws(self) -> int:
