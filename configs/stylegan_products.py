@@ -1,0 +1,63 @@
+"""A small unconditional StyleGAN2 on the colour product photos (shoes, handbags), 32x32 RGB: the
+generator that gan/editing inverts real photos into and edits (experiments/benchmark_editing.py).
+
+  python -m gan.main --config configs/stylegan_products.py --workdir runs/stylegan_products
+  python -m gan.sample --workdir runs/stylegan_products --num 64 --out stylegan_products.png
+  python experiments/benchmark_editing.py --workdir runs/stylegan_products \
+      --classifier runs/classifier_products
+
+Unconditional on purpose: a real photo is inverted without knowing its class, shoes and handbags
+share one W space (so one encoder, one PCA and one set of attribute directions cover both), and
+the class becomes one more attribute with a linear direction in W (InterFaceGAN-style category
+walks, probed with the domain classifier). A class-conditional generator works with gan/editing
+too (pass labels), but its W is two clusters joined by the class embedding.
+
+32x32 (the photos downsampled): at 64x64 the same network costs 4.3x the FLOPs per step (53.8 vs
+12.4 GFLOP at batch 32, XLA cost analysis), too slow to learn much in 40 CPU minutes. The domain
+classifier works at 64x64 (configs/classifier_products.py): gan/editing resizes images to it for
+perceptual distances and class probabilities. Width 16 (16 channels at 32x32, 32 at 16x16, 64 at
+8x8 and 4x4), w_dim 128, 4 mapping layers, so num_ws = 8; style mixing p = 0.9; non-saturating
+loss with lazy R1 (gamma 1, every 16 steps) and DiffAugment, which 1,600 training photos need.
+Measured (2026-11-29, on the 2-core CPU shared with ~12 other processes): the train step is 12.4
+GFLOP at batch 32 (XLA cost analysis; 53.8 at 64x64), experiments/benchmark_throughput.py ran it at
+71 images/s (2.2 steps/s); a real run at nice 15 reached step 151 in 15 min, and its samples
+already show dark, product-sized shapes on a white background. Expect (estimate, not yet timed
+alone) 30-40 min for the 5,000 steps on an idle machine; time the step first with
+  python experiments/benchmark_throughput.py --config configs/stylegan_products.py --batch_sizes 32
+"""
+
+import os
+
+from configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.data.source = "products"
+  config.data.name = "products_photo"   # names the cached real features of this view
+  config.data.dir = os.path.join(default.data_root(), "products")
+  config.data.split = "train"
+  config.data.view = "photo"
+  config.data.image_size = 32
+  config.data.channels = 3
+  config.data.random_flip = True
+  config.data.num_classes = 2
+  config.model.name = "stylegan"
+  config.model.z_dim = 128
+  config.model.g_width = 16
+  config.model.d_width = 16
+  config.model.generator = {"w_dim": 128, "mapping_layers": 4, "style_mixing_prob": 0.9}
+  config.reg.r1_gamma = 1.0
+  config.reg.r1_every = 16
+  config.reg.diff_augment = "color,translation,cutout"
+  config.optimizer.g_lr = config.optimizer.d_lr = 2e-3 * 16 / 17   # StyleGAN2's lazy-R1 correction
+  config.optimizer.b1 = 0.0
+  config.optimizer.b2 = 0.99
+  config.train.batch_size = 32
+  config.train.steps = 5000
+  config.train.ema_decay = 0.995
+  config.eval.classifier_dir = "runs/classifier_products"
+  config.eval.every = 0                 # FID with the products classifier: gan.evaluate after training
+  config.sample.grid_rows = 8
+  config.sample.grid_columns = 8
+  return config
