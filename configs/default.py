@@ -44,6 +44,10 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: dict) -> ml_co
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0                       # parameters, noise and data order all derive from it
+  # What gan/train.py trains: "generation" (a GAN from noise: the model / reg keys), "pix2pix"
+  # (paired edge map -> photo) or "cyclegan" (unpaired domain A <-> B); the translation tasks use
+  # config.translation, loss.name, optimizer, train, eval and sample (gan/style/translation.py).
+  config.task = "generation"
 
   config.data = ml_collections.ConfigDict()
   config.data.source = "idx"            # "idx" (MNIST-format .gz files), "image_folder", "tfds"
@@ -83,6 +87,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.cond_dim = 0             # size of the continuous condition (data.condition); 0 = none
   config.model.dtype = "float32"        # compute dtype: "float32" or "bfloat16" (mixed precision:
                                         # params, logits and losses stay float32)
+  config.model.remat = False            # resnet / stylegan: recompute block activations in the backward
+                                        # pass (less memory for large models, ~1/3 more compute)
 
   config.loss = ml_collections.ConfigDict()
   config.loss.name = "non_saturating"   # see gan/losses/adversarial.py: LOSSES
@@ -112,6 +118,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.keep_checkpoints = 3
   config.train.ema_decay = 0.999        # EMA generator (used for samples)
   config.train.ema_warmup = True        # decay ramps up as (1 + t) / (10 + t)
+  # A NaN/inf loss (caught every log_every steps, never saved): "stop" keeps the last good checkpoint
+  # and exits with an error; "rollback" resumes from it with every optimizer.*lr multiplied by
+  # rollback_lr_factor, at most max_rollbacks times (gan/recovery.py; logged in rollbacks.jsonl).
+  config.train.on_non_finite = "stop"
+  config.train.rollback_lr_factor = 0.5
+  config.train.max_rollbacks = 3
 
   config.eval = ml_collections.ConfigDict()
   config.eval.every = 1000              # FID etc. of the EMA generator every N steps (0 = off)
@@ -125,4 +137,23 @@ def get_config() -> ml_collections.ConfigDict:
   config.sample.grid_columns = 10       # conditional grids: one row per class
   config.sample.grid_rows = 10          # unconditional grids
   config.sample.standing_stats_batch = 1024  # batch used to re-estimate BN statistics of the sampled G
+
+  # Image translation (task "pix2pix" / "cyclegan"; gan/style/translation.py, gan/models/translation.py).
+  # Translation sample grids show sample.grid_rows held-out examples: input | output | target (pix2pix)
+  # or input | translation | translated back (cyclegan, half the rows per domain).
+  config.translation = ml_collections.ConfigDict()
+  config.translation.g_width = 64       # generator channels at full resolution (pix2pix U-Net: x2 per level
+                                        # up to 8x; CycleGAN ResNet: W, 2W, 4W)
+  config.translation.d_width = 64       # PatchGAN channels of the first conv (x2 per layer up to 8x)
+  config.translation.norm = "instance"  # "instance" or "none" (instance norm: no batch statistics)
+  config.translation.unet_depth = 6     # pix2pix: stride-2 levels; image_size / 2^depth is the bottleneck
+  config.translation.dropout = 0.5      # pix2pix: dropout (G's noise) in the 3 innermost decoder layers
+  config.translation.resnet_blocks = 9  # cyclegan: residual blocks (9 at 256 px in the paper)
+  config.translation.d_layers = 3       # PatchGAN stride-2 layers: receptive field 70 px (3), 34 (2), 16 (1)
+  config.translation.lambda_l1 = 100.0  # pix2pix: weight of mean |G(x) - y| (Isola et al.)
+  config.translation.lambda_cycle = 10.0     # cyclegan: weight of the cycle-consistency L1 terms
+  config.translation.lambda_identity = 0.5   # cyclegan: identity L1 weight, times lambda_cycle (0 = off)
+  config.translation.pool_size = 50     # cyclegan: past fakes per domain shown to D (0 = no pool)
+  config.translation.domain_a = 0       # cyclegan: class id of domain A (products: 0 shoe)
+  config.translation.domain_b = 1       # cyclegan: class id of domain B (products: 1 handbag)
   return config

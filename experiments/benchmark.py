@@ -11,17 +11,20 @@ plus "group", the name of what is compared, and "seed") and EVAL_SAMPLES. Each r
 checkpoint), is evaluated with the domain classifier, and writes result.json there; finished runs
 are skipped. The runner then writes <workdir>/results.csv (one row per run), results.md (mean +- std
 over seeds per group, with the real-data floor and wall time) and results.json.
+
+Provenance (gan/provenance.py): each result.json holds the run's full config, git revision, package
+versions, seed, devices and wall time under "provenance"; the sweep process writes its own record to
+<workdir>/provenance.json (provenance_shard_<i>_of_<n>.json / provenance_index_<k>.json when sharded).
 """
 
 from __future__ import annotations
 
+import collections
 import csv
 import importlib.util
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any
@@ -29,11 +32,11 @@ from typing import Any
 from absl import app
 from absl import flags
 from absl import logging
-import jax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import default as default_config  # pylint: disable=g-import-not-at-top
 from gan import evaluate  # pylint: disable=g-import-not-at-top
+from gan import provenance  # pylint: disable=g-import-not-at-top
 from gan import train  # pylint: disable=g-import-not-at-top
 
 _SWEEP = flags.DEFINE_string("sweep", None, "Sweep file, optionally with an argument: path.py[:arg].")
@@ -63,14 +66,6 @@ def run_dir(workdir: str, overrides: dict[str, Any]) -> str:
   return os.path.join(workdir, str(overrides["group"]), f"seed_{overrides['seed']}")
 
 
-def git_revision() -> str:
-  try:
-    return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                          cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    return "unknown"
-
-
 def run_one(base_config, overrides: dict[str, Any], directory: str, classifier_dir: str,
             eval_samples: int) -> dict[str, Any]:
   """Trains (or resumes) and evaluates one run; returns its result record (also in result.json)."""
@@ -80,6 +75,7 @@ def run_one(base_config, overrides: dict[str, Any], directory: str, classifier_d
       return json.load(f)
   config = default_config.apply_overrides(base_config, overrides)
   os.makedirs(directory, exist_ok=True)
+  attempt_start = time.time()
   # Wall time accumulates over interrupted attempts.
   timing_path = os.path.join(directory, "wall_seconds.json")
   previous = json.load(open(timing_path, encoding="utf-8"))["train"] if os.path.exists(timing_path) else 0.0
@@ -96,12 +92,21 @@ def run_one(base_config, overrides: dict[str, Any], directory: str, classifier_d
       "group": overrides["group"], "seed": overrides["seed"], "overrides": overrides,
       "train_wall_seconds": train_seconds, "eval_wall_seconds": time.perf_counter() - start,
       "steps": config.train.steps, "metrics": record["model"], "real_data_floor": record["real_data_floor"],
-      "git_revision": git_revision(), "device_kind": jax.devices()[0].device_kind,
-      "device_count": jax.device_count(), "platform": platform.platform(), "jax": jax.__version__,
+      # Config, git revision, packages, seed, devices; wall_seconds: this (last) attempt, train + eval.
+      "provenance": provenance.finish(provenance.record(
+          config=config, seed=overrides["seed"], start_time=attempt_start,
+          extra={"overrides": overrides, "eval_samples": eval_samples, "classifier": classifier_dir})),
   }
   with open(result_path, "w", encoding="utf-8") as f:
     json.dump(result, f, indent=2)
   return result
+
+
+def sweep_record_name(shard: int, num_shards: int, index: int) -> str:
+  """File of this process's sweep provenance: machines sharing a sweep must not overwrite each other's."""
+  if index >= 0:
+    return f"provenance_index_{index}.json"
+  return "provenance.json" if num_shards == 1 else f"provenance_shard_{shard}_of_{num_shards}.json"
 
 
 def mean_std(values: list[float]) -> str:
@@ -138,6 +143,12 @@ def write_report(workdir: str, results: list[dict[str, Any]], command: str) -> s
     cells = [f"{floor[k]:.3f}" if k in floor else "-" for k in METRICS]
     lines.append(f"| real-data floor (train vs test) | - | {' | '.join(cells)} | - |")
   lines += ["", "Mean +- sample std over seeds; groups sorted by mean FID (domain features, lower is better)."]
+  revisions = collections.Counter(
+      r["provenance"]["git"]["revision"][:12] + (" (modified)" if r["provenance"]["git"]["dirty"] else "")
+      for r in results if "provenance" in r)
+  if revisions:
+    lines.append("Code: " + ", ".join(f"{rev} ({n} runs)" for rev, n in sorted(revisions.items())) +
+                 "; each run's result.json holds its full provenance (config, packages, devices).")
   markdown = "\n".join(lines) + "\n"
   with open(os.path.join(workdir, "results.md"), "w", encoding="utf-8") as f:
     f.write(markdown)
@@ -158,6 +169,7 @@ def main(argv):
   selected = ([_INDEX.value] if _INDEX.value >= 0
               else [i for i in range(len(sweep)) if i % _NUM_SHARDS.value == _SHARD.value])
   os.makedirs(_WORKDIR.value, exist_ok=True)
+  sweep_start = time.time()
   if not _REPORT_ONLY.value:
     for i in selected:
       overrides = sweep[i]
@@ -171,6 +183,13 @@ def main(argv):
       with open(path, encoding="utf-8") as f:
         finished.append(json.load(f))
   command = f"python -m experiments.benchmark --sweep {_SWEEP.value} --workdir {_WORKDIR.value}"
+  if not _REPORT_ONLY.value:
+    path = os.path.join(_WORKDIR.value, sweep_record_name(_SHARD.value, _NUM_SHARDS.value, _INDEX.value))
+    provenance.write(path, provenance.finish(provenance.record(
+        config=base_config, start_time=sweep_start,
+        extra={"sweep": _SWEEP.value, "num_runs": len(sweep), "runs_selected": selected,
+               "runs_finished": len(finished), "eval_samples": module.EVAL_SAMPLES,
+               "classifier": _CLASSIFIER.value})))
   print(write_report(_WORKDIR.value, finished, command))
   print(f"{len(finished)} / {len(sweep)} runs finished; tables in {_WORKDIR.value}/results.md")
 

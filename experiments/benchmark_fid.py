@@ -6,7 +6,8 @@
 Times, separately: real-data features (first run: computed; later runs: read from the cache),
 sample generation + feature extraction (compile included, then a second warm call), and the
 metrics (FID alone; all of FID, KID, precision/recall/density/coverage, IS, histograms).
-Prints a markdown table and writes experiments/results/fid_benchmark.json.
+Prints a markdown table and writes experiments/results/fid_benchmark.json (with its provenance:
+the run's config, git revision, package versions, seed, devices, wall time).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # pylint: disable=g-import-not-at-top
 
 from gan import evaluate  # pylint: disable=g-import-not-at-top
+from gan import provenance  # pylint: disable=g-import-not-at-top
 from gan import sample  # pylint: disable=g-import-not-at-top
 from gan.metrics import fid  # pylint: disable=g-import-not-at-top
 
@@ -39,6 +41,7 @@ def main() -> None:
   parser.add_argument("--num_samples", type=int, default=10_000)
   parser.add_argument("--seed", type=int, default=0)
   args = parser.parse_args()
+  start_time = time.time()
 
   net = evaluate.domain_network(args.classifier)
   config, generator, state, meta = sample.load_run(args.workdir)
@@ -74,13 +77,14 @@ def main() -> None:
           "fid_total_warm": t_generate_warm + t_fid, "fid_total_cold": t_generate_cold + t_fid,
       },
       "fid": fid_value, "metrics": metrics, "real_data_floor": floor,
+      "provenance": provenance.finish(provenance.record(config=config, seed=args.seed, start_time=start_time)),
   }
   s = record["seconds"]
   print(f"\nFID on {args.num_samples} samples of {args.workdir} (step {meta['step']}), {net.description}\n")
   print("| what | seconds |\n|---|---:|")
   for name, value in s.items():
     print(f"| {name} | {value:.2f} |")
-  print(f"\n| metric | model | real-data floor (train vs test) |\n|---|---:|---:|")
+  print("\n| metric | model | real-data floor (train vs test) |\n|---|---:|---:|")
   for name, value in metrics.items():
     print(f"| {name} | {value:.4g} | {floor.get(name, float('nan')):.4g} |")
   out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "fid_benchmark.json")

@@ -32,6 +32,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 
 from gan import data  # pylint: disable=g-import-not-at-top
 from gan import input_pipeline  # pylint: disable=g-import-not-at-top
+from gan import provenance  # pylint: disable=g-import-not-at-top
 
 TRAIN_STEP_IMAGES_PER_S = 400  # DCGAN 32x32 step on 2 CPU cores (DESIGN.md).
 
@@ -75,6 +76,7 @@ def main() -> None:
   parser.add_argument("--out", type=Path,
                       default=REPO / "experiments" / "results" / "pipeline_throughput.json")
   args = parser.parse_args()
+  start_time = time.time()
 
   dataset, description, load_seconds = load(args.data_dir, args.image_size)
   print(f"{description}: {dataset.images.shape} uint8 in {load_seconds:.2f} s")
@@ -95,7 +97,8 @@ def main() -> None:
       random_flip=args.random_flip, steps=args.steps, load_seconds=round(load_seconds, 3),
       devices=[str(d) for d in jax.devices()], jax_version=jax.__version__,
       cpu_count=os.cpu_count(), python=platform.python_version(),
-      date=time.strftime("%Y-%m-%d %H:%M:%S"), results=rows)
+      date=time.strftime("%Y-%m-%d %H:%M:%S"), results=rows,
+      provenance=provenance.finish(provenance.record(config=vars(args), seed=0, start_time=start_time)))
   args.out.parent.mkdir(parents=True, exist_ok=True)
   args.out.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -21,11 +21,15 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 
 import torch
 from torch import nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from gan import provenance  # pylint: disable=g-import-not-at-top  (no JAX import: plain Python)
 
 
 def make_generator(z_dim: int = 100, width: int = 64, channels: int = 1) -> nn.Module:
@@ -126,6 +130,7 @@ def main():
   parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                                     "throughput_pytorch_dcgan.json"))
   args = parser.parse_args()
+  start_time = time.time()
   results = [time_mode(m, args.batch_size, args.steps, args.repeats) for m in args.modes.split(",")]
   print(f"\nPyTorch {torch.__version__} DCGAN 32x32x1, {torch.get_num_threads()} threads\n")
   print("| mode | batch | images/s (median) | min | max | ms/step | warm-up (3 steps, s) |")
@@ -137,7 +142,12 @@ def main():
   with open(args.out, "w", encoding="utf-8") as f:
     json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
                "platform": platform.platform(), "steps": args.steps, "repeats": args.repeats,
-               "results": results}, f, indent=2)
+               "results": results,
+               # No JAX here: package versions include torch, devices are torch's CPU threads (above).
+               "provenance": provenance.finish(provenance.record(
+                   config=vars(args), seed=0, start_time=start_time, devices=False,
+                   packages=("torch", "numpy"))),
+               }, f, indent=2)
   print(f"\nWrote {args.out}")
 
 

@@ -35,6 +35,7 @@ from ml_collections import config_flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from gan import data  # pylint: disable=g-import-not-at-top
 from gan import input_pipeline  # pylint: disable=g-import-not-at-top
+from gan import provenance  # pylint: disable=g-import-not-at-top
 from gan import train  # pylint: disable=g-import-not-at-top
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/dcgan_fashion_mnist.py", "Config to time.")
@@ -146,6 +147,7 @@ def time_config(config, batch_size: int, steps: int, repeats: int) -> dict:
 def main(argv):
   del argv
   config = _CONFIG.value
+  start_time = time.time()
   results = [time_config(config, int(b), _STEPS.value, _REPEATS.value) for b in _BATCH_SIZES.value]
   name = os.path.splitext(os.path.basename(config_flags.get_config_filename(flags.FLAGS["config"])))[0]
   record = {
@@ -154,6 +156,7 @@ def main(argv):
       "device_kind": jax.devices()[0].device_kind, "jax": jax.__version__,
       "cpu_count": os.cpu_count(), "platform": platform.platform(), "steps": _STEPS.value,
       "repeats": _REPEATS.value, "results": results,
+      "provenance": provenance.finish(provenance.record(config=config, start_time=start_time)),
   }
   print(f"\n{name} ({config.model.name}, {config.data.image_size}x{config.data.image_size}x"
         f"{config.data.channels}) on {jax.device_count()} x {jax.devices()[0].device_kind}\n")

@@ -4,12 +4,23 @@ A checkpoint holds the whole GanState (params, optimizer states, batch-norm stat
 weights, step, RNG) and a JSON item with the data position and the parts of the config that fix
 the parameter shapes. Orbax writes to a temporary folder and renames it when complete, so a run
 killed mid-save never leaves a checkpoint that `latest_step` would pick up.
+
+Faults:
+  killed mid-save   the partial `<step>.orbax-checkpoint-tmp` folder is ignored, and removed when the
+                    training run starts again (`make_manager(..., writer=True)`).
+  unreadable        `restore_latest` falls back to the next older checkpoint with a warning naming
+                    the bad one (truncated or garbled files); the training run moves it aside to
+                    `<step>.corrupt` (kept, never deleted) so later saves and restarts skip it.
+  disk full         `save` / `wait` raise CheckpointWriteError naming the folder; the earlier
+                    checkpoints stay intact (Orbax deletes old ones only after a new one is complete).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any, Optional
+import weakref
 
 from absl import logging
 import jax
@@ -17,9 +28,26 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from gan import distributed
+
+CORRUPT_SUFFIX = ".corrupt"
+MAX_LISTED = 8      # differing keys / arrays shown by CheckpointMismatchError
+
 
 class CheckpointMismatchError(ValueError):
   """The workdir's checkpoint was written by a different model/data shape than the config asks for."""
+
+
+class CheckpointCorruptError(ValueError):
+  """No checkpoint of the workdir can be read (every one is truncated or garbled)."""
+
+
+class CheckpointWriteError(OSError):
+  """A checkpoint could not be written (disk full, no permission...); earlier ones are intact."""
+
+
+# The step each manager is writing: an Orbax write error surfaces one save later (saves are async).
+_pending_step: "weakref.WeakKeyDictionary[ocp.CheckpointManager, int]" = weakref.WeakKeyDictionary()
 
 
 def shape_signature(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -32,27 +60,101 @@ def shape_signature(config: ml_collections.ConfigDict) -> dict[str, Any]:
   }
 
 
-def make_manager(workdir: str, keep: int, folder: str = "checkpoints") -> ocp.CheckpointManager:
-  """Manager of workdir/folder keeping the `keep` newest checkpoints."""
-  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+def make_manager(workdir: str, keep: int, folder: str = "checkpoints", *,
+                 writer: bool = False) -> ocp.CheckpointManager:
+  """Manager of workdir/folder keeping the `keep` newest checkpoints.
+
+  writer=True (the training run, the folder's only writer) also removes the partial folders of
+  saves that a killed run left behind; readers (sampling while training runs) must not.
+  """
+  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, cleanup_tmp_directories=writer)
   handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
   return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), folder), options=options,
                                item_handlers=handlers)
 
 
 def latest_meta(manager: ocp.CheckpointManager) -> Optional[dict[str, Any]]:
-  """The JSON metadata of the newest checkpoint, or None."""
+  """The JSON metadata of the newest checkpoint, or None (also, with a warning, when it is unreadable)."""
   step = manager.latest_step()
   if step is None:
     return None
-  return manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+  try:
+    return manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+  except Exception as e:  # pylint: disable=broad-except  (any decoding error of a damaged file)
+    logging.warning("Cannot read the metadata of %s/%d (%s); ignoring it.", manager.directory, step,
+                    _one_line(e))
+    return None
+
+
+def _one_line(error: BaseException) -> str:
+  """The explicit root cause (`raise ... from`), in one line: TensorStore's outer exception only
+  says "see details". Implicit contexts are internal (json's StopIteration) and not followed."""
+  while error.__cause__ is not None:
+    error = error.__cause__
+  text = " ".join(str(error).split()).rstrip(".")
+  return f"{type(error).__name__}: {text[:300]}{'...' if len(text) > 300 else ''}"
+
+
+def _disk_full(error: BaseException) -> bool:
+  """Whether `error` (or its cause) is ENOSPC / EDQUOT, also when TensorStore reports it as text."""
+  while error is not None:
+    if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+      return True
+    if "No space left on device" in str(error) or "Disk quota exceeded" in str(error):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
+
+
+def _as_write_error(manager: ocp.CheckpointManager, error: Exception) -> Optional[CheckpointWriteError]:
+  """CheckpointWriteError for file-system failures (TensorStore reports some as ValueError), else None."""
+  if not (isinstance(error, OSError) or _disk_full(error)) or isinstance(error, CheckpointWriteError):
+    return None
+  step = _pending_step.get(manager)
+  manager.reload()      # the failed step is not a checkpoint
+  intact = list(manager.all_steps())
+  where = f"checkpoint step {step} in {manager.directory}" if step is not None else f"a checkpoint in {manager.directory}"
+  kept = (f"The earlier checkpoints (steps {intact}) are intact; rerun the same command to resume from "
+          f"step {intact[-1]}." if intact else "No earlier checkpoint exists.")
+  if _disk_full(error):
+    result = CheckpointWriteError(
+        f"No space left on the device while writing {where} "
+        f"({getattr(error, 'filename', None) or _one_line(error)}). Free some space on that disk (or "
+        f"move the run to a larger one with a new --workdir). {kept}")
+    result.errno = errno.ENOSPC
+    return result
+  result = CheckpointWriteError(f"Cannot write {where}: {_one_line(error)}. Check that the folder is "
+                                f"writable. {kept}")
+  result.errno = getattr(error, "errno", None)
+  return result
 
 
 def save(manager: ocp.CheckpointManager, state: Any, meta: dict[str, Any]) -> None:
-  """Saves asynchronously (device arrays are copied before this returns, so donation is safe)."""
+  """Saves asynchronously (device arrays are copied before this returns, so donation is safe).
+
+  Raises:
+    CheckpointWriteError: this or the previous save failed (e.g. the disk is full).
+  """
   step = int(meta["step"])
-  manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-               force=True)
+  wait(manager)            # the previous save (Orbax waits for it here anyway): errors name its step
+  _pending_step[manager] = step
+  try:
+    manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                               meta=ocp.args.JsonSave(meta)), force=True)
+  except Exception as e:  # pylint: disable=broad-except
+    if (write_error := _as_write_error(manager, e)) is None:
+      raise
+    raise write_error from e
+
+
+def wait(manager: ocp.CheckpointManager) -> None:
+  """Blocks until the last save is complete on disk; CheckpointWriteError if it failed."""
+  try:
+    manager.wait_until_finished()
+  except Exception as e:  # pylint: disable=broad-except
+    if (write_error := _as_write_error(manager, e)) is None:
+      raise
+    raise write_error from e
 
 
 def _describe(value: Any) -> str:
@@ -79,17 +181,10 @@ def _tree_mismatches(saved_tree: Any, target: Any) -> list[str]:
   return sorted(problems)
 
 
-def restore_latest(manager: ocp.CheckpointManager, target: Any, signature: dict[str, Any]
-                   ) -> Optional[tuple[Any, dict[str, Any]]]:
-  """Restores the latest checkpoint into the structure/shardings of `target`; None if there is none.
-
-  Raises CheckpointMismatchError naming every differing config key / array when the checkpoint
-  does not fit the config.
-  """
-  meta = latest_meta(manager)
-  if meta is None:
-    return None
-  step, directory = manager.latest_step(), manager.directory
+def _restore_step(manager: ocp.CheckpointManager, step: int, target: Any, signature: dict[str, Any]
+                  ) -> tuple[Any, dict[str, Any]]:
+  directory = manager.directory
+  meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
   saved_signature = meta.get("signature", {})
   differing = [f"{key}: checkpoint {saved_signature.get(key)!r} vs config {value!r}"
                for key, value in signature.items() if saved_signature.get(key) != value]
@@ -97,7 +192,9 @@ def restore_latest(manager: ocp.CheckpointManager, target: Any, signature: dict[
   if array_problems:
     raise CheckpointMismatchError(
         f"The checkpoint at {directory}/{step} does not match this config, so it cannot be resumed.\n"
-        + "".join(f"  {line}\n" for line in differing + array_problems[:20])
+        + "".join(f"  {line}\n" for line in (differing + array_problems)[:MAX_LISTED])
+        + (f"  ... and {len(differing + array_problems) - MAX_LISTED} more arrays\n"
+           if len(differing + array_problems) > MAX_LISTED else "")
         + "Use a new --workdir for this config, or rerun with the config that wrote the checkpoint "
           f"(saved as {os.path.dirname(str(directory))}/config.json).")
   if differing:
@@ -106,3 +203,77 @@ def restore_latest(manager: ocp.CheckpointManager, target: Any, signature: dict[
   restored = manager.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
   return restored.state, restored.meta
+
+
+def moved_aside(directory: str) -> list[str]:
+  """The checkpoint folders of `directory` that were moved aside as unreadable (<step>.corrupt...)."""
+  if not os.path.isdir(directory):
+    return []
+  return sorted(name for name in os.listdir(directory) if CORRUPT_SUFFIX in name)
+
+
+def _move_aside(manager: ocp.CheckpointManager, steps: list[int]) -> list[str]:
+  """Renames each step folder to <step>.corrupt (.corrupt.1, ... if taken) on process 0; new paths."""
+  directory = str(manager.directory)
+  targets = []
+  for step in steps:
+    target, k = os.path.join(directory, f"{step}{CORRUPT_SUFFIX}"), 0
+    while os.path.exists(target):
+      k += 1
+      target = os.path.join(directory, f"{step}{CORRUPT_SUFFIX}.{k}")
+    if distributed.is_main_process():
+      os.rename(os.path.join(directory, str(step)), target)
+    targets.append(target)
+  distributed.barrier("checkpointing.move_aside")
+  manager.reload()
+  return targets
+
+
+def restore_latest(manager: ocp.CheckpointManager, target: Any, signature: dict[str, Any], *,
+                   move_aside_unreadable: bool = False) -> Optional[tuple[Any, dict[str, Any]]]:
+  """Restores the newest readable checkpoint into the structure/shardings of `target`.
+
+  A checkpoint that cannot be read (truncated, garbled or missing files) is skipped with a warning
+  naming it, and the next older one is tried. With move_aside_unreadable (the training run, which
+  must not save over it later), each skipped folder is renamed <step>.corrupt: kept for
+  inspection, never deleted.
+
+  Returns:
+    (state, meta), or None when the folder holds no checkpoint (a warning lists folders moved aside
+    earlier, so a run never starts from scratch silently).
+
+  Raises:
+    CheckpointMismatchError: the newest readable checkpoint does not fit the config (names every
+      differing config key / array).
+    CheckpointCorruptError: there are checkpoints but none can be read.
+  """
+  directory = str(manager.directory)
+  unreadable: list[tuple[int, str]] = []
+  result, restored_step = None, None
+  for step in sorted(manager.all_steps(), reverse=True):
+    try:
+      result, restored_step = _restore_step(manager, step, target, signature), step
+      break
+    except CheckpointMismatchError:
+      raise
+    except Exception as e:  # pylint: disable=broad-except  (decoding errors have many types)
+      unreadable.append((step, _one_line(e)))
+      logging.warning("Checkpoint %s/%d is unreadable, trying the previous one. %s", directory, step,
+                      _one_line(e))
+  if unreadable:
+    moved = _move_aside(manager, [step for step, _ in unreadable]) if move_aside_unreadable else []
+    listing = "; ".join(f"step {step}: {why}" for step, why in unreadable)
+    where = (f" They were moved aside to {', '.join(moved)} (kept; rename one back to its step to "
+             "retry it)." if moved else "")
+    if result is None:
+      raise CheckpointCorruptError(
+          f"No checkpoint in {directory} can be read ({listing}).{where} Restore the folder from a "
+          "backup, or rerun to start again from step 0" + (" (the unreadable ones stay moved aside)."
+                                                           if moved else " in a new --workdir."))
+    logging.warning("Resuming from step %d, the newest readable checkpoint in %s: skipped %s.%s",
+                    restored_step, directory, listing, where)
+    return result
+  if result is None and (earlier := moved_aside(directory)):
+    logging.warning("No checkpoint in %s; %s were moved aside earlier as unreadable: starting from "
+                    "step 0.", directory, ", ".join(earlier))
+  return result

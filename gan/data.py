@@ -264,6 +264,18 @@ def load_idx(config: ml_collections.ConfigDict) -> Dataset:
 # ------------------------------------------------------------------ image folders
 
 
+WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")   # PIL's 16/32-bit grayscale
+
+
+def wide_grey_to_8bit(image: Image.Image) -> Image.Image:
+  """16-bit grayscale (PIL mode in WIDE_GREY_MODES) -> mode "L", scaling 0..65535 to 0..255.
+
+  convert("L") / convert("RGB") would clip instead, turning most of the image white.
+  """
+  wide = np.asarray(image, np.float64)
+  return Image.fromarray(np.round(wide * (255 / 65535)).clip(0, 255).astype(np.uint8))
+
+
 def _decode_image(path: Path, size: int, channels: int, crop: str) -> np.ndarray:
   """Decodes one file to (size, size, channels) uint8."""
   mode = "RGB" if channels == 3 else "L"
@@ -277,10 +289,8 @@ def _decode_image(path: Path, size: int, channels: int, crop: str) -> np.ndarray
       if scale < 1:
         image.draft(mode, (math.ceil(width * scale), math.ceil(height * scale)))
       image.load()
-      if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
-        # 16-bit grayscale: scale the range instead of clipping as convert("L") would.
-        wide = np.asarray(image, np.float64)
-        image = Image.fromarray(np.round(wide * (255 / 65535)).clip(0, 255).astype(np.uint8))
+      if image.mode in WIDE_GREY_MODES:
+        image = wide_grey_to_8bit(image)
       elif image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         # Product photos sit on white: composite transparent pixels onto white.
         rgba = image.convert("RGBA")
@@ -293,7 +303,7 @@ def _decode_image(path: Path, size: int, channels: int, crop: str) -> np.ndarray
       return np.asarray(_resize_square(image, size, (0, 0, *image.size))).reshape(
           size, size, channels)
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-    raise DataError(f"Cannot decode image {path}: {e}. Remove or replace the file.") from e
+    raise DataError(f"Cannot decode image {path}: {str(e).rstrip('.')}. Remove or replace the file.") from e
 
 
 def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:

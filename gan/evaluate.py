@@ -17,6 +17,17 @@ Feature networks:
   inception  InceptionV3 with pytorch-fid's weights (gan/metrics/inception.py; images resized
              bilinearly to 299x299), for numbers comparable with published FIDs on photos.
 Real-data features are computed once per (dataset, split, network, resolution) and cached.
+
+Image translation runs (config.task "pix2pix" / "cyclegan") are detected from the workdir:
+
+  python -m gan.evaluate --workdir runs/pix2pix_products [--classifier runs/classifier_products]
+
+pix2pix: PSNR / SSIM (gan/metrics/image.py, [-1, 1] images, data_range 2) of G(edges) vs the real
+photos of the held-out pairs and FID / KID of the outputs vs those photos, next to baselines (the
+edge map itself, the mean training photo) and the floor (real training photos vs held-out photos).
+CycleGAN: FID / KID of G_AB(held-out A) vs real training B and of G_BA(held-out B) vs real training
+A, next to the floor (real held-out target photos) and the untranslated input. The classifier
+defaults to the run's config.eval.classifier_dir; without it pix2pix skips FID / KID with a warning.
 """
 
 from __future__ import annotations
@@ -43,11 +54,13 @@ from gan import sample
 from gan import sampling
 from gan.metrics import diversity
 from gan.metrics import fid
+from gan.metrics import image as image_metrics
 from gan.metrics import inception
 from gan.metrics import inception_score
 from gan.metrics import kid
 from gan.metrics import precision_recall
 from gan.metrics import train_classifier
+from gan.style import translation
 
 
 class FeatureNetwork(NamedTuple):
@@ -107,18 +120,25 @@ def real_features(net: FeatureNetwork, data_config: ml_collections.ConfigDict, s
   config = data_config.copy_and_resolve_references()
   config.split, config.max_examples = split, 0
   dataset = data.load_dataset(config)
-  extract = _jitted_features_and_probs(net.extract)
-  outputs = []
-  for i in range(0, len(dataset), net.batch_size):
-    images = train_classifier.to_model_input(dataset.images[i:i + net.batch_size])
-    outputs.append(jax.device_get(extract(net.variables, images)))
-  result = {"features": np.concatenate([o[0] for o in outputs]),
-            "probs": np.concatenate([o[1] for o in outputs]), "labels": dataset.labels}
+  result = {**features_of(net, dataset.images), "labels": dataset.labels}
   os.makedirs(net.cache_dir, exist_ok=True)
   tmp = path + ".tmp.npz"
   np.savez(tmp, **result)
   os.replace(tmp, path)        # atomic: a crash never leaves a half-written cache entry
   return result
+
+
+def features_of(net: FeatureNetwork, images: np.ndarray) -> dict[str, np.ndarray]:
+  """{"features": (N, D), "probs": (N, K)} of images (N, S, S, C), uint8 [0, 255] or float32 [-1, 1].
+
+  Runs in net.batch_size batches (uint8 batches are scaled one at a time, so a large split never
+  exists in float32 all at once).
+  """
+  extract = _jitted_features_and_probs(net.extract)
+  scale = train_classifier.to_model_input if images.dtype == np.uint8 else (lambda x: x)
+  outputs = [jax.device_get(extract(net.variables, scale(images[i:i + net.batch_size])))
+             for i in range(0, len(images), net.batch_size)]
+  return {"features": np.concatenate([o[0] for o in outputs]), "probs": np.concatenate([o[1] for o in outputs])}
 
 
 def make_feature_sampler(generator, net: FeatureNetwork, z_dim: int) -> Callable[..., Any]:
@@ -163,22 +183,32 @@ def sample_features(sampler, generator, g_params, g_batch_stats, net_variables, 
   return {"features": features, "probs": probs, "labels": labels if num_classes or pool is not None else None}
 
 
+def _real_subset(real: np.ndarray, n: int, seed: int) -> np.ndarray:
+  return real[np.random.default_rng(seed).permutation(len(real))[:n]]
+
+
+def fid_kid(real: np.ndarray, fake: np.ndarray, seed: int) -> dict[str, float]:
+  """{"fid", "kid", "kid_std"} of feature sets real (N, D) and fake (M, D): FID uses every real row,
+  KID a random real subset of min(N, M) rows (the subset `compare` uses for precision / recall)."""
+  mu_r, sigma_r = fid.mean_cov(fid.update(fid.empty_stats(real.shape[1]), real))
+  mu_f, sigma_f = fid.mean_cov(fid.update(fid.empty_stats(fake.shape[1]), fake))
+  n = min(len(real), len(fake))
+  kid_mean, kid_std = kid.kernel_inception_distance(_real_subset(real, n, seed), fake[:n],
+                                                    subset_size=min(1000, n), seed=seed)
+  return {"fid": fid.frechet_distance(mu_r, sigma_r, mu_f, sigma_f), "kid": kid_mean, "kid_std": kid_std}
+
+
 def compare(real: dict[str, np.ndarray], fake: dict[str, np.ndarray], net: FeatureNetwork, seed: int,
             conditional_labels: Optional[np.ndarray] = None) -> dict[str, float]:
   """All distribution metrics between two feature sets (fake may be another real split).
 
   FID uses every real feature; KID and precision/recall a random real subset of the fake count.
   """
-  mu_r, sigma_r = fid.mean_cov(fid.update(fid.empty_stats(real["features"].shape[1]), real["features"]))
-  mu_f, sigma_f = fid.mean_cov(fid.update(fid.empty_stats(fake["features"].shape[1]), fake["features"]))
   n = min(len(real["features"]), len(fake["features"]))
-  real_subset = real["features"][np.random.default_rng(seed).permutation(len(real["features"]))[:n]]
-  kid_mean, kid_std = kid.kernel_inception_distance(real_subset, fake["features"][:n],
-                                                    subset_size=min(1000, n), seed=seed)
+  real_subset = _real_subset(real["features"], n, seed)
   is_mean, is_std = inception_score.inception_score(fake["probs"])
   results = {
-      "fid": fid.frechet_distance(mu_r, sigma_r, mu_f, sigma_f),
-      "kid": kid_mean, "kid_std": kid_std,
+      **fid_kid(real["features"], fake["features"], seed),
       **precision_recall.precision_recall_density_coverage(real_subset, fake["features"][:n]),
       f"inception_score_{net.name}": is_mean, f"inception_score_{net.name}_std": is_std,
       "mean_pairwise_feature_distance": diversity.mean_pairwise_distance(fake["features"], seed=seed),
@@ -257,6 +287,152 @@ def make_training_evaluator(config: ml_collections.ConfigDict, generator,
   return evaluate_state
 
 
+# --------------------------------------------------------------------------- image translation
+# pix2pix: PSNR / SSIM of G(edges) against the real photos of the held-out pairs, and FID / KID of the
+# outputs vs those real photos. CycleGAN: FID / KID of G_AB(held-out A) vs real training B and of
+# G_BA(held-out B) vs real training A. Floors: the same distances for real held-out images.
+
+
+def _translation_classifier(classifier_dir: str, who: str) -> Optional[FeatureNetwork]:
+  """The domain classifier, or None with a warning saying how to train it (FID / KID skipped)."""
+  if os.path.isdir(os.path.join(classifier_dir, "checkpoints")):
+    return domain_network(classifier_dir)
+  logging.warning("%s: no domain classifier in %r, so FID / KID are skipped. Train one with python -m "
+                  "gan.metrics.train_classifier --config configs/classifier_products.py --workdir %s.",
+                  who, classifier_dir, classifier_dir)
+  return None
+
+
+def _fid_kid(real: dict[str, np.ndarray], fake: dict[str, np.ndarray], seed: int, suffix: str = ""
+             ) -> dict[str, float]:
+  results = fid_kid(real["features"], fake["features"], seed)
+  return {f"fid{suffix}": results["fid"], f"kid{suffix}": results["kid"]}
+
+
+def _rows(features: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
+  return {k: v[keep] for k, v in features.items()}
+
+
+def pix2pix_metrics(outputs: np.ndarray, targets: np.ndarray, net: Optional[FeatureNetwork] = None,
+                    real: Optional[dict[str, np.ndarray]] = None, seed: int = 0) -> dict[str, float]:
+  """outputs, targets (N, S, S, C) float32 in [-1, 1] -> mean "psnr" (dB) and "ssim" over the N pairs,
+  and with a feature network "fid" / "kid" of the outputs vs the `real` features (real_features)."""
+  results = {"psnr": float(np.mean(image_metrics.psnr(outputs, targets, data_range=2.0))),
+             "ssim": float(np.mean(image_metrics.ssim(outputs, targets, data_range=2.0)))}
+  if net is not None:
+    results.update(_fid_kid(real, features_of(net, outputs), seed))
+  return results
+
+
+def _cyclegan_references(net: FeatureNetwork, config: ml_collections.ConfigDict
+                         ) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray, np.ndarray]:
+  """(real training features per domain {"a", "b"}, held-out A images, held-out B images (float [-1, 1]))."""
+  tr = config.translation
+  train_real = real_features(net, config.data, config.data.split)
+  references = {"a": _rows(train_real, train_real["labels"] == tr.domain_a),
+                "b": _rows(train_real, train_real["labels"] == tr.domain_b)}
+  val_a, val_b = translation.load_domains(config.data, data.held_out_split(config.data), tr.domain_a, tr.domain_b)
+  return references, translation.to_float(val_a.images), translation.to_float(val_b.images)
+
+
+def cyclegan_metrics(generator, g_params, val_a: np.ndarray, val_b: np.ndarray,
+                     references: dict[str, dict[str, np.ndarray]], net: FeatureNetwork, seed: int = 0
+                     ) -> dict[str, float]:
+  """"fid_a2b" / "kid_a2b" (G_AB(val_a) vs real B), "fid_b2a" / "kid_b2a", and "fid", their mean FID."""
+  fake_b = translation.run_generator(generator, g_params["a2b"], val_a)
+  fake_a = translation.run_generator(generator, g_params["b2a"], val_b)
+  results = {**_fid_kid(references["b"], features_of(net, fake_b), seed, "_a2b"),
+             **_fid_kid(references["a"], features_of(net, fake_a), seed, "_b2a")}
+  results["fid"] = 0.5 * (results["fid_a2b"] + results["fid_b2a"])
+  return results
+
+
+def make_translation_evaluator(config: ml_collections.ConfigDict, generator
+                               ) -> Optional[Callable[[Any], dict[str, float]]]:
+  """fn(translation state) -> held-out metrics for the train loop, or None when evaluation is off.
+
+  Off when config.eval.every is 0. Without the domain classifier (config.eval.classifier_dir) pix2pix
+  still reports PSNR / SSIM and CycleGAN is off, both with a warning.
+  """
+  if not config.eval.every:
+    return None
+  net = _translation_classifier(config.eval.classifier_dir, "In-training evaluation")
+  seed = config.eval.seed
+  if config.task == "pix2pix":
+    split = data.held_out_split(config.data)
+    val = translation.load_pairs(config.data, split)
+    inputs, targets = translation.to_float(val.pairs), translation.to_float(val.images)
+    real = real_features(net, config.data, split) if net is not None else None
+    return lambda state: pix2pix_metrics(translation.run_generator(generator, state.g_params, inputs),
+                                         targets, net, real, seed)
+  if net is None:
+    return None
+  references, val_a, val_b = _cyclegan_references(net, config)
+  return lambda state: cyclegan_metrics(generator, state.g_params, val_a, val_b, references, net, seed)
+
+
+def evaluate_translation_run(workdir: str, classifier_dir: Optional[str] = None, seed: int = 0
+                             ) -> dict[str, Any]:
+  """Held-out metrics of a pix2pix / CycleGAN run with floors and baselines; writes workdir/metrics.json.
+
+  pix2pix: model PSNR / SSIM / FID / KID on the held-out pairs; baselines "edge_map" (the input
+  itself as the output) and "mean_train_photo" (the mean training photo for every input); floor: FID /
+  KID of as many real training photos vs the held-out photos. CycleGAN: model FID / KID per
+  direction; floor: the real held-out images of the target domain; baseline "input_unchanged".
+  classifier_dir None: the run's config.eval.classifier_dir.
+  """
+  start = time.perf_counter()
+  model = translation.load(workdir)
+  config = model.config
+  classifier_dir = classifier_dir or config.eval.classifier_dir
+  net = _translation_classifier(classifier_dir, "gan.evaluate")
+  split = data.held_out_split(config.data)
+  floor, baselines = {}, {}
+  if model.task == "pix2pix":
+    val = translation.load_pairs(config.data, split)
+    inputs, targets = translation.to_float(val.pairs), translation.to_float(val.images)
+    real = real_features(net, config.data, split) if net is not None else None
+    metrics = pix2pix_metrics(translation.translate(model, inputs), targets, net, real, seed)
+    mean_photo = translation.to_float(translation.load_pairs(config.data, config.data.split).images).mean(0)
+    baselines["edge_map"] = pix2pix_metrics(inputs, targets, net, real, seed)
+    baselines["mean_train_photo"] = pix2pix_metrics(np.broadcast_to(mean_photo, targets.shape), targets)
+    if net is not None:
+      train_real = real_features(net, config.data, config.data.split)
+      pick = np.random.default_rng(seed).permutation(len(train_real["features"]))[:len(targets)]
+      floor = _fid_kid(real, _rows(train_real, pick), seed)
+  else:
+    if net is None:
+      raise FileNotFoundError(f"CycleGAN evaluation needs the domain classifier in {classifier_dir}: train it "
+                              "with python -m gan.metrics.train_classifier --config "
+                              f"configs/classifier_products.py --workdir {classifier_dir}.")
+    references, val_a, val_b = _cyclegan_references(net, config)
+    metrics = cyclegan_metrics(model.generator, model.params, val_a, val_b, references, net, seed)
+    real_b, real_a = features_of(net, val_b), features_of(net, val_a)
+    floor = {**_fid_kid(references["b"], real_b, seed, "_a2b"),
+             **_fid_kid(references["a"], real_a, seed, "_b2a")}
+    baselines["input_unchanged"] = {**_fid_kid(references["b"], real_a, seed, "_a2b"),
+                                    **_fid_kid(references["a"], real_b, seed, "_b2a")}
+    for record in (floor, baselines["input_unchanged"]):
+      record["fid"] = 0.5 * (record["fid_a2b"] + record["fid_b2a"])
+  record = {
+      "task": model.task,
+      "model": metrics,
+      "real_data_floor": floor,
+      "baselines": baselines,
+      "computed_with": {
+          "features": net.description if net is not None else "none (no domain classifier: FID / KID skipped)",
+          "held_out_split": split, "step": model.step, "seed": seed,
+          "floor": ("real train photos vs held-out photos" if model.task == "pix2pix"
+                    else "real held-out target-domain photos vs real train target-domain photos"),
+          "psnr_ssim": "data_range 2 on [-1, 1] images, mean over held-out pairs" if model.task == "pix2pix" else "",
+          "seconds": time.perf_counter() - start,
+      },
+  }
+  with open(os.path.join(workdir, "metrics.json"), "w", encoding="utf-8") as f:
+    json.dump(record, f, indent=2)
+  return record
+
+
 def evaluate_run(workdir: str, classifier_dir: str, num_samples: int = 10_000, seed: int = 0,
                  features: str = "domain", inception_weights: Optional[str] = None,
                  cas_samples: int = 0, cas_steps: int = 0) -> dict[str, Any]:
@@ -300,10 +476,15 @@ def evaluate_run(workdir: str, classifier_dir: str, num_samples: int = 10_000, s
 
 
 def format_table(record: dict[str, Any]) -> str:
-  rows = ["| metric | model | real-data floor (train vs test) |", "|---|---:|---:|"]
+  """Markdown table: one row per metric; model, real-data floor and (translation) baseline columns."""
+  baselines = record.get("baselines", {})
+  floor_name = "real-data floor (train vs test)" if "baselines" not in record else "real-data floor"
+  rows = [f"| metric | model | {floor_name} |" + "".join(f" baseline: {b} |" for b in baselines),
+          "|---|---:|---:|" + "---:|" * len(baselines)]
+  cell = lambda value: "" if value is None else f"{value:.4g}"
   for name, value in record["model"].items():
-    floor = record["real_data_floor"].get(name)
-    rows.append(f"| {name} | {value:.4g} | {'' if floor is None else f'{floor:.4g}'} |")
+    others = [record["real_data_floor"].get(name)] + [b.get(name) for b in baselines.values()]
+    rows.append(f"| {name} | {value:.4g} |" + "".join(f" {cell(v)} |" for v in others))
   return "\n".join(rows)
 
 
@@ -324,8 +505,12 @@ def main(argv):
   del argv
   f = flags.FLAGS
   try:
-    record = evaluate_run(f.workdir, f.classifier, f.num_samples, f.seed, f.features, f.inception_weights,
-                          f.cas_samples, f.cas_steps)
+    if sample.load_config(f.workdir).get("task", "generation") != "generation":
+      # Image translation: held-out PSNR / SSIM / FID; the classifier defaults to the run's own.
+      record = evaluate_translation_run(f.workdir, f.classifier if f["classifier"].present else None, f.seed)
+    else:
+      record = evaluate_run(f.workdir, f.classifier, f.num_samples, f.seed, f.features, f.inception_weights,
+                            f.cas_samples, f.cas_steps)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)

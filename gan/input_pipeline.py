@@ -125,6 +125,25 @@ def batches(dataset: Dataset, *, global_batch_size: int, seed: int, random_flip:
           for step in itertools.count(start_step))
 
 
+def process_rows(sharding: jax.sharding.Sharding, global_rows: int) -> tuple[int, int]:
+  """[start, stop): the rows of a (global_rows, ...) array that this process's devices hold."""
+  slices = [index[0] for index in sharding.addressable_devices_indices_map((global_rows,)).values()]
+  return (min(s.start or 0 for s in slices),
+          max(global_rows if s.stop is None else s.stop for s in slices))
+
+
+def check_process_rows(sharding: jax.sharding.Sharding, local_rows: int) -> None:
+  """Raises ValueError unless this process's devices hold rows [p * L, (p + 1) * L) of the global
+  batch, the rows `batches` gives process p (else the global batch would silently be reordered)."""
+  p, count = jax.process_index(), jax.process_count()
+  expected = (p * local_rows, (p + 1) * local_rows)
+  held = process_rows(sharding, local_rows * count)
+  if held != expected:
+    raise ValueError(f"Process {p} of {count} reads rows [{expected[0]}, {expected[1]}) of each global "
+                     f"batch but its devices hold rows [{held[0]}, {held[1]}) under {sharding}: order the "
+                     "mesh's devices by process (jax.make_mesh does).")
+
+
 class _ProducerError:
   """Carries an exception from the prefetch thread to the consumer."""
 
@@ -175,7 +194,9 @@ def _prefetch(iterator: Iterable[dict[str, np.ndarray]], sharding: jax.sharding.
 
   def produce():
     try:
-      for batch in iterator:
+      for index, batch in enumerate(iterator):
+        if index == 0:
+          check_process_rows(sharding, len(jax.tree.leaves(batch)[0]))
         on_mesh = jax.tree.map(
             lambda x: jax.make_array_from_process_local_data(sharding, x), batch)
         if not put(on_mesh):

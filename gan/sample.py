@@ -35,13 +35,24 @@ class SampleError(ValueError):
   pass
 
 
+# What the command line reports as one "error: ..." line (exit code 1) instead of a traceback.
+USER_ERRORS = (SampleError, conditioning.ConditionError, checkpointing.CheckpointMismatchError,
+               checkpointing.CheckpointCorruptError)
+
+
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise SampleError(f"{path} not found: {workdir!r} is not a training workdir. Train first with "
                       f"python -m gan.main --config configs/... --workdir {workdir}")
-  with open(path, encoding="utf-8") as f:
-    saved = json.load(f)
+  try:
+    with open(path, encoding="utf-8") as f:
+      saved = json.load(f)
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    raise SampleError(f"Cannot read {path} ({e}): the run's config is damaged. Restore it from a copy, "
+                      "or rewrite it with the config the run was trained with.") from None
+  if not isinstance(saved, dict):
+    raise SampleError(f"{path} does not hold a config (a JSON object); restore it from a copy.")
   # Keys added to the codebase after the run started take their defaults (which reproduce the
   # behaviour the run was trained with).
   config = default_config.get_config()
@@ -81,7 +92,10 @@ def load_run(workdir: str):
   config = load_config(workdir)
   generator, discriminator = models.build(config)
   g_tx, d_tx = state_lib.make_optimizers(config)
-  target = jax.jit(lambda: state_lib.init_state(config, generator, discriminator, g_tx, d_tx))()
+  # Shapes only (the restore overwrites every value): compiling the init costs ~9 s of CPU.
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device), jax.eval_shape(
+      lambda: state_lib.init_state(config, generator, discriminator, g_tx, d_tx)))
   if not os.path.isdir(os.path.join(workdir, "checkpoints")):
     raise SampleError(f"No checkpoints in {workdir}: train first (or wait for the first checkpoint).")
   manager = checkpointing.make_manager(workdir, config.train.keep_checkpoints)
@@ -162,6 +176,18 @@ def sample_images(workdir: str, num: int, label: Optional[str] = None, seed: int
   return sampling.to_uint8(images), columns
 
 
+def check_output_path(out: str) -> None:
+  """SampleError unless `out` can be written as an image (checked before any sampling)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  folder = os.path.dirname(os.path.abspath(out))
+  if not os.path.isdir(folder):
+    raise SampleError(f"--out {out}: the folder {folder} does not exist; create it or choose another path.")
+  if os.path.isdir(out):
+    raise SampleError(f"--out {out} is a folder; give a file name such as {os.path.join(out, 'samples.png')}.")
+  if os.path.splitext(out)[1].lower() not in Image.registered_extensions():
+    raise SampleError(f"--out {out}: unknown image extension; use e.g. .png.")
+
+
 def define_flags() -> None:
   """Command-line flags, defined only when run as a program (the module is also a library)."""
   flags.DEFINE_string("workdir", None, "Workdir of a training run.")
@@ -181,8 +207,9 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   try:
     f = flags.FLAGS
+    check_output_path(f.out)
     images, columns = sample_images(f.workdir, f.num, f.label, f.seed, f.ema, f.text, f.attributes)
-  except (SampleError, conditioning.ConditionError, checkpointing.CheckpointMismatchError) as e:
+  except USER_ERRORS as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
   sampling.save_png(flags.FLAGS.out, sampling.make_grid(images, flags.FLAGS.columns or columns))

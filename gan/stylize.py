@@ -7,14 +7,27 @@
   python -m gan.stylize --content photos/ --style wave.jpg --method adain \
       --adain_dir runs/adain_products --out stylized/       # batch: one PNG per input image
   python -m gan.stylize --content shoe.jpg --profile profile.json --out out.png
+  python -m gan.stylize --method cyclegan --workdir runs/cyclegan_products --content shoe.jpg \
+      --out bag.png [--direction a2b|b2a] [--alpha 0.7] [--mask product]
+  python -m gan.stylize --method pix2pix --workdir runs/pix2pix_products --content edges.png --out photo.png
 
 Methods:
   gatys:    optimises the image (gan/style/gatys.py): `--steps` Adam steps at `--size`, slow
             (seconds to minutes per image on CPU), any style, no training.
   adain:    one forward pass of a decoder trained by `python -m gan.style.adain` (gan/style/
             adain.py), read from `--adain_dir` (default runs/adain_products); fast, any style.
-  cyclegan: not implemented yet: it needs a trained CycleGAN workdir (a per-style generator),
-            which this codebase cannot train yet; asking for it is an error that says so.
+  cyclegan: one forward pass of a generator trained by CycleGAN (gan/style/translation.py;
+            python -m gan.main --config configs/cyclegan_products.py --workdir RUN), read from
+            `--workdir`: `--direction` a2b (default: shoe -> handbag for the products run) or b2a.
+            The style is the other domain, so there is no --style / --weights / --profile.
+  pix2pix:  the same for a pix2pix run: `--content` is an edge map (black lines on white), the
+            output the photo it suggests (direction edges2photo).
+  Translation runs work at their training resolution (data.image_size): the content is resized
+  to it, translated, and the output resized to `--size` (default: that resolution). --alpha
+  blends the output with the content, --mask keeps the content outside the product (or inside),
+  --preserve-color keeps the content's colours (cyclegan only: an edge map has none).
+  Python: translate_image(content_path, "cyclegan", workdir) or, for arrays,
+  gan.style.translation.load(workdir) + translate(...).
 
 Feature extractor (`--extractor`): "vgg" is the pretrained VGG-19 (gan/style/vgg.py; nothing is
 downloaded, a missing weight file is an error with instructions); "random" is the weight-free
@@ -51,13 +64,13 @@ from pathlib import Path
 import sys
 from typing import Any, Optional, Union
 
-from absl import logging
 import numpy as np
 
 PathLike = Union[str, os.PathLike]
 
-METHODS = ("gatys", "adain", "cyclegan")
-IMPLEMENTED_METHODS = ("gatys", "adain")
+STYLE_METHODS = ("gatys", "adain")           # take style images
+TRANSLATION_METHODS = ("cyclegan", "pix2pix")  # take a trained translation workdir
+METHODS = STYLE_METHODS + TRANSLATION_METHODS
 EXTRACTORS = ("auto", "vgg", "random")
 DEFAULT_ADAIN_DIR = os.path.join("runs", "adain_products")
 DEFAULT_SIZE = 256
@@ -75,13 +88,8 @@ def _one_line(error: BaseException) -> str:
 
 
 def _check_method(method: str) -> str:
-  if method == "cyclegan":
-    raise StylizeError("--method cyclegan needs a trained CycleGAN workdir (one generator per "
-                       "style), and CycleGAN training is not implemented in this codebase yet; "
-                       "use --method gatys or --method adain.")
-  if method not in IMPLEMENTED_METHODS:
-    raise StylizeError(f"Unknown method {method!r}; valid: {', '.join(IMPLEMENTED_METHODS)} "
-                       "(cyclegan: not implemented yet).")
+  if method not in METHODS:
+    raise StylizeError(f"Unknown method {method!r}; valid: {', '.join(METHODS)}.")
   return method
 
 
@@ -121,11 +129,18 @@ def _check_options(style_paths: Sequence[PathLike], weights: Optional[Sequence[f
 
 def _load(path: PathLike, size: int, what: str) -> np.ndarray:
   """(size, size, 3) float32 in [-1, 1]; StylizeError naming `what` on a missing / bad file."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
   from gan.style import controls  # pylint: disable=g-import-not-at-top
   try:
     return controls.load_image(path, size)
-  except (FileNotFoundError, ValueError) as e:
-    raise StylizeError(f"{what}: {_one_line(e)}") from None
+  except FileNotFoundError as e:
+    raise StylizeError(f"{what}: {_one_line(e)}; check the path.") from None
+  except ValueError as e:
+    raise StylizeError(f"{what}: {_one_line(e).rstrip('.')}. Give a readable image file (JPEG, PNG, "
+                       "BMP, WebP).") from None
+  except Image.DecompressionBombError as e:   # not a ValueError: PIL refuses images > ~179M pixels
+    raise StylizeError(f"{what} {path} is too large: {_one_line(e)} Resize it (a few thousand "
+                       "pixels per side is plenty) and retry.") from None
 
 
 def resolve_extractor(extractor: Any = "auto", vgg_weights: Optional[PathLike] = None):
@@ -175,8 +190,9 @@ class Stylizer:
   """Styles, controls and the network loaded once; call it on content image paths.
 
   Attributes:
-    method: "gatys" or "adain".
-    extractor_name: the feature extractor that produces the images.
+    method: one of METHODS.
+    extractor_name: the feature extractor that produces the images (translation methods: the
+      generator and its run).
     run: content path -> (size, size, 3) uint8.
   """
   method: str
@@ -198,6 +214,9 @@ def make_stylizer(style_paths: Sequence[PathLike], method: str = "gatys", *,
   from gan.style import controls  # pylint: disable=g-import-not-at-top
   from gan.style import gatys  # pylint: disable=g-import-not-at-top
   method = _check_method(method)
+  if method in TRANSLATION_METHODS:
+    raise StylizeError(f"--method {method} uses a trained generator, not style images: call "
+                       "make_translation_stylizer / translate_image with its workdir.")
   style_paths = list(style_paths)
   alpha, weights = _check_options(style_paths, weights, alpha, preserve_color, mask, size, steps)
   styles = [_load(path, size, f"style image {k + 1}") for k, path in enumerate(style_paths)]
@@ -264,6 +283,78 @@ def stylize_image(content_path: PathLike, style_paths: Union[PathLike, Sequence[
                        preserve_color=preserve_color, mask=mask, size=size, steps=steps,
                        extractor=extractor, adain_dir=adain_dir, vgg_weights=vgg_weights,
                        style_weight=style_weight)(content_path)
+
+
+def make_translation_stylizer(method: str, workdir: Optional[PathLike], *, direction: Optional[str] = None,
+                              alpha: float = 1.0, preserve_color: Optional[str] = None,
+                              mask: Optional[str] = None, size: Optional[int] = None) -> Stylizer:
+  """Loads a CycleGAN / pix2pix run once; the Stylizer maps a content path to (size, size, 3) uint8.
+
+  The content is read at the run's data.image_size, translated in `direction` (cyclegan "a2b" (default)
+  or "b2a"; pix2pix "edges2photo"), resized to `size` (None: the run's resolution, no resize) and
+  blended with the content read at `size`: gan.style.controls.apply_controls(alpha, preserve_color, mask).
+  """
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from gan import sampling  # pylint: disable=g-import-not-at-top
+  from gan.style import controls  # pylint: disable=g-import-not-at-top
+  from gan.style import translation  # pylint: disable=g-import-not-at-top
+  if method not in TRANSLATION_METHODS:
+    raise StylizeError(f"Unknown translation method {method!r}; valid: {', '.join(TRANSLATION_METHODS)}.")
+  if not workdir:
+    raise StylizeError(f"--method {method} needs --workdir RUN, a trained {method} run (python -m gan.main "
+                       f"--config configs/{method}_products.py --workdir RUN).")
+  try:
+    alpha = float(alpha)
+  except (TypeError, ValueError):
+    raise StylizeError(f"alpha must be a number in [0, 1], got {alpha!r}.") from None
+  if not 0.0 <= alpha <= 1.0:
+    raise StylizeError(f"alpha (translation strength) must be in [0, 1], got {alpha}.")
+  if preserve_color is not None and preserve_color not in controls.COLOR_METHODS:
+    raise StylizeError(f"Unknown preserve-color {preserve_color!r}; valid: {', '.join(controls.COLOR_METHODS)}.")
+  if preserve_color is not None and method == "pix2pix":
+    raise StylizeError("--preserve-color does not apply to --method pix2pix: the content is an edge map, "
+                       "it has no colours to keep.")
+  if mask is not None and mask not in controls.MASK_REGIONS:
+    raise StylizeError(f"Unknown mask {mask!r}; valid: {', '.join(controls.MASK_REGIONS)}.")
+  if size is not None and size < 8:
+    raise StylizeError(f"size must be >= 8, got {size}.")
+  try:
+    model = translation.load(os.fspath(workdir))
+  except ValueError as e:   # TranslationError and checkpointing's mismatch / corrupt-checkpoint errors
+    raise StylizeError(_one_line(e)) from None
+  if model.task != method:
+    raise StylizeError(f"{workdir} is a {model.task} run: use --method {model.task}.")
+  directions = translation.DIRECTIONS[method]
+  direction = direction or directions[0]
+  if direction not in directions:
+    raise StylizeError(f"Unknown --direction {direction!r} for {method}; valid: " + ", ".join(
+        f"{d} ({model.domains[d][0]} -> {model.domains[d][1]})" for d in directions) + ".")
+  side = size or model.image_size
+
+  def run(content_path: PathLike) -> np.ndarray:
+    content = _load(content_path, model.image_size, "content image")
+    out = translation.translate(model, content[None], direction)[0]
+    if side != model.image_size:
+      resized = Image.fromarray(sampling.to_uint8(out)).resize((side, side), Image.Resampling.BICUBIC)
+      out = translation.to_float(np.asarray(resized))
+      content = _load(content_path, side, "content image")
+    return sampling.to_uint8(controls.apply_controls(content, out, alpha=alpha, color=preserve_color,
+                                                     region=mask))
+
+  source, target = model.domains[direction]
+  return Stylizer(method, f"{method} generator {direction} ({source} -> {target}) of {workdir}, step "
+                          f"{model.step}", run)
+
+
+def translate_image(content_path: PathLike, method: str, workdir: PathLike, *, direction: Optional[str] = None,
+                    alpha: float = 1.0, preserve_color: Optional[str] = None, mask: Optional[str] = None,
+                    size: Optional[int] = None) -> np.ndarray:
+  """Translates one image file with a trained CycleGAN / pix2pix run; (size, size, 3) uint8.
+
+  See make_translation_stylizer. Raises StylizeError on any user error.
+  """
+  return make_translation_stylizer(method, workdir, direction=direction, alpha=alpha,
+                                   preserve_color=preserve_color, mask=mask, size=size)(content_path)
 
 
 def write_png(path: PathLike, image: np.ndarray, description: str) -> None:
@@ -344,7 +435,8 @@ def _parser() -> argparse.ArgumentParser:
                  help="luminance or histogram: keep the content's colours.")
   p.add_argument("--mask", default=None, help="product or background: the region to stylize.")
   p.add_argument("--profile", default=None, help="StyleProfile JSON; flags override its fields.")
-  p.add_argument("--size", type=int, default=DEFAULT_SIZE, help="Output side in pixels.")
+  p.add_argument("--size", type=int, default=None,
+                 help=f"Output side in pixels (default {DEFAULT_SIZE}; cyclegan / pix2pix: the run's resolution).")
   p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="Optimisation steps (gatys).")
   p.add_argument("--style-weight", "--style_weight", dest="style_weight", type=float, default=None,
                  help="gatys style weight (default: gan.style.gatys').")
@@ -353,12 +445,43 @@ def _parser() -> argparse.ArgumentParser:
                  help="VGG-19 weight file or folder (default $PRODUCTGAN_WEIGHTS_DIR).")
   p.add_argument("--adain_dir", "--adain-dir", dest="adain_dir", default=DEFAULT_ADAIN_DIR,
                  help="Trained AdaIN decoder (python -m gan.style.adain).")
+  p.add_argument("--workdir", default=None, help="Trained run of --method cyclegan / pix2pix (gan.main).")
+  p.add_argument("--direction", default=None,
+                 help="cyclegan: a2b (default) or b2a; pix2pix: edges2photo (the only one).")
   p.add_argument("--out", required=True, help="Output PNG, or a folder for a content folder.")
   return p
 
 
+def _run_translation_cli(args: argparse.Namespace) -> int:
+  """--method cyclegan / pix2pix: translate the content with a trained generator."""
+  if not args.workdir:
+    make_translation_stylizer(args.method, None)   # raises the "needs --workdir" error
+  if args.style or args.weights or args.profile:
+    raise StylizeError(f"--method {args.method} translates with the generator of --workdir; it takes no "
+                       "--style / --weights / --profile (those are for gatys and adain).")
+  pairs = content_outputs(args.content, args.out)
+  if len(pairs) == 1:  # an unreadable photo fails before the generator is loaded
+    _load(pairs[0][0], 8, "content image")
+  alpha = 1.0 if args.alpha is None else args.alpha
+  stylizer = make_translation_stylizer(args.method, args.workdir, direction=args.direction, alpha=alpha,
+                                       preserve_color=args.preserve_color, mask=args.mask, size=args.size)
+  description = f"method={stylizer.method}; generator={stylizer.extractor_name}; alpha={alpha}"
+  for source, target in pairs:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image = stylizer(source)
+    write_png(target, image, description)
+    print(f"Wrote {target} ({image.shape[0]}x{image.shape[1]}, {stylizer.extractor_name})")
+  return 0
+
+
 def run_cli(args: argparse.Namespace) -> int:
   """Stylizes and writes the outputs; raises StylizeError on user errors."""
+  if args.method in TRANSLATION_METHODS:
+    return _run_translation_cli(args)
+  if args.workdir or args.direction:
+    raise StylizeError("--workdir / --direction are for --method cyclegan or pix2pix (trained translation runs).")
+  if args.size is None:
+    args.size = DEFAULT_SIZE
   profile = load_profile(args.profile) if args.profile else None
   styles = args.style or (profile.styles if profile else None)
   if not styles:

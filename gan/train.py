@@ -4,6 +4,10 @@ The loop runs one jit-compiled `train_step` per step with the state donated, dat
 every device (the batch is sharded along a 1-D "data" mesh axis; parameters are replicated).
 Metrics stay on the device and are fetched every `train.log_every` steps (and before every
 checkpoint, so a non-finite loss is caught before it can be saved).
+
+`config.task` picks what is trained from TASKS: "generation" (a GAN from noise, gan/steps.py),
+"pix2pix" or "cyclegan" (image translation, gan/style/translation.py). Each setup function returns
+a `Task` (initial state, jitted step, batches, sample grid, evaluator); the loop is shared.
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ import json
 import os
 import signal
 import threading
-from typing import Any, Iterator
+import time
+from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 from absl import logging
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from clu import periodic_actions
@@ -27,14 +31,18 @@ from gan import augment
 from gan import checkpointing
 from gan import conditioning
 from gan import data
+from gan import distributed
 from gan import evaluate
 from gan import input_pipeline
 from gan import models
+from gan import provenance
 from gan import sampling
 from gan import state as state_lib
 from gan import steps
 from gan import writers
 from gan.losses import adversarial
+from gan.models import translation as translation_models
+from gan.style import translation
 
 
 class ConfigError(ValueError):
@@ -60,6 +68,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     problems.append(f"eval.every must be >= 0 (0 = no evaluation), got {config.eval.every}.")
   if not 0.0 <= t.ema_decay < 1.0:
     problems.append(f"train.ema_decay must be in [0, 1), got {t.ema_decay}.")
+  if config.optimizer.name != "adam":   # state.make_optimizers' names (checked here: before any output)
+    problems.append(f"Unknown optimizer.name {config.optimizer.name!r}; valid names: ['adam'].")
+  if config.data.prefetch < 1:
+    problems.append(f"data.prefetch must be >= 1 (batches kept ready on the devices), got {config.data.prefetch}.")
   if config.model.name not in models.ARCHITECTURES:
     problems.append(f"Unknown model.name {config.model.name!r}; valid names: {sorted(models.ARCHITECTURES)}.")
   if config.loss.name not in adversarial.LOSSES:
@@ -90,8 +102,45 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     problems.append(f"train.batch_size ({t.batch_size}) must be divisible by the number of devices "
                     f"({jax.device_count()}): use e.g. --config.train.batch_size="
                     f"{max(1, t.batch_size // jax.device_count()) * jax.device_count()}.")
+  task = config.get("task", "generation")
+  if task not in TASKS:
+    problems.append(f"Unknown task {task!r}; valid: {list(TASKS)}.")
+  elif task != "generation":
+    problems += _translation_problems(config)
   if problems:
     raise ConfigError("Invalid config:\n  " + "\n  ".join(problems))
+
+
+def _translation_problems(config: ml_collections.ConfigDict) -> list[str]:
+  tr, problems = config.translation, []
+  for key in ("g_width", "d_width", "unet_depth", "d_layers"):
+    if not isinstance(tr[key], int) or tr[key] < 1:
+      problems.append(f"translation.{key} must be an int >= 1, got {tr[key]!r}.")
+  for key in ("resnet_blocks", "pool_size"):
+    if not isinstance(tr[key], int) or tr[key] < 0:
+      problems.append(f"translation.{key} must be an int >= 0, got {tr[key]!r}.")
+  for key in ("lambda_l1", "lambda_cycle", "lambda_identity"):
+    if tr[key] < 0:
+      problems.append(f"translation.{key} must be >= 0, got {tr[key]}.")
+  if not 0.0 <= tr.dropout < 1.0:
+    problems.append(f"translation.dropout must be in [0, 1), got {tr.dropout}.")
+  if tr.norm not in translation_models.NORMS:
+    problems.append(f"Unknown translation.norm {tr.norm!r}; valid: {list(translation_models.NORMS)}.")
+  size = config.data.image_size
+  if config.task == "pix2pix" and isinstance(tr.unet_depth, int) and size % 2 ** tr.unet_depth:
+    problems.append(f"data.image_size {size} must be divisible by 2^translation.unet_depth = "
+                    f"{2 ** tr.unet_depth}: use --config.translation.unet_depth={max(1, (size & -size).bit_length() - 1)}.")
+  if config.task == "pix2pix" and config.data.get("view", "photo") != "pair":
+    problems.append("task 'pix2pix' trains on edge map / photo pairs: set --config.data.view=pair "
+                    "(data.source='products').")
+  if config.task == "cyclegan" and size % 4:
+    problems.append(f"task 'cyclegan' needs data.image_size divisible by 4, got {size}.")
+  if config.task == "cyclegan" and tr.domain_a == tr.domain_b:
+    problems.append(f"translation.domain_a and domain_b must be different classes, both are {tr.domain_a}.")
+  if config.loss.d_steps != 1:
+    problems.append(f"loss.d_steps must be 1 for task {config.task!r} (one D update per step), "
+                    f"got {config.loss.d_steps}.")
+  return problems
 
 
 @contextlib.contextmanager
@@ -147,17 +196,23 @@ def create_state_and_step(config: ml_collections.ConfigDict, mesh: jax.sharding.
   return generator, init(), train_step
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.GanState:
-  """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the final state."""
-  check_config(config)
-  os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
-  is_main = jax.process_index() == 0
+class Task(NamedTuple):
+  """What the shared loop needs from one kind of model; built by the TASKS setup functions."""
+  state: Any                                   # initial state, replicated on the mesh
+  train_step: Callable[[Any, dict], tuple[Any, dict]]   # jitted; state donated, batch sharded
+  batches: Callable[[int], Iterator[dict[str, np.ndarray]]]   # start_step -> this process's host batches
+  sample_grid: Callable[[Any], np.ndarray]     # state -> uint8 (H, W, C) grid at fixed inputs
+  evaluate: Optional[Callable[[Any], dict[str, float]]]   # state -> eval metrics (best checkpoint by
+  #                                              "fid" when present); None = no evaluation
+  signature: dict[str, Any]                    # config values fixing the state's shapes (checkpoints)
+  class_names: tuple[str, ...]
+  data_steps_per_step: int                     # data position of a checkpoint = step * this
 
-  # --- Devices.
-  mesh = make_mesh()
-  batch_sharding = NamedSharding(mesh, P("data"))
 
-  # --- Data.
+def setup_generation(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, workdir: str,
+                     is_main: bool) -> Task:
+  """A GAN from noise (gan/steps.py): class / continuous conditions, fixed-noise sample grids of the
+  EMA generator, FID etc. with the domain classifier."""
   dataset = data.load_dataset(config.data)
   if config.model.conditional and len(dataset.class_names) != config.data.num_classes:
     raise ConfigError(f"data.num_classes is {config.data.num_classes} but {config.data.dir} has "
@@ -174,22 +229,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
     if is_main:
       conditioning.save_pool(workdir, dataset.labels, conditions)
 
-  # --- Models, state, step.
   generator, state, train_step = create_state_and_step(config, mesh)
 
-  # --- Restore or start.
-  manager = checkpointing.make_manager(workdir, config.train.keep_checkpoints)
-  signature = checkpointing.shape_signature(config)
-  restored = checkpointing.restore_latest(manager, state, signature)
-  if restored is not None:
-    state, meta = restored
-    logging.info("Resumed from %s at step %d.", manager.directory, meta["step"])
-  start_step = int(state.step)
-  if is_main:
-    with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
-      f.write(config.to_json_best_effort(indent=2))
-
-  # --- Sampling at fixed noise.
+  # Sampling at fixed noise.
   grid_key, stats_key = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
   grid_z, grid_labels = sampling.grid_inputs(grid_key, config.model.z_dim, generator.num_classes,
                                              config.sample.grid_rows, config.sample.grid_columns)
@@ -200,9 +242,83 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
       generator, params, stats, grid_z, grid_labels, stats_key, config.sample.standing_stats_batch, grid_cond,
       pool))
 
-  def write_samples(step: int) -> None:
-    grid = sampling.make_grid(sampling.to_uint8(sample_fn(state.ema_g_params, state.g_batch_stats)),
+  def sample_grid(state) -> np.ndarray:
+    return sampling.make_grid(sampling.to_uint8(sample_fn(state.ema_g_params, state.g_batch_stats)),
                               config.sample.grid_columns)
+
+  def batches(start_step: int) -> Iterator[dict[str, np.ndarray]]:
+    return input_pipeline.batches(dataset, global_batch_size=config.train.batch_size, seed=config.seed,
+                                  random_flip=config.data.random_flip, start_step=start_step,
+                                  process_index=jax.process_index(), process_count=jax.process_count(),
+                                  conditions=conditions, batches_per_step=config.loss.d_steps)
+
+  return Task(state, train_step, batches, sample_grid, evaluate.make_training_evaluator(config, generator, pool),
+              checkpointing.shape_signature(config), tuple(dataset.class_names), config.loss.d_steps)
+
+
+def setup_translation(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, workdir: str,
+                      is_main: bool) -> Task:
+  """pix2pix (paired edges -> photo) or CycleGAN (unpaired A <-> B), gan/style/translation.py; sample
+  grids of fixed held-out examples (input | output | target or translated back)."""
+  del workdir, is_main
+  kwargs = dict(global_batch_size=config.train.batch_size, seed=config.seed, random_flip=config.data.random_flip,
+                process_index=jax.process_index(), process_count=jax.process_count())
+  if config.task == "pix2pix":
+    pairs = translation.load_pairs(config.data, config.data.split)
+    class_names = pairs.class_names
+    batches = lambda start_step: translation.pix2pix_batches(pairs, start_step=start_step, **kwargs)
+  else:
+    domain_a, domain_b = translation.load_domains(config.data, config.data.split, config.translation.domain_a,
+                                                  config.translation.domain_b)
+    class_names = domain_a.class_names
+    batches = lambda start_step: translation.cyclegan_batches(domain_a, domain_b, start_step=start_step, **kwargs)
+  generator, state, train_step = translation.create_state_and_step(config, mesh)
+  grid = translation.make_sample_grid(config.task, generator,
+                                      translation.sample_examples(config, config.sample.grid_rows))
+  return Task(state, train_step, batches, lambda state: grid(state.g_params),
+              evaluate.make_translation_evaluator(config, generator), translation.shape_signature(config),
+              tuple(class_names), 1)
+
+
+TASKS = {"generation": setup_generation, "pix2pix": setup_translation, "cyclegan": setup_translation}
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
+  """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the final state
+  (a GanState, or a translation.TranslationState for the translation tasks)."""
+  start_time = time.time()
+  check_config(config)
+  os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+  is_main = jax.process_index() == 0
+
+  # --- Devices.
+  mesh = make_mesh()
+  batch_sharding = NamedSharding(mesh, P("data"))
+
+  # --- Data, models, state, step, sample grids and evaluator of config.task.
+  task_name = config.get("task", "generation")
+  task = TASKS[task_name](config, mesh, workdir, is_main)
+  state, train_step = task.state, task.train_step
+
+  # --- Restore or start.
+  manager = checkpointing.make_manager(workdir, config.train.keep_checkpoints, writer=True)
+  signature = task.signature
+  restored = checkpointing.restore_latest(manager, state, signature, move_aside_unreadable=True)
+  if restored is not None:
+    state, meta = restored
+    logging.info("Resumed from %s at step %d.", manager.directory, meta["step"])
+  start_step = int(state.step)
+  # Before anything is written: the data arguments (e.g. a batch larger than the data) are checked here.
+  batches = input_pipeline.prefetch_to_mesh(task.batches(start_step), batch_sharding, size=config.data.prefetch)
+  if is_main:
+    with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
+      f.write(config.to_json_best_effort(indent=2))
+  # Git revision, packages, devices, seed, command; wall time is added when the run ends.
+  provenance.write_run_record(workdir, config, start_time, step=start_step, status="running")
+
+  # --- Sample grids at fixed inputs.
+  def write_samples(step: int) -> None:
+    grid = task.sample_grid(state)
     if is_main:
       sampling.save_png(os.path.join(workdir, "samples", f"step_{step:06d}.png"), grid)
     writer.write_images(step, {"samples": grid[None]})
@@ -212,27 +328,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   total_steps = config.train.steps
   progress = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer,
                                              every_steps=config.train.log_every)
-  batches = input_pipeline.prefetch_to_mesh(
-      input_pipeline.batches(dataset, global_batch_size=config.train.batch_size, seed=config.seed,
-                             random_flip=config.data.random_flip, start_step=start_step,
-                             process_index=jax.process_index(), process_count=jax.process_count(),
-                             conditions=conditions, batches_per_step=config.loss.d_steps),
-      batch_sharding, size=config.data.prefetch)
   history: list[dict[str, jax.Array]] = []
   last_saved = manager.latest_step()
-  run_info = {"signature": signature, "class_names": list(dataset.class_names),
+  run_info = {"signature": signature, "class_names": list(task.class_names),
               "config": json.loads(config.to_json_best_effort())}   # saved with every checkpoint
 
   # --- Evaluation with the domain classifier; the best checkpoint by FID is kept apart.
-  evaluate_state = evaluate.make_training_evaluator(config, generator, pool)
-  best_manager = checkpointing.make_manager(workdir, 1, folder="best_checkpoint")
+  evaluate_state = task.evaluate
+  best_manager = checkpointing.make_manager(workdir, 1, folder="best_checkpoint", writer=True)
   best_fid = (checkpointing.latest_meta(best_manager) or {}).get("fid", float("inf"))
 
   def run_evaluation(step: int) -> None:
     nonlocal best_fid
     results = evaluate_state(state)
     writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
-    if results["fid"] < best_fid:
+    if "fid" in results and results["fid"] < best_fid:   # pix2pix without a classifier: PSNR / SSIM only
       best_fid = results["fid"]
       checkpointing.save(best_manager, state, {"step": step, "fid": best_fid, **run_info})
 
@@ -245,20 +355,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
       bad_step, name = bad
       where = (f"the last good checkpoint is step {last_saved} in {manager.directory}; rerun the same "
                "command to resume from it" if last_saved is not None else "no checkpoint was saved yet")
+      checkpointing.wait(manager)   # the last good checkpoint is complete on disk before we stop
       raise NonFiniteLossError(
           f"Non-finite {name} at step {bad_step}: training stopped without saving ({where}). "
-          "Try a lower learning rate (--config.optimizer.d_lr / g_lr) or another loss.")
+          "Try a lower learning rate (--config.optimizer.d_lr / g_lr) or another loss, or let the run "
+          "roll back with lowered learning rates: --config.train.on_non_finite=rollback.")
     means = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
     writer.write_scalars(step, means)
 
   logging.info("Training %s for %d steps from step %d on %d device(s), global batch %d.",
-               config.model.name, total_steps, start_step, jax.device_count(), config.train.batch_size)
+               config.model.name if task_name == "generation" else task_name, total_steps, start_step,
+               jax.device_count(), config.train.batch_size)
   with stop_on_signals() as stop:
     for step in range(start_step + 1, total_steps + 1):
       with jax.profiler.StepTraceAnnotation("train", step_num=step):
         state, metrics = train_step(state, next(batches))
       history.append(metrics)
-      stopping = stop.is_set()  # read once: a signal arriving later is handled at the next step
+      # Read once: a signal arriving later is handled at the next step (several processes: at the
+      # next multiple of log_every, all together).
+      stopping = distributed.stop_requested(stop, step, config.train.log_every)
       last = step == total_steps or stopping
       save_now = last or step % config.train.checkpoint_every == 0
       evaluate_now = (evaluate_state is not None and not stopping
@@ -273,7 +388,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
       if evaluate_now:
         run_evaluation(step)
       if save_now:
-        checkpointing.save(manager, state, {"step": step, "data_position": step * config.loss.d_steps, **run_info})
+        checkpointing.save(manager, state, {"step": step, "data_position": step * task.data_steps_per_step, **run_info})
         last_saved = step
       if stopping:
         logging.warning("Stopped at step %d after a signal; rerun the same command to resume.", step)
@@ -286,8 +401,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
     logging.warning("train_step compiled %d times in this run (expected 1): an input changed shape, "
                     "dtype or sharding.", compiles)
   for m in (manager, best_manager):
-    m.wait_until_finished()
+    checkpointing.wait(m)      # a failed last save (disk full) is a clear CheckpointWriteError
     m.close()
   writer.flush()
   writer.close()
+  provenance.write_run_record(workdir, config, start_time, step=int(state.step),
+                              status="finished" if int(state.step) >= total_steps else "stopped")
   return state

@@ -74,3 +74,29 @@ def products_dir() -> Path:
     pytest.skip(f"real product photos not found in {path} (set PRODUCTGAN_DATA_DIR to the "
                 "folder holding products/)")
   return path
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory) -> str:
+  """256 synthetic 28x28 'products' as IDX files (class c: a bright bar at row 2c, plus noise), the
+  data of configs/tiny.py in the fault, multi-process and bad-input tests."""
+  rng = np.random.default_rng(0)
+  labels = np.arange(256) % 10
+  images = rng.integers(0, 40, (256, 28, 28), dtype=np.uint8)
+  for i, c in enumerate(labels):
+    images[i, 2 * c + 2:2 * c + 6, 4:24] = 230
+  folder = tmp_path_factory.mktemp("tiny_idx")
+  write_idx_files(folder, images, labels, split="train")
+  return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_data_dir):
+  """A finished configs/tiny.py run on tiny_data_dir (4 steps, checkpoints 2 and 4):
+  (workdir, final GanState). Shared: copy the folder before changing anything in it."""
+  from configs import default  # pylint: disable=g-import-not-at-top
+  from configs import tiny  # pylint: disable=g-import-not-at-top
+  from gan import train  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path_factory.mktemp("tiny_run")
+  config = default.apply_overrides(tiny.get_config(), {"data.dir": tiny_data_dir})
+  return workdir, train.train_and_evaluate(config, str(workdir))

@@ -157,7 +157,7 @@ def _errors(files, tmp_path):
       "weights count": (base + ["--style", noise, "--weights", "1"], "1 style weights for 2 styles"),
       "weights sum": (base + ["--style", noise, "--weights", "0.5,0.6"], "sum to 1"),
       "unknown method": (base + ["--method", "neural"], "Unknown method 'neural'"),
-      "cyclegan": (base + ["--method", "cyclegan"], "not implemented"),
+      "cyclegan": (base + ["--method", "cyclegan"], "needs --workdir"),
       "mask": (base + ["--mask", "shoe"], "Unknown mask 'shoe'"),
       "colour": (base + ["--preserve-color", "sepia"], "Unknown preserve-color"),
       "extractor": (base[:-1] + ["resnet"], "Unknown extractor 'resnet'"),

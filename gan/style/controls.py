@@ -28,6 +28,7 @@ from PIL import UnidentifiedImageError
 from scipy import ndimage
 
 from gan import attributes
+from gan import data
 from gan.losses import style as style_losses
 
 # Style-transfer methods a profile may name (gan/style/<method>.py).
@@ -317,6 +318,8 @@ def load_image(path: str | os.PathLike, size: int) -> np.ndarray:
       image = ImageOps.exif_transpose(image)
   except (UnidentifiedImageError, OSError, SyntaxError) as e:
     raise ValueError(f"Cannot read image {path}: {e}") from e
+  if image.mode in data.WIDE_GREY_MODES:
+    image = data.wide_grey_to_8bit(image)
   if image.mode in ("P", "PA", "LA", "La", "RGBa") or "transparency" in image.info:
     image = image.convert("RGBA")
   if image.mode == "RGBA":

@@ -1,0 +1,70 @@
+"""CycleGAN on the product photos: shoes (domain A) <-> handbags (domain B), unpaired, 64x64 RGB.
+
+  python -m gan.main --config configs/cyclegan_products.py --workdir runs/cyclegan_products
+  python -m gan.evaluate --workdir runs/cyclegan_products     # FID of A->B vs real B, B->A vs real A
+  python -m gan.stylize --method cyclegan --workdir runs/cyclegan_products --content shoe.jpg \
+      --out bag.png [--direction a2b|b2a]
+  python -m gan.main --config configs/cyclegan_products.py:tiny ...  # the tests' tiny setting
+
+Data: the 800 shoe and 800 handbag training photos of $PRODUCTGAN_DATA_DIR/products (class 0 and 1 of
+data.source="products"), each domain drawn in its own order (unpaired), random flips; evaluation
+translates the 200 + 200 held-out "val" photos. ResNet generators (c7s1-W, d2W, d4W, residual
+blocks, u2W, uW, c7s1-3), PatchGAN per domain (2 stride-2 layers), least-squares loss, cycle
+lambda 10, identity 0.5 x lambda, a pool of 50 past fakes per domain, Adam 2e-4 (beta1 0.5).
+Smaller than the paper's for the 2-core CPU: W = 32, 4 residual blocks, batch 4.
+
+RESULT_PLACEHOLDER
+"""
+
+import os
+
+from configs import default
+
+
+def get_config(arg: str = ""):
+  config = default.get_config()
+  config.task = "cyclegan"
+  config.data.source = "products"
+  config.data.name = "products_photo"   # the real photos' cached features are shared with dcgan_products
+  config.data.dir = os.path.join(default.data_root(), "products")
+  config.data.split = "train"
+  config.data.view = "photo"
+  config.data.image_size = 64
+  config.data.channels = 3
+  config.data.num_classes = 2
+  config.data.random_flip = True
+  config.loss.name = "least_squares"
+  config.translation.g_width = 32
+  config.translation.d_width = 32
+  config.translation.resnet_blocks = 4
+  config.translation.d_layers = 2
+  config.translation.lambda_cycle = 10.0
+  config.translation.lambda_identity = 0.5
+  config.translation.pool_size = 50
+  config.translation.domain_a = 0
+  config.translation.domain_b = 1
+  config.train.batch_size = 4
+  config.train.steps = 3000
+  config.train.log_every = 50
+  config.train.sample_every = 500
+  config.train.checkpoint_every = 500
+  config.eval.every = 1000
+  config.eval.classifier_dir = "runs/classifier_products"
+  config.sample.grid_rows = 8
+  if arg == "tiny":   # the tests' setting: a few steps of very narrow networks on 16x16 images
+    config.data.image_size = 16
+    config.translation.g_width = 4
+    config.translation.d_width = 4
+    config.translation.resnet_blocks = 1
+    config.translation.d_layers = 1
+    config.translation.pool_size = 3
+    config.train.batch_size = 2
+    config.train.steps = 3
+    config.train.log_every = 1
+    config.train.sample_every = 2
+    config.train.checkpoint_every = 2
+    config.eval.every = 0
+    config.sample.grid_rows = 4
+  elif arg:
+    raise ValueError(f"Unknown config argument {arg!r}; valid: '' or 'tiny'.")
+  return config

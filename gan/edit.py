@@ -1,0 +1,278 @@
+"""Enhance and repair product photos: super-resolution, denoising, inpainting, new backgrounds.
+
+  python -m gan.edit --op superres --scale 4 --image small.png --out big.png
+  python -m gan.edit --op superres --workdir runs/enhance/superres_x2 --image photos/ --out big/
+  python -m gan.edit --op denoise --image noisy.jpg --strength 0.8 --out clean.png
+  python -m gan.edit --op inpaint --image shoe.png --box 20,16,44,40 --out filled.png
+  python -m gan.edit --op inpaint --image shoe.png --mask hole.png --out filled.png
+  python -m gan.edit --op background --image shoe.png --background gradient:#ffffff,#88aaff --out new.png
+  python -m gan.edit --op background --image photos/ --background beach.jpg --feather 1.5 --out new/
+
+Ops (OPS maps each name to a function building the per-image edit; gan/editing/ holds the code):
+  superres:   x2 or x4 (--scale; must match the model) with a model trained by
+              gan.editing.enhance_train; --workdir default runs/enhance/superres_x<scale>.
+  denoise:    Gaussian-noise or JPEG-artefact removal; --workdir default
+              runs/enhance/denoise_gaussian (runs/enhance/denoise_jpeg for JPEG artefacts);
+              --strength in [0, 1] blends input (0) and denoised (1).
+  inpaint:    fills the region of --mask (a PNG of the image's size, white = fill) or of
+              --box x0,y0,x1,y1 (pixels x0 <= x < x1, y0 <= y < y1); the other pixels are kept
+              exactly; --workdir default runs/enhance/inpaint.
+  background: cuts the product out of its plain (white by default, --photo-background) backdrop
+              and puts it on --background: a colour (white, #RRGGBB), gradient:#TOP,#BOTTOM or an
+              image file; --feather is the edge softness in pixels.
+GAN inversion and latent edits ("invert", "direction") belong to gan/editing/inversion.py and
+directions.py; they are not in OPS yet (their module adds them when ready).
+
+Images are read at their own size (EXIF orientation applied, transparency composited on white).
+The models are fully convolutional and were trained on 64x64 photos: results are best for
+product photos of similar scale. --image may be a folder (every image in it, sorted) with --out
+a folder: one PNG per input. Errors (missing image, mask of another size, unknown op, scale or
+strength out of range, missing model) print one line "error: ..." and exit with code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+import os
+from pathlib import Path
+import sys
+from typing import Optional
+
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+DEFAULT_RUNS = os.path.join("runs", "enhance")
+
+Edit = Callable[[np.ndarray], np.ndarray]   # (H, W, 3) float32 in [-1, 1] -> (H', W', 3)
+
+
+class EditError(ValueError):
+  """A user error; the message says what is wrong and how to fix it."""
+
+
+def _one_line(error: BaseException) -> str:
+  return " ".join(str(error).split())
+
+
+def read_image(path: os.PathLike | str) -> np.ndarray:
+  """An image file at its own size -> (H, W, 3) float32 in [-1, 1]."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import ImageOps  # pylint: disable=g-import-not-at-top
+  from PIL import UnidentifiedImageError  # pylint: disable=g-import-not-at-top
+  path = Path(path)
+  if not path.is_file():
+    raise EditError(f"Image file not found: {path}")
+  try:
+    with Image.open(path) as image:
+      image.load()
+      image = ImageOps.exif_transpose(image)
+  except (UnidentifiedImageError, OSError, SyntaxError) as e:
+    raise EditError(f"Cannot read image {path}: {_one_line(e)}") from None
+  if image.mode in ("P", "PA", "LA", "La", "RGBa") or "transparency" in image.info:
+    image = image.convert("RGBA")
+  if image.mode == "RGBA":  # product photos sit on white
+    image = Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image)
+  return np.asarray(image.convert("RGB"), np.float32) / 127.5 - 1.0
+
+
+def read_mask(path: os.PathLike | str) -> np.ndarray:
+  """A mask image -> (H, W, 1) float32, 1 where the pixel is light (>= 128 of 255): the hole."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  path = Path(path)
+  if not path.is_file():
+    raise EditError(f"Mask file not found: {path}")
+  try:
+    with Image.open(path) as image:
+      grey = np.asarray(image.convert("L"))
+  except OSError as e:
+    raise EditError(f"Cannot read mask {path}: {_one_line(e)}") from None
+  return (grey >= 128).astype(np.float32)[..., None]
+
+
+def image_pairs(image: str, out: str) -> list[tuple[Path, Path]]:
+  """[(input, output PNG)]: a file -> `out` (.png, or a folder); a folder -> out/<name>.png each."""
+  image_path, out_path = Path(image), Path(out)
+  if image_path.is_dir():
+    inputs = sorted(p for p in image_path.iterdir()
+                    if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not inputs:
+      raise EditError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) in the folder {image_path}.")
+    if out_path.exists() and not out_path.is_dir():
+      raise EditError(f"--image is a folder, so --out must be a folder; {out_path} is a file.")
+    names = [p.stem for p in inputs]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+      raise EditError(f"Several inputs in {image_path} would be written to the same output "
+                      f"{', '.join(n + '.png' for n in clashes)}; rename them.")
+    return [(p, out_path / f"{p.stem}.png") for p in inputs]
+  if not image_path.is_file():
+    raise EditError(f"Image file not found: {image_path}")
+  if out_path.is_dir():
+    return [(image_path, out_path / f"{image_path.stem}.png")]
+  if out_path.suffix.lower() != ".png":
+    raise EditError(f"Outputs are PNG: --out must end in .png (or be a folder), got {out_path}.")
+  return [(image_path, out_path)]
+
+
+def _load_model(workdir: str, task: str):
+  from gan.editing import enhance_train  # pylint: disable=g-import-not-at-top
+  try:
+    return enhance_train.load(workdir, task)
+  except (FileNotFoundError, ValueError) as e:
+    raise EditError(_one_line(e)) from None
+
+
+# --- Ops: each validates its options, loads what it needs once, and returns the per-image edit.
+
+
+def make_superres(args: argparse.Namespace) -> Edit:
+  from gan.editing import superres  # pylint: disable=g-import-not-at-top
+  if args.scale is not None and args.scale not in superres.SCALES:
+    raise EditError(f"--scale must be one of {superres.SCALES}, got {args.scale}.")
+  workdir = args.workdir or os.path.join(DEFAULT_RUNS, f"superres_x{args.scale or 2}")
+  model = _load_model(workdir, "superres")
+  scale = superres.scale_of(model)
+  if args.scale is not None and args.scale != scale:
+    raise EditError(f"The model in {workdir} upscales x{scale}, but --scale {args.scale} was "
+                    f"asked: pass --workdir of an x{args.scale} model (e.g. "
+                    f"{os.path.join(DEFAULT_RUNS, f'superres_x{args.scale}')}).")
+  return lambda image: superres.super_resolve(model, image)
+
+
+def make_denoise(args: argparse.Namespace) -> Edit:
+  from gan.editing import denoise  # pylint: disable=g-import-not-at-top
+  strength = 1.0 if args.strength is None else args.strength
+  if not 0.0 <= strength <= 1.0:
+    raise EditError(f"--strength must be in [0, 1] (0: the input, 1: fully denoised), got {strength}.")
+  model = _load_model(args.workdir or os.path.join(DEFAULT_RUNS, "denoise_gaussian"), "denoise")
+
+  def edit(image: np.ndarray) -> np.ndarray:
+    return image + strength * (denoise.denoise(model, image) - image)
+
+  return edit
+
+
+def make_inpaint(args: argparse.Namespace) -> Edit:
+  from gan.editing import inpaint  # pylint: disable=g-import-not-at-top
+  if (args.mask is None) == (args.box is None):
+    raise EditError("--op inpaint needs exactly one of --mask MASK.png (white = fill) and "
+                    "--box x0,y0,x1,y1.")
+  box = None
+  if args.box is not None:
+    try:
+      box = tuple(int(v) for v in args.box.split(","))
+    except ValueError:
+      box = ()
+    if len(box) != 4:
+      raise EditError(f"--box must be four integers x0,y0,x1,y1 (pixels), got {args.box!r}.")
+  mask = read_mask(args.mask) if args.mask is not None else None
+  model = _load_model(args.workdir or os.path.join(DEFAULT_RUNS, "inpaint"), "inpaint")
+
+  def edit(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    if mask is not None and mask.shape[:2] != (h, w):
+      raise EditError(f"The mask {args.mask} is {mask.shape[1]}x{mask.shape[0]} but the image is "
+                      f"{w}x{h}: give a mask of the image's size.")
+    try:
+      hole = mask if mask is not None else inpaint.box_mask(h, w, box)
+    except ValueError as e:
+      raise EditError(_one_line(e)) from None
+    return inpaint.inpaint(model, image, hole)
+
+  return edit
+
+
+def make_background(args: argparse.Namespace) -> Edit:
+  from gan.editing import background  # pylint: disable=g-import-not-at-top
+  spec = args.background or "white"
+  feather = background.DEFAULT_FEATHER if args.feather is None else args.feather
+  if not feather >= 0:
+    raise EditError(f"--feather (edge softness in pixels) must be >= 0, got {feather}.")
+  if args.photo_background not in background.BACKGROUNDS:
+    raise EditError(f"Unknown --photo-background {args.photo_background!r}; valid: "
+                    f"{', '.join(background.BACKGROUNDS)}.")
+  try:
+    background.parse_background(spec, 2, 2)  # a bad colour or missing file fails before any work
+  except (ValueError, FileNotFoundError) as e:
+    raise EditError(f"--background: {_one_line(e)}") from None
+
+  def edit(image: np.ndarray) -> np.ndarray:
+    new = background.parse_background(spec, image.shape[0], image.shape[1])
+    return background.replace_background(image, new, feather=feather,
+                                         background=args.photo_background)[0]
+
+  return edit
+
+
+# "invert" and "direction" (gan/editing/inversion.py, directions.py) are added by their module.
+OPS: dict[str, Callable[[argparse.Namespace], Edit]] = {
+    "superres": make_superres,
+    "denoise": make_denoise,
+    "inpaint": make_inpaint,
+    "background": make_background,
+}
+
+
+def write_png(path: Path, image: np.ndarray, description: str) -> None:
+  """(H, W, 3) float in [-1, 1] -> PNG with an "edit" text chunk saying how it was made."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import PngImagePlugin  # pylint: disable=g-import-not-at-top
+  from gan import sampling  # pylint: disable=g-import-not-at-top
+  info = PngImagePlugin.PngInfo()
+  info.add_text("edit", description)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  Image.fromarray(sampling.to_uint8(image)).save(path, format="PNG", pnginfo=info)
+
+
+class _Parser(argparse.ArgumentParser):
+  """Usage errors exit with code 1 and one line, as the other errors."""
+
+  def error(self, message: str):
+    self.exit(1, f"error: {message} (see python -m gan.edit --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+  p = _Parser(prog="python -m gan.edit",
+              description="Enhance / repair product photos (see the docstring of gan/edit.py).")
+  p.add_argument("--op", required=True, help=f"One of {', '.join(OPS)}.")
+  p.add_argument("--image", required=True, help="Input image, or a folder of images.")
+  p.add_argument("--out", required=True, help="Output PNG, or a folder for a folder of inputs.")
+  p.add_argument("--workdir", default=None, help=f"Trained model (default {DEFAULT_RUNS}/<task>).")
+  p.add_argument("--scale", type=int, default=None, help="superres: 2 or 4.")
+  p.add_argument("--strength", type=float, default=None, help="denoise: in [0, 1] (default 1).")
+  p.add_argument("--mask", default=None, help="inpaint: mask image of the image's size, white = fill.")
+  p.add_argument("--box", default=None, help="inpaint: x0,y0,x1,y1 region to fill.")
+  p.add_argument("--background", default=None,
+                 help="background: white | #RRGGBB | gradient:#TOP,#BOTTOM | image path.")
+  p.add_argument("--feather", type=float, default=None, help="background: edge softness (pixels).")
+  p.add_argument("--photo-background", "--photo_background", dest="photo_background",
+                 default="white", help="background: the photo's backdrop, white | black | plain.")
+  return p
+
+
+def run_cli(args: argparse.Namespace) -> int:
+  if args.op not in OPS:
+    raise EditError(f"Unknown op {args.op!r}; valid: {', '.join(OPS)} (invert and direction: "
+                    "GAN inversion, not available yet).")
+  pairs = image_pairs(args.image, args.out)
+  first = read_image(pairs[0][0])  # an unreadable image fails before any model is loaded
+  edit = OPS[args.op](args)
+  for i, (source, target) in enumerate(pairs):
+    result = edit(first if i == 0 else read_image(source))
+    write_png(target, result, f"op={args.op}; source={source.name}")
+    print(f"Wrote {target} ({result.shape[1]}x{result.shape[0]}, op {args.op})")
+  return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  args = _parser().parse_args(argv)
+  try:
+    return run_cli(args)
+  except EditError as e:
+    print(f"error: {_one_line(e)}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+  sys.exit(main())

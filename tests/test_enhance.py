@@ -1,0 +1,359 @@
+"""gan/editing/{superres,denoise,inpaint,background,enhance_train}.py and the gan.edit CLI.
+
+Two tiny models are trained here (a few seconds each after compilation) on synthetic images: an
+x2 super-resolution model that must beat bicubic upsampling and a denoiser that must beat the
+best Gaussian filter, both on held-out images of the same family.
+"""
+
+import json
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+import pytest
+from skimage import filters as sk_filters
+
+from configs import enhance_products
+from gan import edit
+from gan.editing import background
+from gan.editing import denoise
+from gan.editing import enhance_train
+from gan.editing import inpaint
+from gan.editing import superres
+from gan.metrics import image as image_metrics
+
+
+def smooth_images(seed: int, num: int, size: int = 32) -> np.ndarray:
+  """uint8 (num, size, size, 3): sums of three random low-frequency plane waves per channel."""
+  rng = np.random.default_rng(seed)
+  yy, xx = np.mgrid[0:size, 0:size] / size
+  out = np.zeros((num, size, size, 3))
+  for i in range(num):
+    for c in range(3):
+      for _ in range(3):
+        fy, fx = rng.uniform(0.5, 3.0, 2)
+        out[i, :, :, c] += rng.uniform(0.2, 0.4) * np.sin(2 * np.pi * (fy * yy + fx * xx)
+                                                          + rng.uniform(0, 2 * np.pi))
+  return np.clip(np.round((0.8 * out + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def rectangle_images(seed: int, num: int, size: int = 32) -> np.ndarray:
+  """uint8 (num, size, size, 3): flat light background with three flat random rectangles
+  (edges: a Gaussian filter blurs them, a learned denoiser need not)."""
+  rng = np.random.default_rng(seed)
+  out = np.zeros((num, size, size, 3))
+  for i in range(num):
+    out[i] = rng.uniform(0.6, 1.0, 3)
+    for _ in range(3):
+      y0, x0 = rng.integers(0, size - 8, 2)
+      h, w = rng.integers(6, 16, 2)
+      out[i, y0:y0 + h, x0:x0 + w] = rng.uniform(0.0, 1.0, 3)
+  return np.round(out * 255).astype(np.uint8)
+
+
+def tiny_config(variant: str, steps: int, **model):
+  config = enhance_products.get_config(variant)
+  config.model.width = model.get("width", 8)
+  config.model.num_blocks = model.get("num_blocks", 1)
+  config.model.down = model.get("down", 0)
+  config.model.max_width = 16
+  config.loss.perceptual = "none"
+  config.loss.perceptual_weight = 0.0
+  config.loss.adversarial_weight = 0.0
+  config.train.steps = steps
+  config.train.batch_size = 8
+  config.train.crop = 0
+  config.train.g_lr = 3e-3
+  config.train.log_every = steps
+  return config
+
+
+def untrained(variant: str, seed: int = 0, scale_params: float = 0.0, **model):
+  """An Enhancer with initial parameters; scale_params > 0 adds noise to all of them (so that the
+  zero-initialised last layer outputs something)."""
+  config = tiny_config(variant, 1, **model)
+  task = enhance_train.get_task(config)
+
+  @jax.jit
+  def init(key):
+    params = enhance_train.init_params(task, key, 16)
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.fold_in(key, 1), len(leaves))
+    leaves = [p + scale_params * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)]
+    return jax.tree.unflatten(tree, leaves)
+
+  return enhance_train.Enhancer(config, task, init(jax.random.PRNGKey(seed)), {})
+
+
+@pytest.fixture(scope="module")
+def sr_model_dir(tmp_path_factory):
+  """A tiny x2 model trained 60 steps on smooth images, saved like a real run."""
+  config = tiny_config("superres_x2", 60)
+  result = enhance_train.train(config, smooth_images(0, 32))
+  return enhance_train.save(tmp_path_factory.mktemp("sr") / "superres_x2", config, result)
+
+
+# --- Compositing and background replacement ---------------------------------------------------
+
+
+def test_composite_matches_hand_computed_alpha_blend():
+  base = np.array([[[0.0, 0.5, -1.0], [1.0, 1.0, 1.0]]], np.float32)      # (1, 2, 3)
+  over = np.array([[[1.0, -0.5, 1.0], [-1.0, 0.0, 0.2]]], np.float32)
+  alpha = np.array([[0.25, 1.0]], np.float32)                               # (1, 2), no channel
+  out = np.asarray(background.composite(base, over, alpha))
+  np.testing.assert_allclose(out[0, 0], [0.25, 0.25, -0.5], atol=1e-7)     # 0.75 base + 0.25 over
+  np.testing.assert_array_equal(out[0, 1], over[0, 1])                     # alpha 1: overlay exactly
+  np.testing.assert_array_equal(np.asarray(background.composite(base, over, np.zeros((1, 2)))), base)
+
+
+def _product_on(backdrop: tuple[int, int, int]) -> np.ndarray:
+  """uint8 48x48 photo: a dark red 20x24 product on a uniform backdrop."""
+  image = np.empty((48, 48, 3), np.uint8)
+  image[:] = backdrop
+  image[14:34, 12:36] = (150, 20, 30)
+  return image
+
+
+@pytest.mark.parametrize("backdrop, kind", [((255, 255, 255), "white"), ((90, 160, 90), "plain")])
+def test_background_replacement_keeps_product_and_replaces_backdrop(backdrop, kind):
+  photo = _product_on(backdrop).astype(np.float32) / 127.5 - 1.0
+  new = background.linear_gradient("#0000ff", "#ffff00", 48, 48)
+  out, alpha = background.replace_background(photo, new, feather=1.0, background=kind)
+  assert alpha.dtype == np.float32 and alpha.min() >= 0.0 and alpha.max() <= 1.0
+  far = np.ones((48, 48), bool)
+  far[14 - 5:34 + 5, 12 - 5:36 + 5] = False          # > 4 sigma away from the product
+  inside = np.zeros((48, 48), bool)
+  inside[14 + 5:34 - 5, 12 + 5:36 - 5] = True
+  np.testing.assert_array_equal(out[far], new[far])
+  np.testing.assert_array_equal(out[inside], photo[inside])
+  edge = alpha[14, 12:36]                           # the product's top row: soft, not 0 / 1
+  assert np.all((edge > 0.05) & (edge < 0.95))
+
+
+def test_gradient_solid_and_parse_background(tmp_path):
+  g = background.parse_background("gradient:#000000,#ffffff", 5, 3)
+  np.testing.assert_allclose(g[:, 0, 0], [-1.0, -0.5, 0.0, 0.5, 1.0], atol=1e-6)
+  np.testing.assert_array_equal(g[:, 0], g[:, 2])   # vertical: constant along rows
+  np.testing.assert_allclose(background.parse_background("#ff8000", 2, 2)[1, 1],
+                             [1.0, 128 / 127.5 - 1.0, -1.0], atol=1e-6)
+  Image.fromarray(np.full((10, 20, 3), (0, 255, 0), np.uint8)).save(tmp_path / "bg.png")
+  img = background.parse_background(str(tmp_path / "bg.png"), 6, 4)
+  assert img.shape == (6, 4, 3)
+  np.testing.assert_allclose(img[..., 1], 1.0)
+  with pytest.raises(ValueError, match="Unknown colour"):
+    background.parse_background("not-a-colour", 2, 2)
+  with pytest.raises(ValueError, match="gradient:TOP,BOTTOM"):
+    background.parse_background("gradient:#fff", 2, 2)
+
+
+# --- Degradations -------------------------------------------------------------------------------
+
+
+def test_gaussian_noise_has_the_requested_std():
+  grey = jnp.zeros((4, 64, 64, 3))
+  noisy = np.asarray(denoise.add_gaussian_noise(jax.random.PRNGKey(0), grey, 0.1))
+  # sigma 0.1 on [0, 1] is 0.2 on [-1, 1]; mid-grey never clips at 5 sigma.
+  assert abs(noisy.std() - 0.2) < 0.004 and abs(noisy.mean()) < 0.004
+  with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
+    denoise.add_gaussian_noise(jax.random.PRNGKey(0), grey, 1.5)
+
+
+@pytest.mark.parametrize("method", superres.DOWNSCALE_METHODS)
+@pytest.mark.parametrize("scale", superres.SCALES)
+def test_downscale_keeps_constant_images_constant(method, scale):
+  image = jnp.full((2, 16, 16, 3), 0.3)
+  small = np.asarray(superres.downscale(image, scale, method))
+  assert small.shape == (2, 16 // scale, 16 // scale, 3)
+  np.testing.assert_allclose(small, 0.3, atol=1e-6)
+
+
+def test_area_downscale_is_the_block_mean():
+  image = jnp.arange(16.0).reshape(1, 4, 4, 1)
+  np.testing.assert_allclose(np.asarray(superres.downscale(image, 2, "area"))[0, ..., 0],
+                             [[2.5, 4.5], [10.5, 12.5]])
+  with pytest.raises(ValueError, match="multiples of the scale"):
+    superres.downscale(jnp.zeros((1, 6, 6, 1)), 4)
+  with pytest.raises(ValueError, match=r"one of \(2, 4\)"):
+    superres.downscale(image, 3)
+
+
+def test_jpeg_changes_the_image_but_keeps_shape_and_dtype():
+  images = rectangle_images(0, 2)
+  out = denoise.jpeg_compress(images, 10)
+  assert out.shape == images.shape and out.dtype == np.uint8
+  assert np.abs(out.astype(int) - images).mean() > 1.0
+  better = denoise.jpeg_compress(images, 90)
+  assert np.abs(better.astype(int) - images).mean() < np.abs(out.astype(int) - images).mean()
+  with pytest.raises(ValueError, match="quality"):
+    denoise.jpeg_compress(images, 0)
+
+
+def test_masks_are_binary_and_boxes_are_rectangles():
+  boxes = np.asarray(inpaint.box_masks(jax.random.PRNGKey(0), 8, 32))
+  assert boxes.shape == (8, 32, 32, 1) and set(np.unique(boxes)) <= {0.0, 1.0}
+  for m in boxes[..., 0]:
+    rows, cols = np.nonzero(m.any(1))[0], np.nonzero(m.any(0))[0]
+    assert m.sum() == len(rows) * len(cols)          # filled rectangle
+    assert 8 <= len(rows) <= 16 and 8 <= len(cols) <= 16
+  free = np.asarray(inpaint.free_form_masks(jax.random.PRNGKey(1), 8, 32))
+  assert set(np.unique(free)) <= {0.0, 1.0} and np.all(free.sum(axis=(1, 2, 3)) > 0)
+  box = inpaint.box_mask(4, 5, (1, 2, 4, 3))
+  np.testing.assert_array_equal(np.argwhere(box[..., 0]), [[2, 1], [2, 2], [2, 3]])
+  with pytest.raises(ValueError, match="must satisfy"):
+    inpaint.box_mask(4, 5, (0, 0, 6, 2))
+
+
+def test_batches_crop_aligned_windows_and_flip_both_images_alike():
+  images = np.arange(2 * 16 * 16 * 3, dtype=np.int64).reshape(2, 16, 16, 3).astype(np.uint8)
+  aux = 255 - images
+  for clean, other in enhance_train._batches(images, aux, 4, 3, seed=0, flip=True, crop=8):
+    assert clean.shape == (4, 8, 8, 3)
+    np.testing.assert_array_equal(other, 255 - clean)      # same window, same flip
+    for crop in clean:
+      hits = [(i, y, x) for i in range(2) for y in (0, 8) for x in (0, 8)
+              if np.array_equal(images[i, y:y + 8, x:x + 8], crop)
+              or np.array_equal(images[i, y:y + 8, x:x + 8, :][:, ::-1], crop)]
+      assert hits
+
+
+# --- Models ---------------------------------------------------------------------------------------
+
+
+def test_inpainting_keeps_unmasked_pixels_exactly_and_ignores_the_hole():
+  model = untrained("inpaint", scale_params=0.3, down=1, num_blocks=1)
+  rng = np.random.default_rng(0)
+  images = rng.uniform(-1, 1, (2, 29, 25, 3)).astype(np.float32)   # odd sides: padded
+  mask = inpaint.box_mask(29, 25, (5, 7, 25, 29))                  # touches the padded edges
+  out = inpaint.inpaint(model, images, mask)
+  keep = mask[..., 0] == 0
+  np.testing.assert_array_equal(out[:, keep], images[:, keep])
+  assert np.abs(out[:, ~keep] - images[:, ~keep]).mean() > 0.05      # the hole was filled
+  other = images.copy()
+  other[:, ~keep] = 0.9                                              # only the hole differs
+  np.testing.assert_array_equal(inpaint.inpaint(model, other, mask), out)
+  with pytest.raises(ValueError, match="must have the same size"):
+    inpaint.inpaint(model, images, np.zeros((29, 24, 1)))
+
+
+@pytest.mark.parametrize("scale", superres.SCALES)
+def test_superres_output_shape_and_untrained_model_is_bicubic(scale):
+  model = untrained(f"superres_x{scale}")
+  lr = np.asarray(superres.downscale(enhance_train.to_float(smooth_images(3, 2, 16)), 2))
+  out = superres.super_resolve(model, lr)
+  assert out.shape == (2, 8 * scale, 8 * scale, 3)
+  np.testing.assert_allclose(out, superres.upscale_bicubic(lr, scale), atol=1e-6)
+  assert superres.super_resolve(model, lr[0]).shape == (8 * scale, 8 * scale, 3)
+
+
+def _mean_psnr(a, b) -> float:
+  return float(np.mean(image_metrics.psnr(a, b, data_range=2.0)))
+
+
+def test_trained_superres_beats_bicubic_on_held_out_images(sr_model_dir):
+  model = enhance_train.load(sr_model_dir, "superres")
+  hr = enhance_train.to_float(smooth_images(1, 16))
+  lr = superres.downscale(hr, 2)
+  gain = _mean_psnr(superres.super_resolve(model, lr), hr) - _mean_psnr(
+      superres.upscale_bicubic(lr, 2), hr)
+  assert gain > 0.3, f"PSNR gain over bicubic {gain:.2f} dB"
+
+
+def test_trained_denoiser_beats_the_best_gaussian_filter():
+  config = tiny_config("denoise_gaussian", 100, width=16, num_blocks=2)
+  result = enhance_train.train(config, rectangle_images(0, 64))
+  model = enhance_train.Enhancer(config, enhance_train.get_task(config), result.params, {})
+  clean = enhance_train.to_float(rectangle_images(1, 16))
+  noisy = np.asarray(denoise.add_gaussian_noise(jax.random.PRNGKey(5), clean, 0.1))
+  best_sigma, best_gaussian = denoise.tune_baseline(denoise.gaussian_filter, noisy, clean, "sigma",
+                                                    denoise.GAUSSIAN_SIGMAS)
+  # The baseline is scikit-image's filter, per channel.
+  unit = (noisy[0] + 1) / 2
+  np.testing.assert_allclose(denoise.gaussian_filter(noisy[:1], best_sigma)[0],
+                             np.clip(sk_filters.gaussian(unit, sigma=best_sigma, channel_axis=-1),
+                                     0, 1) * 2 - 1, atol=1e-5)
+  learned = _mean_psnr(denoise.denoise(model, noisy), clean)
+  assert learned > best_gaussian + 0.5, (learned, best_gaussian)
+
+
+def test_save_load_round_trip_and_errors(sr_model_dir, tmp_path):
+  model = enhance_train.load(sr_model_dir)
+  meta = json.loads((sr_model_dir / enhance_train.CONFIG_FILE).read_text())
+  assert meta["task"] == "superres" and meta["info"]["steps"] == 60
+  assert meta["info"]["perceptual_loss"] == "none" and meta["info"]["adversarial"] == "off"
+  assert superres.scale_of(model) == 2
+  with pytest.raises(ValueError, match="holds a 'superres' model, not a 'denoise' one"):
+    enhance_train.load(sr_model_dir, "denoise")
+  with pytest.raises(FileNotFoundError, match="python -m gan.editing.enhance_train"):
+    enhance_train.load(tmp_path / "nothing", "inpaint")
+
+
+def test_check_config_lists_the_problems():
+  config = enhance_products.get_config("denoise_jpeg")
+  config.train.crop = 12
+  config.loss.adversarial = "nope"
+  with pytest.raises(ValueError, match="train.crop must be 0.*Unknown loss.adversarial 'nope'"):
+    enhance_train.check_config(config)
+  with pytest.raises(ValueError, match="Unknown enhancement task 'sharpen'"):
+    enhance_products.get_config("sharpen")
+  for variant in enhance_products.TASKS:
+    enhance_train.check_config(enhance_products.get_config(variant))
+
+
+# --- Command line -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def photo_files(tmp_path_factory):
+  root = tmp_path_factory.mktemp("edit")
+  Image.fromarray(_product_on((255, 255, 255))).save(root / "shoe.png")
+  folder = root / "photos"
+  folder.mkdir()
+  for i, image in enumerate(smooth_images(4, 2, 16)):
+    Image.fromarray(image).save(folder / f"p{i}.png")
+  Image.fromarray(np.zeros((10, 10), np.uint8)).save(root / "small_mask.png")
+  return root
+
+
+def test_cli_background_and_batch_superres(photo_files, sr_model_dir, tmp_path, capsys):
+  out = tmp_path / "new.png"
+  assert edit.main(["--op", "background", "--image", str(photo_files / "shoe.png"),
+                    "--background", "#00ff00", "--out", str(out)]) == 0
+  result = np.asarray(Image.open(out))
+  np.testing.assert_array_equal(result[2, 2], [0, 255, 0])          # backdrop replaced
+  np.testing.assert_array_equal(result[24, 24], [150, 20, 30])      # product kept
+  assert edit.main(["--op", "superres", "--workdir", str(sr_model_dir), "--scale", "2",
+                    "--image", str(photo_files / "photos"), "--out", str(tmp_path / "big")]) == 0
+  assert sorted(p.name for p in (tmp_path / "big").iterdir()) == ["p0.png", "p1.png"]
+  assert Image.open(tmp_path / "big" / "p0.png").size == (32, 32)
+  assert "Wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--op", "sharpen"], "Unknown op 'sharpen'; valid: superres, denoise, inpaint, background"),
+    (["--op", "background", "--image", "missing.png"], "Image file not found: missing.png"),
+    (["--op", "superres", "--scale", "3"], r"--scale must be one of \(2, 4\), got 3"),
+    (["--op", "superres", "--scale", "4", "--workdir", "SR"], "upscales x2, but --scale 4"),
+    (["--op", "denoise", "--strength", "1.5"], r"--strength must be in \[0, 1\]"),
+    (["--op", "denoise", "--workdir", "NOWHERE"], "holds no trained denoise model"),
+    (["--op", "inpaint", "--mask", "MASK"], "The mask .* is 10x10 but the image is 48x48"),
+    (["--op", "inpaint"], "needs exactly one of --mask"),
+    (["--op", "inpaint", "--box", "1,2,3"], "four integers"),
+    (["--op", "background", "--background", "gradient:#fff"], "gradient:TOP,BOTTOM"),
+    (["--op", "background", "--out", "x.jpg"], "must end in .png"),
+])
+def test_cli_errors_are_one_line_and_exit_1(args, message, photo_files, sr_model_dir, tmp_path,
+                                            capsys, monkeypatch):
+  if "--mask" in args:   # the mask check happens on the image, after the model is loaded
+    monkeypatch.setattr(edit, "_load_model", lambda workdir, task: object())   # never called
+  args = [str(sr_model_dir) if a == "SR" else str(tmp_path / "nowhere") if a == "NOWHERE"
+          else str(photo_files / "small_mask.png") if a == "MASK" else a for a in args]
+  if "--image" not in args:
+    args += ["--image", str(photo_files / "shoe.png")]
+  if "--out" not in args:
+    args += ["--out", str(tmp_path / "out.png")]
+  assert edit.main(args) == 1
+  err = capsys.readouterr().err
+  assert err.startswith("error: ") and err.count("\n") == 1
+  assert re.search(message, err), err
