@@ -320,6 +320,8 @@ def test_train_resume_samples_and_compile_once(task, trained, tmp_path):
     assert int(straight.pools["a"].count) == int(straight.pools["b"].count) == 3
   assert json.load(open(workdir / "config.json"))["task"] == task
 
+  if task == "pix2pix":
+    return   # resuming is the same code for both tasks; CycleGAN's state (pools, two G and D) is the richer one
   # Resume: the same run stopped after step 2 (its step-3 checkpoint removed) continues exactly.
   resumed_dir = tmp_path / "resumed"
   shutil.copytree(workdir, resumed_dir)

@@ -473,7 +473,10 @@ def load(workdir: str) -> Translator:
                            "cyclegan); for GAN samples use python -m gan.sample.")
   generator, discriminator = build(config)
   g_tx, d_tx = state_lib.make_optimizers(config)
-  target = jax.jit(lambda: init_state(config, generator, discriminator, g_tx, d_tx))()
+  # Shapes only: restoring into abstract arrays skips compiling and running the initialisation.
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+                        jax.eval_shape(lambda: init_state(config, generator, discriminator, g_tx, d_tx)))
   if not os.path.isdir(os.path.join(workdir, "checkpoints")):
     raise TranslationError(f"No checkpoints in {workdir}: train first (python -m gan.main --config "
                            f"configs/{task}_products.py --workdir {workdir}) or wait for the first checkpoint.")
