@@ -56,6 +56,22 @@ def write_products(root: Path, split: str, numbers, seed: int = 0) -> None:
     Image.fromarray(np.concatenate([photo, edges], axis=1)).save(folder / f"{number}_AB.jpg", quality=95)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def persistent_compilation_cache(tmp_path_factory):
+  """The resume test compiles the same train step as the run it resumes: a persistent compilation
+  cache (for this module only, restored afterwards) turns the second ~10 s compile into a read."""
+  from jax.experimental.compilation_cache import compilation_cache
+  keys = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+  saved = {key: jax.config.values[key] for key in keys}
+  jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla_cache")))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+  compilation_cache.reset_cache()
+  yield
+  for key, value in saved.items():
+    jax.config.update(key, value)
+  compilation_cache.reset_cache()
+
+
 @pytest.fixture(scope="module")
 def products_root(tmp_path_factory) -> str:
   root = tmp_path_factory.mktemp("products")

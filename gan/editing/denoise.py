@@ -3,8 +3,8 @@
   noisy    = add_gaussian_noise(key, clean, sigma)   or   jpeg_compress(clean, quality)
   denoised = clip(noisy + G(noisy), -1, 1)           (`make_task`; DnCNN-style residual)
 
-G is gan.editing.enhance_train.ResidualGenerator with stride-2 downsamplings and U-Net skips (a
-receptive field of ~40 pixels at 64x64), trained by enhance_train. Noise levels are given on the
+G is gan.editing.enhance_train.ResidualGenerator with one stride-2 downsampling and a U-Net skip (a
+receptive field of 45x45 pixels), trained by enhance_train. Noise levels are given on the
 [0, 1] intensity scale: sigma = 0.1 is a standard deviation of 25.5 grey levels of 255 (0.2 on
 the [-1, 1] scale of the models). Noisy pixels are clipped to the valid range, as in a saved
 photo. JPEG runs on the host with Pillow (4:2:0 chroma subsampling, Pillow's default), so JPEG

@@ -30,7 +30,7 @@ Perceptual term (`loss.perceptual`): "classifier" is gan.metrics.classifier.perc
 over the products' domain classifier (runs/classifier_products); "random" is the feature MSE
 (gan.losses.style.content_loss) over the fixed random network of gan/style/random_features.py;
 "auto" picks the classifier when its checkpoint exists. The name of the one used is saved with
-the model. D is a small PatchGAN (`PatchDiscriminator`, one logit per ~22x22 patch) trained with
+the model. D is a small PatchGAN (`PatchDiscriminator`, one logit per 38x38 patch) trained with
 the loss of gan/losses/adversarial.py named by `loss.adversarial`; adversarial_weight = 0 skips
 D entirely (pure regression: higher PSNR, blurrier; see experiments/README.md).
 
@@ -163,7 +163,7 @@ class PatchDiscriminator(nn.Module):
   """PatchGAN-like D (Isola et al. 2017): (N, H, W, 3) -> (N * H/2^L * W/2^L,) patch logits.
 
   `num_layers` stride-2 4x4 convolutions (width doubling) with leaky ReLU, then a 3x3 conv to one
-  logit per position; with 3 layers each logit sees a 22x22 patch. The adversarial losses take
+  logit per position; with 3 layers each logit sees a 38x38 patch. The adversarial losses take
   the mean over their logits, so patches act as a batch of N * patches examples.
   """
   width: int = 32

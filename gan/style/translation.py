@@ -385,7 +385,11 @@ def cyclegan_batches(domain_a: data.Dataset, domain_b: data.Dataset, *, global_b
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
-  """uint8 [0, 255] -> float32 [-1, 1], as the input pipeline scales."""
+  """uint8 [0, 255] -> float32 [-1, 1], as the input pipeline scales.
+
+  (gan.metrics.train_classifier.to_model_input does the same, but importing it here would be circular:
+  it imports gan.train, which imports this module.)
+  """
   return np.asarray(images, np.float32) / np.float32(127.5) - np.float32(1)
 
 
