@@ -21,23 +21,14 @@ translation"; docs/translation_products.png). FID needs runs/classifier_products
 at the time): expect hours of training before A -> B changes shape, if it does at all.
 """
 
-import os
-
+from configs import dcgan_products
 from configs import default
 
 
 def get_config(arg: str = ""):
   config = default.get_config()
   config.task = "cyclegan"
-  config.data.source = "products"
-  config.data.name = "products_photo"   # the real photos' cached features are shared with dcgan_products
-  config.data.dir = os.path.join(default.data_root(), "products")
-  config.data.split = "train"
-  config.data.view = "photo"
-  config.data.image_size = 64
-  config.data.channels = 3
-  config.data.num_classes = 2
-  config.data.random_flip = True
+  config.data = dcgan_products.get_config().data   # 64x64 RGB photos, shoe / handbag, flips
   config.loss.name = "least_squares"
   config.translation.g_width = 32
   config.translation.d_width = 32

@@ -19,23 +19,15 @@ map itself and 11.35 dB / 0.190 for the mean training photo (experiments/README.
 translation"). FID needs runs/classifier_products (not trained yet at the time).
 """
 
-import os
-
+from configs import dcgan_products
 from configs import default
 
 
 def get_config(arg: str = ""):
   config = default.get_config()
   config.task = "pix2pix"
-  config.data.source = "products"
-  config.data.name = "products_photo"   # the real photos' cached features are shared with dcgan_products
-  config.data.dir = os.path.join(default.data_root(), "products")
-  config.data.split = "train"
+  config.data = dcgan_products.get_config().data   # 64x64 RGB photos, shoe / handbag, flips
   config.data.view = "pair"
-  config.data.image_size = 64
-  config.data.channels = 3
-  config.data.num_classes = 2
-  config.data.random_flip = True
   config.loss.name = "non_saturating"
   config.translation.g_width = 32
   config.translation.d_width = 32

@@ -26,22 +26,14 @@ alone) 30-40 min for the 5,000 steps on an idle machine; time the step first wit
   python experiments/benchmark_throughput.py --config configs/stylegan_products.py --batch_sizes 32
 """
 
-import os
-
+from configs import dcgan_products
 from configs import default
 
 
 def get_config():
   config = default.get_config()
-  config.data.source = "products"
-  config.data.name = "products_photo"   # names the cached real features of this view
-  config.data.dir = os.path.join(default.data_root(), "products")
-  config.data.split = "train"
-  config.data.view = "photo"
+  config.data = dcgan_products.get_config().data   # RGB photos, shoe / handbag, flips
   config.data.image_size = 32
-  config.data.channels = 3
-  config.data.random_flip = True
-  config.data.num_classes = 2
   config.model.name = "stylegan"
   config.model.z_dim = 128
   config.model.g_width = 16
