@@ -282,18 +282,24 @@ def main() -> None:
   coarse, fine = (0, num_ws // 2), (num_ws // 2, num_ws)
   plan: list[tuple[str, edits.EditFn, Optional[str], list[float]]] = []
   strengths = [-args.strength, args.strength]
+  found: list[directions.Direction] = []     # saved for `python -m gan.edit --op direction`
   for layers in (None, coarse, fine):
     for direction in directions.pca_directions(pca, 5 if layers is None else 3, layers):
       plan.append((direction.name, edits.direction_edit(direction), None, strengths))
+      found.append(direction)
   conditional = {}
   for name, probe in probes.items():
     held = [probes[h] for h in HELD if h in probes and h != name]
-    plan.append((name, edits.direction_edit(directions.probe_direction(probe, ws)), targets_of[name], strengths))
+    plain = directions.probe_direction(probe, ws)
     conditional[name] = directions.conditional_direction(probe, held, ws)
+    plan.append((name, edits.direction_edit(plain), targets_of[name], strengths))
     plan.append((conditional[name].name, edits.direction_edit(conditional[name]), targets_of[name], strengths))
+    found += [plain, conditional[name]]
     if name.startswith(("color_", "hue_", "saturation")):
       fine_direction = directions.conditional_direction(probe, held, ws, layers=fine)
       plan.append((fine_direction.name, edits.direction_edit(fine_direction), targets_of[name], strengths))
+      found.append(fine_direction)
+  directions.save_directions(os.path.join(args.workdir, "editing", directions.DIRECTIONS_FILE), found)
   edit_ws = inversion.broadcast_w(jnp.asarray(directions.sample_w(generator, variables, edit_key, args.num_edit)),
                                   num_ws)
   other_ws = jnp.roll(edit_ws, 1, axis=0)

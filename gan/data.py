@@ -52,6 +52,7 @@ from absl import logging
 import ml_collections
 import numpy as np
 from PIL import Image
+from PIL import ImageOps
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -276,6 +277,39 @@ def wide_grey_to_8bit(image: Image.Image) -> Image.Image:
   return Image.fromarray(np.round(wide * (255 / 65535)).clip(0, 255).astype(np.uint8))
 
 
+def flatten_to_mode(image: Image.Image, mode: str = "RGB") -> Image.Image:
+  """Any PIL image -> `mode` ("RGB" or "L"): 16-bit grey scaled (not clipped), transparency
+  composited onto white (product photos sit on white), palettes and grey expanded."""
+  if image.mode in WIDE_GREY_MODES:
+    image = wide_grey_to_8bit(image)
+  elif image.mode in ("RGBA", "LA", "La", "PA", "RGBa") or "transparency" in image.info:
+    rgba = image.convert("RGBA")
+    image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+  return image.convert(mode)
+
+
+def read_rgb(path: os.PathLike | str) -> Image.Image:
+  """An image file at its own size -> RGB PIL image (EXIF orientation applied, see flatten_to_mode).
+
+  Raises:
+    FileNotFoundError: no file at `path`.
+    ValueError: not a readable image, or larger than PIL's decompression-bomb limit (~179M
+      pixels); the message says which and what to do.
+  """
+  path = Path(path)
+  if not path.is_file():
+    raise FileNotFoundError(f"Image file not found: {path}")
+  try:
+    with Image.open(path) as image:
+      image.load()
+      return flatten_to_mode(ImageOps.exif_transpose(image), "RGB")
+  except Image.DecompressionBombError as e:   # not an OSError
+    raise ValueError(f"Image {path} is too large: {str(e).rstrip('.')}. Resize it (a few thousand "
+                     "pixels per side is plenty) and retry.") from None
+  except (OSError, SyntaxError, ValueError) as e:
+    raise ValueError(f"Cannot read image {path}: {str(e).rstrip('.')}.") from None
+
+
 def _decode_image(path: Path, size: int, channels: int, crop: str) -> np.ndarray:
   """Decodes one file to (size, size, channels) uint8."""
   mode = "RGB" if channels == 3 else "L"
@@ -289,13 +323,7 @@ def _decode_image(path: Path, size: int, channels: int, crop: str) -> np.ndarray
       if scale < 1:
         image.draft(mode, (math.ceil(width * scale), math.ceil(height * scale)))
       image.load()
-      if image.mode in WIDE_GREY_MODES:
-        image = wide_grey_to_8bit(image)
-      elif image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        # Product photos sit on white: composite transparent pixels onto white.
-        rgba = image.convert("RGBA")
-        image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
-      image = image.convert(mode)
+      image = flatten_to_mode(image, mode)
       w, h = image.size
       if crop != "none":
         # Cut first: resizing a box would let the bicubic kernel reach the other half.

@@ -1,5 +1,9 @@
-"""Enhance and repair product photos: super-resolution, denoising, inpainting, new backgrounds.
+"""Edit, enhance and repair product photos: GAN inversion and latent edits, super-resolution,
+denoising, inpainting, new backgrounds.
 
+  python -m gan.edit --op invert --workdir runs/stylegan_products --image shoe.jpg --out inverted.png
+  python -m gan.edit --op direction --direction "size|brightness,aspect,class" --strength 2 \
+      --workdir runs/stylegan_products --image shoe.jpg --out larger.png
   python -m gan.edit --op superres --scale 4 --image small.png --out big.png
   python -m gan.edit --op superres --workdir runs/enhance/superres_x2 --image photos/ --out big/
   python -m gan.edit --op denoise --image noisy.jpg --strength 0.8 --out clean.png
@@ -20,11 +24,19 @@ Ops (OPS maps each name to a function building the per-image edit; gan/editing/ 
   background: cuts the product out of its plain (white by default, --photo-background) backdrop
               and puts it on --background: a colour (white, #RRGGBB), gradient:#TOP,#BOTTOM or an
               image file; --feather is the edge softness in pixels.
-GAN inversion and latent edits ("invert", "direction") belong to gan/editing/inversion.py and
-directions.py; they are not in OPS yet (their module adds them when ready).
+  invert:     the photo (centre square, resized to the generator's resolution) inverted into
+              the W+ space of the unconditional StyleGAN in --workdir (default
+              runs/stylegan_products): its encoder (<workdir>/encoder) refined by --steps of
+              projection, or --steps of projection from the mean w; writes the reconstruction,
+              --save-latent also the W+ latent (.npy).
+  direction:  inverts, moves W+ along --direction (a name in <workdir>/editing/directions.npz,
+              written by experiments/benchmark_editing.py: PCA axes "pc0"..., attribute directions
+              "size", "color_red", ... and conditional ones "size|brightness,aspect,class" that hold
+              the attributes after "|") by --strength standard deviations of w along it (in
+              [-10, 10], default 1), renders; prints the measured attributes before and after.
 
 Images are read at their own size (EXIF orientation applied, transparency composited on white).
-The models are fully convolutional and were trained on 64x64 photos: results are best for
+The enhancement models are fully convolutional and were trained on 64x64 photos: results are best for
 product photos of similar scale. --image may be a folder (every image in it, sorted) with --out
 a folder: one PNG per input. Errors (missing image, mask of another size, unknown op, scale or
 strength out of range, missing model) print one line "error: ..." and exit with code 1.
@@ -56,24 +68,13 @@ def _one_line(error: BaseException) -> str:
 
 
 def read_image(path: os.PathLike | str) -> np.ndarray:
-  """An image file at its own size -> (H, W, 3) float32 in [-1, 1]."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  from PIL import ImageOps  # pylint: disable=g-import-not-at-top
-  from PIL import UnidentifiedImageError  # pylint: disable=g-import-not-at-top
-  path = Path(path)
-  if not path.is_file():
-    raise EditError(f"Image file not found: {path}")
+  """An image file at its own size -> (H, W, 3) float32 in [-1, 1] (see data.read_rgb)."""
+  from gan import data  # pylint: disable=g-import-not-at-top
   try:
-    with Image.open(path) as image:
-      image.load()
-      image = ImageOps.exif_transpose(image)
-  except (UnidentifiedImageError, OSError, SyntaxError) as e:
-    raise EditError(f"Cannot read image {path}: {_one_line(e)}") from None
-  if image.mode in ("P", "PA", "LA", "La", "RGBa") or "transparency" in image.info:
-    image = image.convert("RGBA")
-  if image.mode == "RGBA":  # product photos sit on white
-    image = Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image)
-  return np.asarray(image.convert("RGB"), np.float32) / 127.5 - 1.0
+    image = data.read_rgb(path)
+  except (FileNotFoundError, ValueError) as e:
+    raise EditError(_one_line(e)) from None
+  return np.asarray(image, np.float32) / 127.5 - 1.0
 
 
 def read_mask(path: os.PathLike | str) -> np.ndarray:
@@ -205,12 +206,123 @@ def make_background(args: argparse.Namespace) -> Edit:
   return edit
 
 
-# "invert" and "direction" (gan/editing/inversion.py, directions.py) are added by their module.
+DEFAULT_STYLEGAN = os.path.join("runs", "stylegan_products")
+MAX_DIRECTION_STRENGTH = 10.0    # in std of w along the direction; beyond it images leave the data
+
+
+def _square_resize(image: np.ndarray, size: int) -> np.ndarray:
+  """(H, W, 3) -> centre square crop -> (size, size, 3), antialiased (the generator's resolution)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  h, w = image.shape[:2]
+  side = min(h, w)
+  top, left = (h - side) // 2, (w - side) // 2
+  square = image[top:top + side, left:left + side]
+  return np.asarray(jax.image.resize(square, (size, size, 3), "bicubic", antialias=True)).clip(-1, 1)
+
+
+def _inverter(args: argparse.Namespace):
+  """(generator, variables, invert): invert(image (H, W, 3)) -> (W+ latents (1, num_ws, w_dim),
+  noise maps, reconstruction (S, S, 3)) for the StyleGAN run in --workdir: its encoder
+  (<workdir>/encoder, from experiments/benchmark_editing.py) refined by --steps of W+ projection,
+  or without an encoder --steps of projection from the mean w."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from gan import sample  # pylint: disable=g-import-not-at-top
+  from gan.editing import inversion  # pylint: disable=g-import-not-at-top
+  workdir = args.workdir or DEFAULT_STYLEGAN
+  if args.steps is not None and args.steps < 0:
+    raise EditError(f"--steps (projection steps) must be >= 0, got {args.steps}.")
+  try:
+    _, generator, state, _ = sample.load_run(workdir)
+  except (FileNotFoundError, ValueError) as e:
+    raise EditError(f"{_one_line(e)} (--op {args.op} needs a trained StyleGAN run: python -m gan.main "
+                    "--config configs/stylegan_products.py --workdir runs/stylegan_products)") from None
+  if not inversion.is_stylegan(generator) or generator.num_classes:
+    raise EditError(f"--op {args.op} edits in the W+ space of an unconditional StyleGAN; {workdir} holds "
+                    "another model. Pass --workdir of a configs/stylegan_products.py run.")
+  variables = {"params": state.ema_g_params, "batch_stats": state.g_batch_stats}
+  try:
+    encoder, _ = inversion.load_encoder(os.path.join(workdir, "encoder"))
+  except FileNotFoundError:
+    encoder = None
+  steps = args.steps if args.steps is not None else (100 if encoder is not None else 300)
+  key = jax.random.PRNGKey(args.seed)
+  stats = inversion.w_statistics(generator, variables, key)
+  options = inversion.ProjectionOptions(steps=steps, perceptual_weight=0.0,
+                                        **({"latent_noise": 0.0, "learning_rate": 0.02} if encoder else {}))
+  noise = inversion.draw_noise(generator, variables, 1, jax.random.fold_in(key, 1))
+
+  def invert(image: np.ndarray):
+    target = _square_resize(image, generator.image_size)[None]
+    init = (inversion.encode(encoder, target) if encoder is not None
+            else inversion.initial_latents(generator, variables, "w+", 1, key, stats))
+    result = inversion.project(generator, variables, target, key, space="w+", options=options, init=init,
+                               noise=noise, stats=stats)
+    return result.latents, result.noise, np.asarray(result.images[0])
+
+  return generator, variables, invert
+
+
+def make_invert(args: argparse.Namespace) -> Edit:
+  """The generator's reconstruction of the photo (its resolution); --save-latent keeps W+ (.npy)."""
+  _, _, invert = _inverter(args)
+
+  def edit(image: np.ndarray) -> np.ndarray:
+    ws, _, reconstruction = invert(image)
+    if args.save_latent:
+      np.save(args.save_latent, np.asarray(ws[0]))
+    return reconstruction
+
+  return edit
+
+
+def make_direction(args: argparse.Namespace) -> Edit:
+  """Inverts the photo, moves its W+ along --direction by --strength (std of w along it), renders.
+  Prints how the measured attributes (brightness, size, colour shares, ...) changed."""
+  from gan.editing import directions  # pylint: disable=g-import-not-at-top
+  from gan.editing import edits  # pylint: disable=g-import-not-at-top
+  from gan.editing import inversion  # pylint: disable=g-import-not-at-top
+  strength = 1.0 if args.strength is None else args.strength
+  if not abs(strength) <= MAX_DIRECTION_STRENGTH:
+    raise EditError(f"--strength of a direction edit is in std of w along it, within "
+                    f"[-{MAX_DIRECTION_STRENGTH:g}, {MAX_DIRECTION_STRENGTH:g}] (typically -3..3), got {strength}.")
+  if not args.direction:
+    raise EditError("--op direction needs --direction NAME (the names are listed by --direction list).")
+  workdir = args.workdir or DEFAULT_STYLEGAN
+  path = os.path.join(workdir, "editing", directions.DIRECTIONS_FILE)
+  try:
+    known = directions.load_directions(path)
+  except (FileNotFoundError, ValueError) as e:
+    raise EditError(f"{_one_line(e)} Find the run's directions first: python experiments/benchmark_editing.py "
+                    f"--workdir {workdir}") from None
+  if args.direction not in known:
+    import difflib  # pylint: disable=g-import-not-at-top
+    close = difflib.get_close_matches(args.direction, known, n=5, cutoff=0.3)
+    raise EditError(f"Unknown direction {args.direction!r}"
+                    + (f"; closest: {', '.join(close)}" if close else "")
+                    + f". The {len(known)} directions of {workdir}: {', '.join(known)}.")
+  direction = known[args.direction]
+  generator, variables, invert = _inverter(args)
+
+  def edit(image: np.ndarray) -> np.ndarray:
+    ws, noise, reconstruction = invert(image)
+    edited = inversion.render(generator, variables, edits.apply_direction(ws, direction, strength), "w+",
+                              noise=noise)
+    before, after = edits.measure(reconstruction[None]), edits.measure(edited)
+    changes = ", ".join(f"{k} {float(before[k][0]):.3f} -> {float(after[k][0]):.3f}"
+                        for k in edits.CONTINUOUS if k in before)
+    print(f"{direction.name} x{strength:g}: {changes}")
+    return np.asarray(edited[0])
+
+  return edit
+
+
 OPS: dict[str, Callable[[argparse.Namespace], Edit]] = {
     "superres": make_superres,
     "denoise": make_denoise,
     "inpaint": make_inpaint,
     "background": make_background,
+    "invert": make_invert,
+    "direction": make_direction,
 }
 
 
@@ -240,7 +352,8 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--out", required=True, help="Output PNG, or a folder for a folder of inputs.")
   p.add_argument("--workdir", default=None, help=f"Trained model (default {DEFAULT_RUNS}/<task>).")
   p.add_argument("--scale", type=int, default=None, help="superres: 2 or 4.")
-  p.add_argument("--strength", type=float, default=None, help="denoise: in [0, 1] (default 1).")
+  p.add_argument("--strength", type=float, default=None,
+                 help="denoise: in [0, 1] (default 1); direction: std of w along it, in [-10, 10] (default 1).")
   p.add_argument("--mask", default=None, help="inpaint: mask image of the image's size, white = fill.")
   p.add_argument("--box", default=None, help="inpaint: x0,y0,x1,y1 region to fill.")
   p.add_argument("--background", default=None,
@@ -248,13 +361,18 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--feather", type=float, default=None, help="background: edge softness (pixels).")
   p.add_argument("--photo-background", "--photo_background", dest="photo_background",
                  default="white", help="background: the photo's backdrop, white | black | plain.")
+  p.add_argument("--direction", default=None, help="direction: a name from <workdir>/editing/directions.npz.")
+  p.add_argument("--steps", type=int, default=None,
+                 help="invert / direction: W+ projection steps (default 100 after the encoder, else 300).")
+  p.add_argument("--save-latent", "--save_latent", dest="save_latent", default=None,
+                 help="invert: also save the W+ latent (num_ws, w_dim) to this .npy file.")
+  p.add_argument("--seed", type=int, default=0, help="invert / direction: noise maps and projection.")
   return p
 
 
 def run_cli(args: argparse.Namespace) -> int:
   if args.op not in OPS:
-    raise EditError(f"Unknown op {args.op!r}; valid: {', '.join(OPS)} (invert and direction: "
-                    "GAN inversion, not available yet).")
+    raise EditError(f"Unknown op {args.op!r}; valid: {', '.join(OPS)}.")
   pairs = image_pairs(args.image, args.out)
   first = read_image(pairs[0][0])  # an unreadable image fails before any model is loaded
   edit = OPS[args.op](args)

@@ -6,7 +6,8 @@
 Several hosts: start the same command once per host with --coordinator_address, --num_processes
 and --process_id (or the environment variables of gan/distributed.py; README "Multi-host and
 faults" has the SLURM command). Errors caused by the input or the machine print one paragraph
-"error: ..." on stderr and exit with code 1 (130 for Ctrl-C outside the training loop).
+"error: ..." on stderr and exit with code 1 (SIGTERM or Ctrl-C: a checkpoint at the current step, exit 0;
+Ctrl-C twice: exit 130 at once).
 """
 
 import errno
@@ -114,14 +115,19 @@ def fail(message: str, code: int = 1, log: bool = True) -> None:
 
 def run(config: ml_collections.ConfigDict, workdir: str, coordinator_address: Optional[str] = None,
         num_processes: Optional[int] = None, process_id: Optional[int] = None) -> None:
-  """Joins the other processes (if any) and trains; user and machine errors end in `fail`."""
+  """Joins the other processes (if any) and trains; user and machine errors end in `fail`.
+
+  SIGTERM / SIGINT are handled from here on, so one arriving during the setup (joining, loading
+  data, restoring, which can take a while) also ends the run cleanly (exit code 0).
+  """
   try:
     if not workdir:
       fail("--workdir is empty: pass the folder of the run (it is created if missing).")
     if os.path.exists(workdir) and not os.path.isdir(workdir):
       fail(f"--workdir {workdir} is a file, not a folder: pass a folder (it is created if missing).")
-    distributed.initialize(coordinator_address, num_processes, process_id)
-    recovery.train_and_evaluate(config, workdir)
+    with train.stop_on_signals() as stop:
+      distributed.initialize(coordinator_address, num_processes, process_id)
+      recovery.train_and_evaluate(config, workdir, stop)
   except USER_ERRORS as e:
     fail(str(e))
   except OSError as e:
@@ -134,9 +140,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, coordinator_address: Op
       fail(f"Cannot write {e.filename or workdir}: {e.strerror}. Pass a --workdir you can write to.")
     raise
   except KeyboardInterrupt:
-    # Ctrl-C outside the loop (setup, compilation); inside it saves a checkpoint and stops cleanly.
-    fail("Interrupted outside the training loop: rerun the same command to resume from the latest "
-         "complete checkpoint.", code=130)
+    # Ctrl-C twice (the first one asks for a clean stop, the second one stops at once).
+    fail("Interrupted: rerun the same command to resume from the latest complete checkpoint.", code=130)
 
 
 def main(argv):

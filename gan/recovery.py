@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
-from typing import Any
+from typing import Any, Optional
 
 from absl import logging
 import jax
@@ -80,8 +81,11 @@ def _latest_step(workdir: str, keep: int) -> int | None:
     manager.close()
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       stop: Optional[threading.Event] = None):
   """train.train_and_evaluate with config.train.on_non_finite applied; returns the final GanState.
+
+  stop: passed on to train.train_and_evaluate (the event its signal handlers set).
 
   Raises:
     train.NonFiniteLossError: with "stop" (the default), or after train.max_rollbacks rollbacks.
@@ -100,7 +104,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                       ", ".join(f"optimizer.{k}={run_config.optimizer[k]:.3g}"
                                 for k in learning_rate_keys(run_config)))
     try:
-      return train.train_and_evaluate(run_config, workdir)
+      return train.train_and_evaluate(run_config, workdir, stop)
     except train.NonFiniteLossError as e:
       if policy != "rollback":
         raise

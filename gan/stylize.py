@@ -129,18 +129,14 @@ def _check_options(style_paths: Sequence[PathLike], weights: Optional[Sequence[f
 
 def _load(path: PathLike, size: int, what: str) -> np.ndarray:
   """(size, size, 3) float32 in [-1, 1]; StylizeError naming `what` on a missing / bad file."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   from gan.style import controls  # pylint: disable=g-import-not-at-top
   try:
     return controls.load_image(path, size)
   except FileNotFoundError as e:
     raise StylizeError(f"{what}: {_one_line(e)}; check the path.") from None
-  except ValueError as e:
-    raise StylizeError(f"{what}: {_one_line(e).rstrip('.')}. Give a readable image file (JPEG, PNG, "
-                       "BMP, WebP).") from None
-  except Image.DecompressionBombError as e:   # not a ValueError: PIL refuses images > ~179M pixels
-    raise StylizeError(f"{what} {path} is too large: {_one_line(e)} Resize it (a few thousand "
-                       "pixels per side is plenty) and retry.") from None
+  except ValueError as e:    # unreadable, or too large (data.read_rgb says which)
+    advice = "" if "too large" in str(e) else " Give a readable image file (JPEG, PNG, BMP, WebP)."
+    raise StylizeError(f"{what}: {_one_line(e).rstrip('.')}.{advice}") from None
 
 
 def resolve_extractor(extractor: Any = "auto", vgg_weights: Optional[PathLike] = None):

@@ -144,14 +144,21 @@ def _translation_problems(config: ml_collections.ConfigDict) -> list[str]:
 
 
 @contextlib.contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-  """SIGTERM / SIGINT set an event so the loop can checkpoint and exit cleanly (main thread only)."""
-  stop = threading.Event()
+def stop_on_signals(stop: Optional[threading.Event] = None) -> Iterator[threading.Event]:
+  """SIGTERM / SIGINT set an event so the loop can checkpoint and exit cleanly (main thread only).
+
+  stop: an event to set (a caller that installed the handlers earlier, e.g. gan.main before the
+  setup, passes its own so a signal during setup is not lost); default a new one. A second SIGINT
+  while stopping raises KeyboardInterrupt (Ctrl-C twice: stop now, without the checkpoint).
+  """
+  stop = stop if stop is not None else threading.Event()
   if threading.current_thread() is not threading.main_thread():
     yield stop
     return
   def handler(signum, frame):
     del frame
+    if stop.is_set() and signum == signal.SIGINT:
+      raise KeyboardInterrupt
     logging.warning("Received signal %d: saving a checkpoint and stopping.", signum)
     stop.set()
   previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -283,9 +290,32 @@ def setup_translation(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
 TASKS = {"generation": setup_generation, "pix2pix": setup_translation, "cyclegan": setup_translation}
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       stop: Optional[threading.Event] = None) -> Any:
   """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the final state
-  (a GanState, or a translation.TranslationState for the translation tasks)."""
+  (a GanState, or a translation.TranslationState for the translation tasks).
+
+  SIGTERM / SIGINT at any point (setup included) end the run cleanly: in the loop, after saving a
+  checkpoint at the current step; before it, right after setup (nothing new to save). `stop`: the
+  event of a caller's `stop_on_signals` (see there). Whatever ends the run, the data thread, the
+  checkpoint managers and the writers are closed.
+  """
+  with stop_on_signals(stop) as stop, contextlib.ExitStack() as cleanup:
+    return _train_and_evaluate(config, workdir, stop, cleanup)
+
+
+def _close_quietly(close: Callable[[], Any], what: str) -> Callable[[], None]:
+  """`close` for an ExitStack on the error path: a second error would hide the first one."""
+  def call():
+    try:
+      close()
+    except Exception as e:  # pylint: disable=broad-except
+      logging.warning("Closing %s after an error also failed: %s", what, e)
+  return call
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: threading.Event,
+                        cleanup: contextlib.ExitStack) -> Any:
   start_time = time.time()
   check_config(config)
   os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
@@ -302,6 +332,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
 
   # --- Restore or start.
   manager = checkpointing.make_manager(workdir, config.train.keep_checkpoints, writer=True)
+  cleanup.callback(_close_quietly(manager.close, "the checkpoint manager"))
   signature = task.signature
   restored = checkpointing.restore_latest(manager, state, signature, move_aside_unreadable=True)
   if restored is not None:
@@ -310,6 +341,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
   start_step = int(state.step)
   # Before anything is written: the data arguments (e.g. a batch larger than the data) are checked here.
   batches = input_pipeline.prefetch_to_mesh(task.batches(start_step), batch_sharding, size=config.data.prefetch)
+  cleanup.callback(batches.close)
   if is_main:
     with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
       f.write(config.to_json_best_effort(indent=2))
@@ -325,6 +357,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
 
   # --- Loop.
   writer = writers.create_writer(workdir, is_main)
+  cleanup.callback(_close_quietly(writer.close, "the metric writer"))
   total_steps = config.train.steps
   progress = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer,
                                              every_steps=config.train.log_every)
@@ -336,6 +369,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
   # --- Evaluation with the domain classifier; the best checkpoint by FID is kept apart.
   evaluate_state = task.evaluate
   best_manager = checkpointing.make_manager(workdir, 1, folder="best_checkpoint", writer=True)
+  cleanup.callback(_close_quietly(best_manager.close, "the best-checkpoint manager"))
   best_fid = (checkpointing.latest_meta(best_manager) or {}).get("fid", float("inf"))
 
   def run_evaluation(step: int) -> None:
@@ -366,33 +400,37 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
   logging.info("Training %s for %d steps from step %d on %d device(s), global batch %d.",
                config.model.name if task_name == "generation" else task_name, total_steps, start_step,
                jax.device_count(), config.train.batch_size)
-  with stop_on_signals() as stop:
-    for step in range(start_step + 1, total_steps + 1):
-      with jax.profiler.StepTraceAnnotation("train", step_num=step):
-        state, metrics = train_step(state, next(batches))
-      history.append(metrics)
-      # Read once: a signal arriving later is handled at the next step (several processes: at the
-      # next multiple of log_every, all together).
-      stopping = distributed.stop_requested(stop, step, config.train.log_every)
-      last = step == total_steps or stopping
-      save_now = last or step % config.train.checkpoint_every == 0
-      evaluate_now = (evaluate_state is not None and not stopping
-                      and (step == total_steps or step % config.eval.every == 0))
-      if save_now or evaluate_now or step % config.train.log_every == 0:
-        # Waits for the device: NaNs are caught before anything is saved, and the host stays at
-        # most log_every steps ahead.
-        flush_metrics(step)
-      progress(step)            # after the wait, so steps/s measures compute, not dispatch
-      if last or step % config.train.sample_every == 0:
-        write_samples(step)
-      if evaluate_now:
-        run_evaluation(step)
-      if save_now:
-        checkpointing.save(manager, state, {"step": step, "data_position": step * task.data_steps_per_step, **run_info})
-        last_saved = step
-      if stopping:
-        logging.warning("Stopped at step %d after a signal; rerun the same command to resume.", step)
-        break
+  # A signal during setup: stop before compiling (every process agrees; nothing new to save).
+  if start_step < total_steps and distributed.stop_requested(stop, start_step, 1):
+    logging.warning("Stopped before training after a signal; rerun the same command to resume from "
+                    "step %d.", start_step)
+    total_steps = start_step
+  for step in range(start_step + 1, total_steps + 1):
+    with jax.profiler.StepTraceAnnotation("train", step_num=step):
+      state, metrics = train_step(state, next(batches))
+    history.append(metrics)
+    # Read once: a signal arriving later is handled at the next step (several processes: at the
+    # next multiple of log_every, all together).
+    stopping = distributed.stop_requested(stop, step, config.train.log_every)
+    last = step == total_steps or stopping
+    save_now = last or step % config.train.checkpoint_every == 0
+    evaluate_now = (evaluate_state is not None and not stopping
+                    and (step == total_steps or step % config.eval.every == 0))
+    if save_now or evaluate_now or step % config.train.log_every == 0:
+      # Waits for the device: NaNs are caught before anything is saved, and the host stays at
+      # most log_every steps ahead.
+      flush_metrics(step)
+    progress(step)            # after the wait, so steps/s measures compute, not dispatch
+    if last or step % config.train.sample_every == 0:
+      write_samples(step)
+    if evaluate_now:
+      run_evaluation(step)
+    if save_now:
+      checkpointing.save(manager, state, {"step": step, "data_position": step * task.data_steps_per_step, **run_info})
+      last_saved = step
+    if stopping:
+      logging.warning("Stopped at step %d after a signal; rerun the same command to resume.", step)
+      break
   batches.close()
   # Fixed shapes: the step compiles once per run; more means something recompiles every so often.
   compiles = train_step._cache_size()  # pylint: disable=protected-access
@@ -406,5 +444,5 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
   writer.flush()
   writer.close()
   provenance.write_run_record(workdir, config, start_time, step=int(state.step),
-                              status="finished" if int(state.step) >= total_steps else "stopped")
+                              status="finished" if int(state.step) >= config.train.steps else "stopped")
   return state

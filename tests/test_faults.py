@@ -183,6 +183,7 @@ def test_disk_full_while_saving_is_a_clear_error_and_keeps_earlier_checkpoints(r
 
 def test_sigint_saves_a_checkpoint_at_the_current_step_and_stops(run, tiny_data_dir, monkeypatch):
   original = writers.create_writer
+  interrupted = []
 
   def create_writer(workdir, is_main):
     writer = original(workdir, is_main)
@@ -190,8 +191,9 @@ def test_sigint_saves_a_checkpoint_at_the_current_step_and_stops(run, tiny_data_
 
     def write_and_interrupt(step, scalars):
       write_scalars(step, scalars)
-      if "d_loss" in scalars:
-        os.kill(os.getpid(), signal.SIGINT)      # Ctrl-C mid-run
+      if "d_loss" in scalars and not interrupted:
+        interrupted.append(step)
+        os.kill(os.getpid(), signal.SIGINT)      # Ctrl-C mid-run (once: twice stops at once)
     writer.write_scalars = write_and_interrupt
     return writer
 
@@ -211,6 +213,44 @@ def launch(args, log_path):
   with open(log_path, "w") as log:
     return subprocess.Popen([sys.executable, "-m", "gan.main", *args], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=log)
+
+
+def wait_for(predicate, timeout=180.0):
+  deadline = time.time() + timeout
+  while time.time() < deadline and not predicate():
+    time.sleep(0.02)
+  assert predicate(), "timed out"
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_program_during_setup_and_mid_run_exits_cleanly(run, tiny_data_dir, tmp_path):
+  """Preemption sends SIGTERM whenever it likes: during setup (data, init, restore) the program
+  stops before compiling with exit code 0 and the checkpoints as they were; mid-run it saves the
+  current step and exits 0; the next start resumes from there."""
+  args = ["--config", "configs/tiny.py", "--workdir", str(run), f"--config.data.dir={tiny_data_dir}",
+          "--config.train.steps=100000", "--config.train.checkpoint_every=100000", "--config.train.log_every=5"]
+  # During setup: the workdir's samples/ folder is (re)made first thing in train_and_evaluate.
+  shutil.rmtree(run / "samples")
+  proc = launch(args, tmp_path / "setup.log")
+  wait_for(lambda: (run / "samples").exists())
+  proc.send_signal(signal.SIGTERM)
+  assert proc.wait(timeout=180) == 0, (tmp_path / "setup.log").read_text()[-3000:]
+  log = (tmp_path / "setup.log").read_text()
+  assert "Stopped before training after a signal" in log and "resume from step 4" in log, log[-3000:]
+  assert steps_in(run / "checkpoints") == [2, 4]
+  # Mid-run: after the first logged losses (step 5: resumed from 4, log_every 5).
+  proc = launch(args, tmp_path / "run.log")
+  def losses_logged_after_resuming():
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return any(r["step"] > 4 and "d_loss" in r for r in records)
+  wait_for(losses_logged_after_resuming)
+  proc.send_signal(signal.SIGTERM)
+  assert proc.wait(timeout=180) == 0, (tmp_path / "run.log").read_text()[-3000:]
+  log = (tmp_path / "run.log").read_text()
+  stopped = int(re.search(r"Stopped at step (\d+) after a signal", log).group(1))
+  assert stopped >= 5 and steps_in(run / "checkpoints") == [4, stopped]
+  _, _, state, meta = sample.load_run(str(run))
+  assert int(state.step) == stopped and meta["data_position"] == stopped
 
 
 @pytest.mark.slow
@@ -281,7 +321,7 @@ def test_rollback_policy_logic(tmp_path, monkeypatch, tiny_data_dir):
   calls = []
 
   def fake_training(fail_times):
-    def train_and_evaluate(config, workdir):
+    def train_and_evaluate(config, workdir, stop=None):
       calls.append((config.optimizer.g_lr, config.optimizer.d_lr))
       if fail_times is None or len(calls) <= fail_times:
         raise train.NonFiniteLossError(f"Non-finite d_loss at step {len(calls)}.")

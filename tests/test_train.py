@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -198,6 +199,8 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, data_dir
                                  "train.checkpoint_every": 4})
   with pytest.raises(train.NonFiniteLossError, match=r"at step [34].*last good checkpoint is step 2"):
     train.train_and_evaluate(bad, workdir)
+  # The error path closed the data thread too (a rollback starts a new one in the same process).
+  assert not [t for t in threading.enumerate() if t.name == "prefetch_to_mesh" and t.is_alive()]
   assert os.listdir(os.path.join(workdir, "checkpoints")) == ["2"]
   _, _, state, _ = sample.load_run(workdir)
   assert int(state.step) == 2

@@ -17,6 +17,7 @@ float64 numpy arrays (w_dim,) on the host: fitting is small linear algebra on a 
 from __future__ import annotations
 
 from collections.abc import Sequence
+import os
 from typing import Any, NamedTuple, Optional
 
 import flax.linen as nn
@@ -234,3 +235,38 @@ def conditional_direction(target: LinearProbe, held: Sequence[LinearProbe], ws: 
   suffix = "" if layers is None else f"@{layers[0]}-{layers[1]}"
   name = f"{target.name}|{','.join(p.name for p in held)}{suffix}"
   return Direction(name, unit, _scale(ws, unit), layers)
+
+
+# --- Saving --------------------------------------------------------------------------------------
+
+DIRECTIONS_FILE = "directions.npz"
+
+
+def save_directions(path: str, directions: Sequence[Direction]) -> None:
+  """Writes Directions to an .npz (names, (K, w_dim) vectors, scales, layer ranges; no pickle)."""
+  if not directions:
+    raise ValueError("No directions to save.")
+  names = [d.name for d in directions]
+  if len(set(names)) != len(names):
+    raise ValueError(f"Direction names must be unique, got {names}.")
+  layers = np.array([d.layers if d.layers is not None else (-1, -1) for d in directions], np.int64)
+  np.savez(path, names=np.array(names), vectors=np.stack([np.asarray(d.vector, np.float64) for d in directions]),
+           scales=np.array([d.scale for d in directions], np.float64), layers=layers)
+
+
+def load_directions(path: str) -> dict[str, Direction]:
+  """{name: Direction} written by `save_directions`.
+
+  Raises:
+    FileNotFoundError: no file at `path`.
+    ValueError: the file is not a directions file.
+  """
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"No directions file {path}.")
+  try:
+    with np.load(path, allow_pickle=False) as saved:
+      names, vectors, scales, layers = (saved[k] for k in ("names", "vectors", "scales", "layers"))
+  except (OSError, ValueError, KeyError) as e:
+    raise ValueError(f"{path} is not a directions file written by save_directions ({e}).") from None
+  return {str(n): Direction(str(n), v, float(s), None if l[0] < 0 else (int(l[0]), int(l[1])))
+          for n, v, s, l in zip(names, vectors, scales, layers)}

@@ -23,8 +23,6 @@ from typing import Any
 import jax
 import numpy as np
 from PIL import Image
-from PIL import ImageOps
-from PIL import UnidentifiedImageError
 from scipy import ndimage
 
 from gan import attributes
@@ -307,25 +305,9 @@ def load_image(path: str | os.PathLike, size: int) -> np.ndarray:
     FileNotFoundError: no file at `path`.
     ValueError: the file is not a readable image.
   """
-  path = os.fspath(path)
   if size < 1:
     raise ValueError(f"size must be >= 1, got {size}.")
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"Image file not found: {path}")
-  try:
-    with Image.open(path) as image:
-      image.load()
-      image = ImageOps.exif_transpose(image)
-  except (UnidentifiedImageError, OSError, SyntaxError) as e:
-    raise ValueError(f"Cannot read image {path}: {e}") from e
-  if image.mode in data.WIDE_GREY_MODES:
-    image = data.wide_grey_to_8bit(image)
-  if image.mode in ("P", "PA", "LA", "La", "RGBa") or "transparency" in image.info:
-    image = image.convert("RGBA")
-  if image.mode == "RGBA":
-    white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-    image = Image.alpha_composite(white, image)
-  image = image.convert("RGB")
+  image = data.read_rgb(path)
   width, height = image.size
   scale = size / min(width, height)
   new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))

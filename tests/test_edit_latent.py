@@ -1,0 +1,123 @@
+"""gan.edit's GAN-inversion ops on a tiny StyleGAN run: --op invert and --op direction."""
+
+import os
+
+import jax
+import numpy as np
+from PIL import Image
+import pytest
+
+from configs import default
+from configs import stylegan_products
+from gan import edit
+from gan import sample
+from gan import sampling
+from gan import train
+from gan.editing import directions
+from gan.editing import inversion
+from gan.metrics import image as image_metrics
+from test_translation import write_products
+
+
+@pytest.fixture(scope="module")
+def stylegan_run(tmp_path_factory):
+  """A 2-step 16x16 StyleGAN run on synthetic product photos, its PCA directions saved like
+  experiments/benchmark_editing.py does, and one of its own images as a PNG (a perfect target)."""
+  root = tmp_path_factory.mktemp("products")
+  write_products(root, "train", range(1, 41))
+  write_products(root, "val", range(1, 9))
+  workdir = tmp_path_factory.mktemp("stylegan_run")
+  config = default.apply_overrides(stylegan_products.get_config(), {
+      "data.dir": str(root), "data.image_size": 16, "model.z_dim": 16, "model.g_width": 8,
+      "model.d_width": 8, "model.generator.w_dim": 16, "model.generator.mapping_layers": 2,
+      "train.batch_size": 8, "train.steps": 2, "train.log_every": 1, "train.checkpoint_every": 2,
+      "train.sample_every": 2, "sample.grid_rows": 2, "sample.grid_columns": 2, "eval.classifier_dir": ""})
+  train.train_and_evaluate(config, str(workdir))
+  _, generator, state, _ = sample.load_run(str(workdir))
+  variables = {"params": state.ema_g_params, "batch_stats": state.g_batch_stats}
+  ws = directions.sample_w(generator, variables, jax.random.PRNGKey(3), 500)
+  found = directions.pca_directions(directions.fit_pca(ws, 4), 4)
+  os.makedirs(workdir / "editing")
+  directions.save_directions(str(workdir / "editing" / directions.DIRECTIONS_FILE), found)
+  target = inversion.render(generator, variables, inversion.broadcast_w(ws[:1], generator.num_ws), "w+",
+                            noise=inversion.draw_noise(generator, variables, 1, jax.random.PRNGKey(5)))
+  Image.fromarray(sampling.to_uint8(np.asarray(target[0]))).save(workdir / "own.png")
+  return workdir, found
+
+
+def run_edit(args, capsys):
+  capsys.readouterr()
+  code = edit.main([str(a) for a in args])
+  out = capsys.readouterr()
+  return code, out.out, out.err
+
+
+def read(path):
+  return np.asarray(Image.open(path), np.float32) / 127.5 - 1.0
+
+
+def test_directions_round_trip(tmp_path):
+  saved = [directions.Direction("pc0", np.array([0.6, 0.8]), 1.5, None),
+           directions.Direction("size|brightness@2-4", np.array([1.0, 0.0]), 0.25, (2, 4))]
+  directions.save_directions(str(tmp_path / "d.npz"), saved)
+  loaded = directions.load_directions(str(tmp_path / "d.npz"))
+  assert list(loaded) == ["pc0", "size|brightness@2-4"]
+  for want in saved:
+    got = loaded[want.name]
+    np.testing.assert_array_equal(got.vector, want.vector)
+    assert (got.scale, got.layers) == (want.scale, want.layers)
+  (tmp_path / "bad.npz").write_bytes(b"not a zip")
+  with pytest.raises(ValueError, match="not a directions file"):
+    directions.load_directions(str(tmp_path / "bad.npz"))
+
+
+def test_invert_reconstructs_the_generators_own_image_and_saves_the_latent(stylegan_run, tmp_path, capsys):
+  workdir, _ = stylegan_run
+  code, _, err = run_edit(["--op", "invert", "--workdir", workdir, "--image", workdir / "own.png",
+                           "--steps", 200, "--save-latent", tmp_path / "w.npy", "--out", tmp_path / "inv.png"], capsys)
+  assert code == 0, err
+  reconstruction, target = read(tmp_path / "inv.png"), read(workdir / "own.png")
+  assert reconstruction.shape == (16, 16, 3)
+  # Without inversion (the mean w) the image is far; after 200 W+ steps it is close.
+  psnr = float(image_metrics.psnr(reconstruction[None], target[None], data_range=2.0)[0])
+  assert psnr > 25.0, psnr
+  assert np.load(tmp_path / "w.npy").shape == (sample.load_run(str(workdir))[1].num_ws, 16)
+
+
+def test_direction_strength_zero_is_the_inversion_and_strength_moves_along_it(stylegan_run, tmp_path, capsys):
+  workdir, found = stylegan_run
+  common = ["--workdir", workdir, "--image", workdir / "own.png", "--steps", 20]
+  assert run_edit(["--op", "invert", *common, "--out", tmp_path / "inv.png"], capsys)[0] == 0
+  code, out, err = run_edit(["--op", "direction", "--direction", "pc0", "--strength", 0, *common,
+                             "--out", tmp_path / "zero.png"], capsys)
+  assert code == 0, err
+  np.testing.assert_array_equal(read(tmp_path / "zero.png"), read(tmp_path / "inv.png"))
+  assert "pc0 x0: brightness" in out
+  code, _, err = run_edit(["--op", "direction", "--direction", "pc0", "--strength", 3, *common,
+                           "--out", tmp_path / "three.png"], capsys)
+  assert code == 0, err
+  assert np.abs(read(tmp_path / "three.png") - read(tmp_path / "inv.png")).mean() > 0.01
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--direction", "pc9"], "Unknown direction 'pc9'; closest: pc3, pc2, pc1, pc0. The 4 directions"),
+    (["--direction", "pc0", "--strength", "11"], "within [-10, 10]"),
+    ([], "needs --direction NAME"),
+    (["--direction", "pc0", "--steps", "-1"], "--steps (projection steps) must be >= 0"),
+])
+def test_direction_bad_input(stylegan_run, tmp_path, capsys, args, message):
+  workdir, _ = stylegan_run
+  code, _, err = run_edit(["--op", "direction", "--workdir", workdir, "--image", workdir / "own.png", *args,
+                           "--out", tmp_path / "x.png"], capsys)
+  assert code == 1 and message in err, err
+  assert not (tmp_path / "x.png").exists()
+
+
+def test_latent_ops_need_a_stylegan_run_and_its_directions(stylegan_run, tiny_run, tmp_path, capsys):
+  workdir, _ = stylegan_run
+  image = ["--image", workdir / "own.png", "--out", tmp_path / "x.png"]
+  code, _, err = run_edit(["--op", "invert", "--workdir", tiny_run[0], *image], capsys)
+  assert code == 1 and "W+ space of an unconditional StyleGAN" in err, err
+  code, _, err = run_edit(["--op", "direction", "--direction", "pc0", "--workdir", tmp_path / "none", *image], capsys)
+  assert code == 1 and "python experiments/benchmark_editing.py" in err, err
+  assert not (tmp_path / "x.png").exists()
