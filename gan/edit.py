@@ -20,7 +20,9 @@ Ops (OPS maps each name to a function building the per-image edit; gan/editing/ 
               --strength in [0, 1] blends input (0) and denoised (1).
   inpaint:    fills the region of --mask (a PNG of the image's size, white = fill) or of
               --box x0,y0,x1,y1 (pixels x0 <= x < x1, y0 <= y < y1); the other pixels are kept
-              exactly; --workdir default runs/enhance/inpaint.
+              exactly; --method model (default: the trained inpainting generator, --workdir default
+              runs/enhance/inpaint) or inversion (masked W+ inversion of the StyleGAN in --workdir,
+              default runs/stylegan_products, at its resolution; --steps, default 300).
   background: cuts the product out of its plain (white by default, --photo-background) backdrop
               and puts it on --background: a colour (white, #RRGGBB), gradient:#TOP,#BOTTOM or an
               image file; --feather is the edge softness in pixels.
@@ -49,12 +51,14 @@ from collections.abc import Callable, Sequence
 import os
 from pathlib import Path
 import sys
-from typing import Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 DEFAULT_RUNS = os.path.join("runs", "enhance")
+DEFAULT_STYLEGAN = os.path.join("runs", "stylegan_products")
+INPAINT_METHODS = ("model", "inversion")
 
 Edit = Callable[[np.ndarray], np.ndarray]   # (H, W, 3) float32 in [-1, 1] -> (H', W', 3)
 
@@ -168,7 +172,16 @@ def make_inpaint(args: argparse.Namespace) -> Edit:
     if len(box) != 4:
       raise EditError(f"--box must be four integers x0,y0,x1,y1 (pixels), got {args.box!r}.")
   mask = read_mask(args.mask) if args.mask is not None else None
-  model = _load_model(args.workdir or os.path.join(DEFAULT_RUNS, "inpaint"), "inpaint")
+  if args.method not in INPAINT_METHODS:
+    raise EditError(f"Unknown --method {args.method!r} for inpaint; valid: {', '.join(INPAINT_METHODS)}.")
+  if args.method == "inversion":
+    g = _load_stylegan(args)
+    options = _projection_options(args, from_encoder=False)   # the encoder would see the hole
+    fill = lambda image, hole: inpaint.masked_inversion(g.generator, g.variables, image, hole, g.key,
+                                                        options=options, noise=g.noise, stats=g.stats)[0]
+  else:
+    model = _load_model(args.workdir or os.path.join(DEFAULT_RUNS, "inpaint"), "inpaint")
+    fill = lambda image, hole: inpaint.inpaint(model, image, hole)
 
   def edit(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
@@ -179,7 +192,7 @@ def make_inpaint(args: argparse.Namespace) -> Edit:
       hole = mask if mask is not None else inpaint.box_mask(h, w, box)
     except ValueError as e:
       raise EditError(_one_line(e)) from None
-    return inpaint.inpaint(model, image, hole)
+    return fill(image, hole)
 
   return edit
 
@@ -206,7 +219,6 @@ def make_background(args: argparse.Namespace) -> Edit:
   return edit
 
 
-DEFAULT_STYLEGAN = os.path.join("runs", "stylegan_products")
 MAX_DIRECTION_STRENGTH = 10.0    # in std of w along the direction; beyond it images leave the data
 
 
@@ -220,11 +232,17 @@ def _square_resize(image: np.ndarray, size: int) -> np.ndarray:
   return np.asarray(jax.image.resize(square, (size, size, 3), "bicubic", antialias=True)).clip(-1, 1)
 
 
-def _inverter(args: argparse.Namespace):
-  """(generator, variables, invert): invert(image (H, W, 3)) -> (W+ latents (1, num_ws, w_dim),
-  noise maps, reconstruction (S, S, 3)) for the StyleGAN run in --workdir: its encoder
-  (<workdir>/encoder, from experiments/benchmark_editing.py) refined by --steps of W+ projection,
-  or without an encoder --steps of projection from the mean w."""
+class _StyleGAN(NamedTuple):
+  generator: Any
+  variables: Any
+  encoder: Any            # inversion.TrainedEncoder, or None when the run has none
+  stats: Any              # inversion.WStatistics
+  noise: Any              # fixed noise maps for one image
+  key: Any
+
+
+def _load_stylegan(args: argparse.Namespace) -> _StyleGAN:
+  """The unconditional StyleGAN run in --workdir (default runs/stylegan_products) and its encoder."""
   import jax  # pylint: disable=g-import-not-at-top
   from gan import sample  # pylint: disable=g-import-not-at-top
   from gan.editing import inversion  # pylint: disable=g-import-not-at-top
@@ -237,34 +255,51 @@ def _inverter(args: argparse.Namespace):
     raise EditError(f"{_one_line(e)} (--op {args.op} needs a trained StyleGAN run: python -m gan.main "
                     "--config configs/stylegan_products.py --workdir runs/stylegan_products)") from None
   if not inversion.is_stylegan(generator) or generator.num_classes:
-    raise EditError(f"--op {args.op} edits in the W+ space of an unconditional StyleGAN; {workdir} holds "
+    raise EditError(f"--op {args.op} works in the W+ space of an unconditional StyleGAN; {workdir} holds "
                     "another model. Pass --workdir of a configs/stylegan_products.py run.")
   variables = {"params": state.ema_g_params, "batch_stats": state.g_batch_stats}
   try:
     encoder, _ = inversion.load_encoder(os.path.join(workdir, "encoder"))
   except FileNotFoundError:
     encoder = None
-  steps = args.steps if args.steps is not None else (100 if encoder is not None else 300)
   key = jax.random.PRNGKey(args.seed)
   stats = inversion.w_statistics(generator, variables, key)
-  options = inversion.ProjectionOptions(steps=steps, perceptual_weight=0.0,
-                                        **({"latent_noise": 0.0, "learning_rate": 0.02} if encoder else {}))
   noise = inversion.draw_noise(generator, variables, 1, jax.random.fold_in(key, 1))
+  return _StyleGAN(generator, variables, encoder, stats, noise, key)
+
+
+def _projection_options(args: argparse.Namespace, from_encoder: bool):
+  """W+ projection settings: --steps (default 100 refining an encoder's guess, else 300 from the
+  mean w); a refinement starts close, so a smaller step size and no latent perturbation."""
+  from gan.editing import inversion  # pylint: disable=g-import-not-at-top
+  steps = args.steps if args.steps is not None else (100 if from_encoder else 300)
+  refine = {"latent_noise": 0.0, "learning_rate": 0.02} if from_encoder else {}
+  return inversion.ProjectionOptions(steps=steps, perceptual_weight=0.0, **refine)
+
+
+def _inverter(args: argparse.Namespace):
+  """(StyleGAN, invert): invert(image (H, W, 3)) -> (W+ latents (1, num_ws, w_dim), noise maps,
+  reconstruction (S, S, 3)): the run's encoder (<workdir>/encoder, from
+  experiments/benchmark_editing.py) refined by --steps of W+ projection, or without an encoder
+  --steps of projection from the mean w."""
+  from gan.editing import inversion  # pylint: disable=g-import-not-at-top
+  g = _load_stylegan(args)
+  options = _projection_options(args, g.encoder is not None)
 
   def invert(image: np.ndarray):
-    target = _square_resize(image, generator.image_size)[None]
-    init = (inversion.encode(encoder, target) if encoder is not None
-            else inversion.initial_latents(generator, variables, "w+", 1, key, stats))
-    result = inversion.project(generator, variables, target, key, space="w+", options=options, init=init,
-                               noise=noise, stats=stats)
+    target = _square_resize(image, g.generator.image_size)[None]
+    init = (inversion.encode(g.encoder, target) if g.encoder is not None
+            else inversion.initial_latents(g.generator, g.variables, "w+", 1, g.key, g.stats))
+    result = inversion.project(g.generator, g.variables, target, g.key, space="w+", options=options, init=init,
+                               noise=g.noise, stats=g.stats)
     return result.latents, result.noise, np.asarray(result.images[0])
 
-  return generator, variables, invert
+  return g, invert
 
 
 def make_invert(args: argparse.Namespace) -> Edit:
   """The generator's reconstruction of the photo (its resolution); --save-latent keeps W+ (.npy)."""
-  _, _, invert = _inverter(args)
+  _, invert = _inverter(args)
 
   def edit(image: np.ndarray) -> np.ndarray:
     ws, _, reconstruction = invert(image)
@@ -301,11 +336,11 @@ def make_direction(args: argparse.Namespace) -> Edit:
                     + (f"; closest: {', '.join(close)}" if close else "")
                     + f". The {len(known)} directions of {workdir}: {', '.join(known)}.")
   direction = known[args.direction]
-  generator, variables, invert = _inverter(args)
+  g, invert = _inverter(args)
 
   def edit(image: np.ndarray) -> np.ndarray:
     ws, noise, reconstruction = invert(image)
-    edited = inversion.render(generator, variables, edits.apply_direction(ws, direction, strength), "w+",
+    edited = inversion.render(g.generator, g.variables, edits.apply_direction(ws, direction, strength), "w+",
                               noise=noise)
     before, after = edits.measure(reconstruction[None]), edits.measure(edited)
     changes = ", ".join(f"{k} {float(before[k][0]):.3f} -> {float(after[k][0]):.3f}"
@@ -356,6 +391,9 @@ def _parser() -> argparse.ArgumentParser:
                  help="denoise: in [0, 1] (default 1); direction: std of w along it, in [-10, 10] (default 1).")
   p.add_argument("--mask", default=None, help="inpaint: mask image of the image's size, white = fill.")
   p.add_argument("--box", default=None, help="inpaint: x0,y0,x1,y1 region to fill.")
+  p.add_argument("--method", default="model",
+                 help="inpaint: model (the trained inpainting generator) | inversion (masked W+ inversion "
+                      "of the StyleGAN in --workdir, default runs/stylegan_products).")
   p.add_argument("--background", default=None,
                  help="background: white | #RRGGBB | gradient:#TOP,#BOTTOM | image path.")
   p.add_argument("--feather", type=float, default=None, help="background: edge softness (pixels).")

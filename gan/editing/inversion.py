@@ -281,10 +281,24 @@ class ProjectionResult(NamedTuple):
 
 
 def reconstruction_loss(images: jax.Array, targets: jax.Array, options: ProjectionOptions,
-                        perceptual: Optional[Perceptual] = None) -> jax.Array:
-  """Per-image loss (N,): pixel_weight * MSE + perceptual_weight * perceptual(images, targets)."""
-  loss = options.pixel_weight * jnp.mean(jnp.square(images - targets), axis=(1, 2, 3))
+                        perceptual: Optional[Perceptual] = None,
+                        weights: Optional[jax.Array] = None) -> jax.Array:
+  """Per-image loss (N,): pixel_weight * MSE + perceptual_weight * perceptual(images, targets).
+
+  weights: optional (N, S, S, 1) in [0, 1], how much each pixel counts (masked inversion: 0 on a
+  hole). The MSE is then the weighted mean over the weighted pixels, and the perceptual distance
+  compares images * weights with targets * weights (the hole is blanked in both).
+  """
+  if weights is None:
+    mse = jnp.mean(jnp.square(images - targets), axis=(1, 2, 3))
+  else:
+    weights = jnp.broadcast_to(weights, images.shape[:3] + (1,))
+    total = jnp.sum(weights, axis=(1, 2, 3)) * images.shape[-1]
+    mse = jnp.sum(weights * jnp.square(images - targets), axis=(1, 2, 3)) / jnp.maximum(total, 1e-8)
+  loss = options.pixel_weight * mse
   if perceptual is not None and options.perceptual_weight:
+    if weights is not None:
+      images, targets = images * weights, targets * weights
     loss = loss + options.perceptual_weight * perceptual(images, targets)
   return loss
 
@@ -292,12 +306,14 @@ def reconstruction_loss(images: jax.Array, targets: jax.Array, options: Projecti
 @functools.lru_cache(maxsize=32)
 def make_projector(generator: nn.Module, space: str, options: ProjectionOptions = ProjectionOptions(),
                    perceptual: Optional[Perceptual] = None) -> Callable[..., ProjectionResult]:
-  """A jitted projector(variables, targets, init, noise, key, w_std, labels=None) -> ProjectionResult.
+  """A jitted projector(variables, targets, init, noise, key, w_std, labels=None, weights=None)
+  -> ProjectionResult.
 
   targets: (N, S, S, C) in [-1, 1]; init: starting latents in `space` (`initial_latents`); noise:
   a noise tree (`draw_noise`) or None (required for noise="fixed" / "optimize" with StyleGAN,
   ignored otherwise); key: for the latent perturbation; w_std: scalar (WStatistics.std, unused in
-  "z"); labels: (N,) for conditional generators in "z". The compiled program is reused for arrays
+  "z"); labels: (N,) for conditional generators in "z"; weights: (N, S, S, 1) pixel weights of the
+  loss (see reconstruction_loss), e.g. 0 on a hole to fill. The compiled program is reused for arrays
   of the same shapes, and projectors are cached by (generator, space, options, perceptual), so
   repeated `project` calls with the same settings compile once.
   """
@@ -307,17 +323,17 @@ def make_projector(generator: nn.Module, space: str, options: ProjectionOptions 
   optimize_noise = options.noise == "optimize"
   perturb = space != "z" and options.latent_noise > 0
 
-  def loss_fn(params, fixed_noise, variables, targets, labels, offset):
+  def loss_fn(params, fixed_noise, variables, targets, labels, offset, weights):
     noise = params["noise"] if optimize_noise else fixed_noise
     images = render(generator, variables, params["latents"] + offset, space, labels, noise)
-    per_image = reconstruction_loss(images, targets, options, perceptual)
+    per_image = reconstruction_loss(images, targets, options, perceptual, weights)
     total = jnp.sum(per_image)
     if optimize_noise:
       total = total + options.noise_weight * noise_regularization(noise)
     return total, per_image
 
   @jax.jit
-  def projector(variables, targets, init, noise, key, w_std, labels=None):
+  def projector(variables, targets, init, noise, key, w_std, labels=None, weights=None):
     if options.noise == "none" or not is_stylegan(generator):
       noise = None
     elif noise is None:
@@ -335,7 +351,7 @@ def make_projector(generator: nn.Module, space: str, options: ProjectionOptions 
         scale = w_std * options.latent_noise * jnp.square(jnp.maximum(0.0, 1.0 - frac / options.noise_ramp))
         offset = jax.random.normal(jax.random.fold_in(key, t), init.shape, jnp.float32) * scale
       (_, per_image), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-          params, noise, variables, targets, labels, offset)
+          params, noise, variables, targets, labels, offset, weights)
       updates, opt_state = tx.update(grads, opt_state, params)
       params = optax.apply_updates(params, updates)
       if optimize_noise:
@@ -353,8 +369,11 @@ def make_projector(generator: nn.Module, space: str, options: ProjectionOptions 
 def project(generator: nn.Module, variables: Any, targets: jax.Array, key: jax.Array, *, space: str = "w+",
             options: ProjectionOptions = ProjectionOptions(), perceptual: Optional[Perceptual] = None,
             labels: Optional[jax.Array] = None, init: Optional[jax.Array] = None, noise: Optional[Any] = None,
-            stats: Optional[WStatistics] = None, z_dim: Optional[int] = None) -> ProjectionResult:
+            stats: Optional[WStatistics] = None, z_dim: Optional[int] = None,
+            weights: Optional[jax.Array] = None) -> ProjectionResult:
   """Optimisation-based inversion of `targets` (N, S, S, C) in [-1, 1] into `space`.
+
+  weights: (N, S, S, 1) pixel weights of the loss (0 = ignore the pixel: masked inversion).
 
   init: starting latents (e.g. an encoder's ws for "w+"); default `initial_latents`. noise: the
   StyleGAN noise maps to keep ("fixed") or to start from ("optimize"); default drawn from `key`.
@@ -381,7 +400,11 @@ def project(generator: nn.Module, variables: Any, targets: jax.Array, key: jax.A
     noise = draw_noise(generator, variables, n, noise_key)
   w_std = stats.std if stats is not None else jnp.zeros((), jnp.float32)
   projector = make_projector(generator, space, options, perceptual)
-  return projector(variables, targets, init, noise, run_key, w_std, labels)
+  if weights is not None:
+    weights = jnp.asarray(weights, jnp.float32)
+    if weights.shape != targets.shape[:3] + (1,):
+      raise ValueError(f"weights must be (N, S, S, 1) = {targets.shape[:3] + (1,)}, got {weights.shape}.")
+  return projector(variables, targets, init, noise, run_key, w_std, labels, weights)
 
 
 def classifier_perceptual(model: classifier_lib.Classifier, variables: Any,
