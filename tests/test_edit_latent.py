@@ -31,7 +31,8 @@ def stylegan_run(tmp_path_factory):
       "data.dir": str(root), "data.image_size": 16, "model.z_dim": 16, "model.g_width": 8,
       "model.d_width": 8, "model.generator.w_dim": 16, "model.generator.mapping_layers": 2,
       "train.batch_size": 8, "train.steps": 2, "train.log_every": 1, "train.checkpoint_every": 2,
-      "train.sample_every": 2, "sample.grid_rows": 2, "sample.grid_columns": 2, "eval.classifier_dir": ""})
+      "train.sample_every": 2, "sample.grid_rows": 2, "sample.grid_columns": 2, "eval.classifier_dir": "",
+      "reg.r1_gamma": 0.0, "reg.diff_augment": ""})   # a smaller train step to compile
   train.train_and_evaluate(config, str(workdir))
   _, generator, state, _ = sample.load_run(str(workdir))
   variables = {"params": state.ema_g_params, "batch_stats": state.g_batch_stats}
