@@ -443,6 +443,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
     m.close()
   writer.flush()
   writer.close()
+  cleanup.pop_all()   # everything is closed above; the stack only guards the error paths
   provenance.write_run_record(workdir, config, start_time, step=int(state.step),
                               status="finished" if int(state.step) >= config.train.steps else "stopped")
   return state
