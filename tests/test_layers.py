@@ -72,3 +72,49 @@ def test_channel_widths_and_upsamplings():
   assert tuple(layers.channel_widths(64, 3)) == (256, 128, 64)
   with pytest.raises(ValueError, match="power of two"):
     layers.num_upsamplings(48)
+
+
+def _conv_critic(fast: bool):
+  """Three stride-2 4x4 convs + dense: DCGAN's critic, with nn.Conv or layers.DownsamplingConv."""
+
+  class Critic(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+      for i, w in enumerate((4, 8, 16)):
+        if fast:
+          x = layers.DownsamplingConv(w, name=f"Conv_{i}")(x)
+        else:
+          x = nn.Conv(w, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), kernel_init=layers.dcgan_init,
+                      name=f"Conv_{i}")(x)
+        x = nn.leaky_relu(x, 0.2)
+      return nn.Dense(1)(x.reshape(x.shape[0], -1))[:, 0]
+
+  return Critic()
+
+
+def test_downsampling_conv_matches_nn_conv_to_second_order():
+  """Same parameters, values, weight and input gradients, and gradient-penalty gradients as nn.Conv."""
+  x = jax.random.normal(jax.random.key(0), (3, 16, 16, 2))
+  slow, fast = _conv_critic(False), _conv_critic(True)
+  params = slow.init(jax.random.key(1), x)["params"]
+  fast_params = fast.init(jax.random.key(1), x)["params"]
+  assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape, fast_params)
+  np.testing.assert_array_equal(params["Conv_1"]["kernel"], fast_params["Conv_1"]["kernel"])
+
+  def penalty(model, p, x):   # WGAN-GP's term: differentiates D's input gradient w.r.t. D's weights
+    g = jax.grad(lambda xi: model.apply({"params": p}, xi).sum())(x)
+    return ((jnp.sqrt((g ** 2).sum((1, 2, 3))) - 1.0) ** 2).mean()
+
+  for f in (lambda m, p, x: m.apply({"params": p}, x).sum(), penalty):
+    (v_slow, (gp_slow, gx_slow)) = jax.value_and_grad(f, argnums=(1, 2))(slow, params, x)
+    (v_fast, (gp_fast, gx_fast)) = jax.value_and_grad(f, argnums=(1, 2))(fast, params, x)
+    np.testing.assert_allclose(v_fast, v_slow, rtol=1e-5)
+    np.testing.assert_allclose(gx_fast, gx_slow, rtol=1e-4, atol=1e-7)
+    for a, b in zip(jax.tree.leaves(gp_fast), jax.tree.leaves(gp_slow)):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
+    assert float(jnp.abs(jax.tree.leaves(gp_fast)[1]).max()) > 0
+
+
+def test_downsampling_conv_refuses_sizes_not_divisible_by_the_stride():
+  with pytest.raises(ValueError, match="divisible"):
+    layers.DownsamplingConv(4).init(jax.random.key(0), jnp.zeros((1, 7, 8, 1)))

@@ -85,8 +85,9 @@ class Discriminator(nn.Module):
     widths = layers.channel_widths(self.width, layers.num_upsamplings(self.image_size))[::-1]
     sn = lambda layer, h: layers.maybe_spectral_norm(layer, h, self.spectral_norm, train)
     for i, w in enumerate(widths):
-      x = sn(nn.Conv(w, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=(i == 0 or self.norm == "none"),
-                     kernel_init=layers.dcgan_init, dtype=self.dtype), x)
+      # = nn.Conv(w, (4, 4), strides=2, padding=1) with a backward pass that keeps gradient penalties fast.
+      x = sn(layers.DownsamplingConv(w, use_bias=(i == 0 or self.norm == "none"), dtype=self.dtype,
+                                     name=f"Conv_{i}"), x)
       if i > 0 and self.norm == "batch":   # DCGAN: no BN on the first layer
         x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, dtype=self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)

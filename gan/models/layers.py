@@ -102,6 +102,62 @@ class ConvTranspose(nn.Module):
     return y
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def downsampling_conv(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+  """`strided_conv` whose input gradient is the fast `conv_transpose` (same values as lax's).
+
+  (N, s*H, s*W, Cin) -> (N, H, W, Cout); kernel HWIO (k, k, Cin, Cout). Why: the input gradient
+  JAX derives for a strided conv is an lhs-dilated conv; a gradient penalty (WGAN-GP, R1)
+  differentiates that input gradient again with respect to the weights, which is the slow
+  XLA:CPU path described in the module docstring. Here the input gradient is `conv_transpose`,
+  whose own custom VJP only uses ordinary strided convolutions, to any order.
+  """
+  return strided_conv(x, kernel, stride)
+
+
+def _downsampling_conv_fwd(x, kernel, stride):
+  return strided_conv(x, kernel, stride), (x, kernel)
+
+
+def _downsampling_conv_bwd(stride, residuals, g):
+  x, kernel = residuals
+  dx = conv_transpose(g, kernel, stride)
+  _, weight_vjp = jax.vjp(lambda k: strided_conv(x, k, stride), kernel)
+  (dkernel,) = weight_vjp(g)
+  return dx, dkernel
+
+
+downsampling_conv.defvjp(_downsampling_conv_fwd, _downsampling_conv_bwd)
+
+
+class DownsamplingConv(nn.Module):
+  """Strided convolution (kernel k, stride s, padding (k - s) / 2): (N, s*H, s*W, Cin) -> (N, H, W, features).
+
+  Same values and parameters ("kernel" (k, k, Cin, features), "bias") as
+  `nn.Conv(features, (k, k), strides=s, padding=(k - s) // 2)`; only the backward pass differs
+  (see `downsampling_conv`).
+  """
+  features: int
+  kernel_size: int = 4
+  stride: int = 2
+  use_bias: bool = True
+  kernel_init: Callable[..., Any] = dcgan_init
+  dtype: Any = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    k = self.kernel_size
+    if x.shape[1] % self.stride or x.shape[2] % self.stride:
+      raise ValueError(f"DownsamplingConv with stride {self.stride} needs height and width divisible by "
+                       f"it, got input of shape {x.shape}.")
+    kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
+    dtype = self.dtype or x.dtype
+    y = downsampling_conv(x.astype(dtype), kernel.astype(dtype), self.stride)
+    if self.use_bias:
+      y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(dtype)
+    return y
+
+
 class ConditionalBatchNorm(nn.Module):
   """Batch norm whose scale and offset come from the condition (de Vries et al. 2017).
 
