@@ -155,7 +155,10 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module, dis
         return (d_params, d_opt_state, d_stats, g_updates.get("batch_stats", {})), (real_logits, metrics)
 
       carry = (state.d_params, state.d_opt_state, state.d_batch_stats, state.g_batch_stats)
-      (d_params, d_opt_state, d_stats, g_stats), (all_real_logits, all_metrics) = jax.lax.scan(critic, carry, xs)
+      # Unrolled: XLA:CPU runs the convolutions of a rolled loop body ~30x slower (measured on the
+      # WGAN-GP recipe: 55 s vs 1.8 s per step at batch 64, n = 5); n is small, so compile time is not.
+      (d_params, d_opt_state, d_stats, g_stats), (all_real_logits, all_metrics) = jax.lax.scan(
+          critic, carry, xs, unroll=True)
       d_metrics = jax.tree.map(jnp.mean, all_metrics)
       real_logits = all_real_logits[-1]
       last = lambda x: None if x is None else x[:, -1]
