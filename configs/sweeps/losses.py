@@ -7,9 +7,10 @@ each loss uses its usual recipe (below): WGAN-GP is a critic with 5 updates per 
 norm in D (the gradient penalty is per example) and Adam(1e-4, 0.5, 0.9) as in Gulrajani et al.;
 the others use the DCGAN recipe, Adam(2e-4, 0.5, 0.999). Evaluated with the domain classifier
 (runs/classifier_fashion_mnist) on 5,000 samples of the EMA generator.
-Budget: 800 steps per run (recognisable classes, far from converged): ~1 h 10 min on a 2-core CPU,
-WGAN-GP's five D updates making its runs ~3x longer. `:full` (the argument after the file name)
-runs 9,000 steps per run, ~12 h on the same CPU (estimate), ~40 min on one GPU (estimate).
+Budget: 800 steps per run (recognisable classes, far from converged). Measured on a 2-core CPU:
+6-8 min per run, 34-36 min per WGAN-GP run (five critic updates with the penalty's second
+derivative); ~3 h 15 min for the 18 runs (experiments/README.md). `:full` (the argument after the
+file name) runs 9,000 steps per run, ~36 h on the same CPU, ~2 h on one GPU (estimates).
 """
 
 from configs import cdcgan_fashion_mnist
