@@ -12,11 +12,11 @@ bottleneck), PatchGAN with 2 stride-2 layers (34x34 patches on a 14x14 grid; the
 field would cover a whole 64 px image, i.e. a global D), non-saturating loss + 100 x L1, Adam 2e-4
 (beta1 0.5), batch 16; widths halved (32) for the 2-core CPU.
 
-Measured (2026-11-29, 2-core CPU shared with 5-7 other heavy jobs, so ~3-5x slower than idle):
-1,201 steps (12 epochs) in 59 min wall, 0.34 steps/s at batch 16 (stopped by SIGTERM; train.steps is
-3,000). Held-out val pairs (400): PSNR 14.42 dB and SSIM 0.463, against 8.67 dB / 0.341 for the edge
-map itself and 11.35 dB / 0.190 for the mean training photo (experiments/README.md, "Image
-translation"). FID needs runs/classifier_products (not trained yet at the time).
+Measured (2026-12-06, idle 2-core CPU): 2,683 steps (27 epochs) in a 20-min budget, 2.0-2.4
+steps/s at batch 16 (stopped by SIGTERM; train.steps is 3,000). Held-out val pairs (400): PSNR
+14.67 dB, SSIM 0.465 (edge map itself: 8.67 dB / 0.341; mean training photo: 11.35 dB / 0.190),
+FID 2.61 with the products' domain classifier (floor 2.80, edge maps 13.98); experiments/README.md,
+"Image translation".
 """
 
 from configs import dcgan_products
