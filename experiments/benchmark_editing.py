@@ -109,10 +109,10 @@ def run_projection(generator, variables, targets, key, space, options, perceptua
   projector = inversion.make_projector(generator, space, options, perceptual)
   args = (variables, targets, init, noise, jax.random.fold_in(key, 2), stats.std)
   start = time.perf_counter()
-  compiled = projector.lower(*args).compile()
+  jax.block_until_ready(projector(*args, steps=1))   # compiles (and runs one step)
   compile_seconds = time.perf_counter() - start
   start = time.perf_counter()
-  result = jax.block_until_ready(compiled(*args))
+  result = jax.block_until_ready(projector(*args))
   return result, compile_seconds, time.perf_counter() - start
 
 
