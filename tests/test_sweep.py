@@ -71,8 +71,10 @@ def test_losses_sweep_file_has_every_loss_and_three_seeds():
 
 def test_losses_sweep_budgets_by_argument():
   path = os.path.join(os.path.dirname(__file__), "..", "configs", "sweeps", "losses.py")
-  steps = {arg: benchmark.load_sweep(f"{path}:{arg}" if arg else path)[0].get_base_config(arg).train.steps
-           for arg in ("", "short", "full")}
+  def steps_of(spec):
+    module, arg = benchmark.load_sweep(spec)
+    return module.get_base_config(arg).train.steps
+  steps = {arg: steps_of(f"{path}:{arg}" if arg else path) for arg in ("", "short", "full")}
   assert steps == {"": 800, "short": 200, "full": 9000}
   module, _ = benchmark.load_sweep(path)
   with pytest.raises(ValueError, match="short"):

@@ -22,9 +22,9 @@ the maps once from the key and keeps them, "optimize" also optimises them (Style
 Their tree is {"synthesis_network": {layer: {"noise": (N, H, W, 1)}}} (see gan/models/stylegan.py).
 
 Everything is a pure function of (generator module, variables, arrays, key); the optimisation runs
-as a Python loop over one jit-compiled step (state donated, no host sync until the end). Images are float32 (N, S, S, C) in [-1, 1]; `variables` are the
-generator's {"params", "batch_stats"} (for batch-norm generators, statistics that suit the weights,
-e.g. gan.sampling.standing_batch_stats).
+as a Python loop over one jit-compiled step (state donated, no host sync until the end). Images
+are float32 (N, S, S, C) in [-1, 1]; `variables` are the generator's {"params", "batch_stats"} (for
+batch-norm generators, statistics that suit the weights, e.g. gan.sampling.standing_batch_stats).
 """
 
 from __future__ import annotations
@@ -341,7 +341,7 @@ def make_projector(generator: nn.Module, space: str, options: ProjectionOptions 
     return params, tx.init(params)
 
   # One jitted step driven from Python rather than a rolled `lax.scan` over the steps: XLA:CPU ran
-  # the generator's convolutions ~5x slower inside the rolled loop (136 vs 26 ms per step for 4
+  # the generator's convolutions ~5x slower inside the rolled loop (136 vs 30 ms per step for 4
   # images, 64 px products StyleGAN, W+), the pattern found in Gatys and the WGAN critic loop too.
   @functools.partial(jax.jit, donate_argnums=(0, 1))
   def step(params, opt_state, t, variables, targets, noise, key, w_std, labels, weights):
