@@ -24,7 +24,10 @@ fine layers with another sample's; the conditional colour / size / class edits a
 to the inverted real photos (encoder + refine latents). Strength 0 is checked to be the identity.
 
 Writes <workdir>/editing_benchmark.json (or --out), <workdir>/editing/inversions.png (rows: photo,
-then each variant) and <workdir>/editing/edits.png, and prints markdown tables.
+then each variant), <workdir>/editing/edits.png (sampled products) and the real-photo edit figure
+(--figure, default <workdir>/editing/real_edits.{pdf,png,json}: photo, inversion, each conditional
+edit at -s / +s, coarse-layer style mixing; the README's docs/editing_products.png), and prints
+markdown tables.
 
 Cost: the optimizations dominate, each step a generator + domain-classifier forward and backward
 pass per image. Measured on the 2-core CPU while ~14 other processes shared it (2026-11-29): one
@@ -141,6 +144,33 @@ def get_encoder(args, generator, variables, stats, perceptual, config, step: int
   return trained, meta
 
 
+def real_edits_figure(path: str, columns: list[tuple[str, jax.Array]], record: dict[str, Any]) -> str:
+  """One row per held-out photo: the photo, its inversion, each conditional edit at -s / +s and
+  coarse-layer style mixing with the next photo. Writes <path>.pdf / .png / .json (gan.figures)."""
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  from gan import figures  # pylint: disable=g-import-not-at-top
+  rows = min(record["args"]["figure_photos"], columns[0][1].shape[0])
+  figures.use_style()
+  fig, axes = plt.subplots(rows, len(columns), squeeze=False,
+                           figsize=figures.size("text", aspect=1.08 * rows / len(columns)))
+  for c, (title, images) in enumerate(columns):
+    tiles = sampling.to_uint8(images[:rows])
+    for r in range(rows):
+      ax = axes[r][c]
+      ax.imshow(tiles[r], interpolation="nearest")
+      ax.set_xticks([])
+      ax.set_yticks([])
+      for spine in ax.spines.values():
+        spine.set_visible(False)
+    axes[0][c].set_title(title, fontsize=5)
+  fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.93, wspace=0.04, hspace=0.04)
+  figures.save_figure(fig, path, config=record["args"],
+                      extra={"columns": [t for t, _ in columns], "checkpoint_step": record["checkpoint_step"],
+                             "workdir": record["workdir"]})
+  plt.close(fig)
+  return path
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--workdir", required=True, help="A trained StyleGAN run (configs/stylegan_products.py).")
@@ -157,6 +187,9 @@ def main() -> None:
   parser.add_argument("--strength", type=float, default=2.0, help="Edits at -s and +s (std of w along them).")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--out", default="", help="JSON path (default <workdir>/editing_benchmark.json).")
+  parser.add_argument("--figure", default="", help="Real-photo edit figure, path without suffix "
+                      "(default <workdir>/editing/real_edits; the README's: docs/editing_products).")
+  parser.add_argument("--figure_photos", type=int, default=6, help="Real photos (rows) in that figure.")
   args = parser.parse_args()
 
   def log(message):
@@ -325,16 +358,23 @@ def main() -> None:
   real_before = measure(inversion.render(generator, variables, real_ws, "w+", noise=fixed_noise))
   render_real = lambda w: inversion.render(generator, variables, w, "w+", noise=fixed_noise)
   record["real_edits"] = []
+  figure_columns = [("photo", targets), ("inverted", panels["encoder+refine"])]
   for name in [n for n in conditional if n in REAL_EDITS or n.startswith("color_")]:
-    _, reports = edits.run_edit(render_real, measure, real_ws, edits.direction_edit(conditional[name]), strengths,
-                                targets_of[name], real_before)
+    images, reports = edits.run_edit(render_real, measure, real_ws, edits.direction_edit(conditional[name]),
+                                     strengths, targets_of[name], real_before)
     record["real_edits"].append({"edit": conditional[name].name, "reports": reports})
+    figure_columns += [(f"{name} {s:+g}", images[s]) for s in strengths]
+  mixed = edits.style_mix(real_ws, jnp.roll(real_ws, 1, axis=0), coarse, 1.0)
+  figure_columns.append(("coarse from\nnext photo", render_real(mixed)))
+  figure = args.figure or os.path.join(args.workdir, "editing", "real_edits")
+  record["real_edits_figure"] = real_edits_figure(figure, figure_columns, record)
 
   out = args.out or os.path.join(args.workdir, "editing_benchmark.json")
   with open(out, "w", encoding="utf-8") as f:
     json.dump(record, f, indent=1)
   print(format_tables(record))
-  print(f"\nWrote {out} and {os.path.join(args.workdir, 'editing')}/{{inversions,edits}}.png")
+  print(f"\nWrote {out}, {os.path.join(args.workdir, 'editing')}/{{inversions,edits}}.png and "
+        f"{record['real_edits_figure']}.{{pdf,png}}")
 
 
 def format_tables(record: dict[str, Any]) -> str:
