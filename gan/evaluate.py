@@ -3,6 +3,9 @@
   python -m gan.evaluate --workdir runs/dcgan [--features domain|inception] \
       [--classifier runs/classifier_fashion_mnist] [--num_samples 10000] [--seed 0]
 
+The classifier defaults to the run's config.eval.classifier_dir (runs/classifier_products for the
+product-photo configs); one trained on images of other channels than the run's is refused.
+
 Generates `num_samples` images from the latest checkpoint (EMA generator), one jit per batch that
 generates and extracts features, and reports FID, KID, precision / recall / density / coverage,
 the Inception Score in that network's classes and, with the domain classifier, class-histogram
@@ -81,6 +84,24 @@ def domain_network(classifier_dir: str) -> FeatureNetwork:
       class_names=tuple(meta["class_names"]), cache_dir=os.path.join(classifier_dir, "reference_features"),
       batch_size=500, description=f"domain classifier {os.path.abspath(classifier_dir)} "
                                   f"(test accuracy {meta['test_accuracy']:.4f})")
+
+
+DEFAULT_CLASSIFIER = "runs/classifier_fashion_mnist"
+
+
+def check_classifier_matches(classifier_dir: str, data_config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError when the domain classifier was trained on images of other channels than the
+  run's data (e.g. the Fashion-MNIST classifier for an RGB products run)."""
+  if not os.path.isdir(os.path.join(classifier_dir, "checkpoints")):
+    return   # train_classifier.load says how to train it
+  _, _, meta = train_classifier.load(classifier_dir)
+  channels = meta["config"]["data"]["channels"]
+  if channels != data_config.channels:
+    raise ValueError(
+        f"The domain classifier in {classifier_dir} was trained on {channels}-channel "
+        f"{meta['config']['data'].get('name', '')} images, but the run generates {data_config.channels}-channel "
+        f"{data_config.get('name', '')} images: pass --classifier with a classifier of the run's data "
+        "(e.g. runs/classifier_products for the product photos, runs/classifier_fashion_mnist for Fashion-MNIST).")
 
 
 def inception_network(weights: Optional[str] = None) -> FeatureNetwork:
@@ -433,7 +454,7 @@ def evaluate_translation_run(workdir: str, classifier_dir: Optional[str] = None,
   return record
 
 
-def evaluate_run(workdir: str, classifier_dir: str, num_samples: int = 10_000, seed: int = 0,
+def evaluate_run(workdir: str, classifier_dir: Optional[str] = None, num_samples: int = 10_000, seed: int = 0,
                  features: str = "domain", inception_weights: Optional[str] = None,
                  cas_samples: int = 0, cas_steps: int = 0) -> dict[str, Any]:
   """Computes the metrics of a run, writes workdir/metrics.json and returns its content.
@@ -444,8 +465,13 @@ def evaluate_run(workdir: str, classifier_dir: str, num_samples: int = 10_000, s
   if features not in FEATURE_NETWORKS:
     raise ValueError(f"Unknown --features {features!r}; valid: {sorted(FEATURE_NETWORKS)}.")
   start = time.perf_counter()
-  net = domain_network(classifier_dir) if features == "domain" else inception_network(inception_weights)
   config, generator, state, _ = sample.load_run(workdir)
+  if features == "domain":
+    classifier_dir = classifier_dir or config.eval.classifier_dir or DEFAULT_CLASSIFIER
+    check_classifier_matches(classifier_dir, config.data)
+    net = domain_network(classifier_dir)
+  else:
+    net = inception_network(inception_weights)
   fake = sample_features(make_feature_sampler(generator, net, config.model.z_dim), generator,
                          state.ema_g_params, state.g_batch_stats, net.variables, num_samples=num_samples,
                          seed=seed, z_dim=config.model.z_dim,
@@ -491,8 +517,9 @@ def format_table(record: dict[str, Any]) -> str:
 def define_flags() -> None:
   """Command-line flags, defined only when run as a program (the module is also a library)."""
   flags.DEFINE_string("workdir", None, "Training run to evaluate.")
-  flags.DEFINE_string("classifier", "runs/classifier_fashion_mnist",
-                      "Workdir of the domain classifier (gan.metrics.train_classifier).")
+  flags.DEFINE_string("classifier", None,
+                      "Workdir of the domain classifier (gan.metrics.train_classifier); default the run's "
+                      f"config.eval.classifier_dir, else {DEFAULT_CLASSIFIER}.")
   flags.DEFINE_integer("num_samples", 10_000, "Generated samples.")
   flags.DEFINE_integer("seed", 0, "Seed of latents and subsets.")
   flags.DEFINE_enum("features", "domain", sorted(FEATURE_NETWORKS), "Feature network.")
@@ -507,7 +534,7 @@ def main(argv):
   try:
     if sample.load_config(f.workdir).get("task", "generation") != "generation":
       # Image translation: held-out PSNR / SSIM / FID; the classifier defaults to the run's own.
-      record = evaluate_translation_run(f.workdir, f.classifier if f["classifier"].present else None, f.seed)
+      record = evaluate_translation_run(f.workdir, f.classifier, f.seed)
     else:
       record = evaluate_run(f.workdir, f.classifier, f.num_samples, f.seed, f.features, f.inception_weights,
                             f.cas_samples, f.cas_steps)

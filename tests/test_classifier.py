@@ -120,3 +120,15 @@ def test_perceptual_distance_in_domain_features(trained_classifier, bars_dir):
   assert np.all(d(x, small) > 0) and np.all(d(x, large) > d(x, small))     # grows with the damage
   # Unit-normalised channel vectors: each stage's squared distance is at most 4, so the mean is too.
   assert np.all(d(x, -x) <= 4.0 + 1e-5)
+
+
+def test_evaluate_refuses_a_classifier_of_other_channels(tmp_path, monkeypatch):
+  import ml_collections
+  os.makedirs(tmp_path / "checkpoints")
+  meta = {"config": {"data": {"channels": 1, "name": "fashion_mnist"}}}
+  monkeypatch.setattr(evaluate.train_classifier, "load", lambda d: (None, None, meta))
+  rgb = ml_collections.ConfigDict({"channels": 3, "name": "products_photo"})
+  with pytest.raises(ValueError, match="trained on 1-channel fashion_mnist images, but the run generates "
+                                       "3-channel products_photo images: pass --classifier"):
+    evaluate.check_classifier_matches(str(tmp_path), rgb)
+  evaluate.check_classifier_matches(str(tmp_path), ml_collections.ConfigDict({"channels": 1, "name": "x"}))
