@@ -25,9 +25,10 @@ to the inverted real photos (encoder + refine latents). Strength 0 is checked to
 
 Writes <workdir>/editing_benchmark.json (or --out), <workdir>/editing/inversions.png (rows: photo,
 then each variant), <workdir>/editing/edits.png (sampled products) and the real-photo edit figure
-(--figure, default <workdir>/editing/real_edits.{pdf,png,json}: photo, inversion, each conditional
-edit at -s / +s, coarse-layer style mixing; the README's docs/editing_products.png), and prints
-markdown tables.
+(--figure, default <workdir>/editing/real_edits.{pdf,png,json}: photo, inversion, conditional
+brightness / size / class / colour edits at -+ --figure_strength, coarse-layer style mixing, a box
+hole filled by masked W+ inversion; the README's docs/editing_products.png), and prints markdown
+tables.
 
 Cost: the optimizations dominate, each step a generator + domain-classifier forward and backward
 pass per image. Measured on the 2-core CPU while ~14 other processes shared it (2026-11-29): one
@@ -144,12 +145,44 @@ def get_encoder(args, generator, variables, stats, perceptual, config, step: int
   return trained, meta
 
 
+def real_edit_columns(generator, variables, photos, ws, noise, inverted, conditional, probes, coarse,
+                      classifier, perceptual, stats, args) -> list[tuple[str, jax.Array]]:
+  """(title, images (R, S, S, C)) columns of the README's edit figure, on R = --figure_photos
+  photos spread over the inverted ones: photo, inversion, the conditional brightness / size /
+  class / best-probed colour edits at -+ --figure_strength, coarse layers from another photo, and a
+  box hole filled by masked W+ inversion (gan.editing.inpaint)."""
+  from gan.editing import inpaint  # pylint: disable=g-import-not-at-top
+  rows = np.linspace(0, photos.shape[0] - 1, min(args.figure_photos, photos.shape[0])).round().astype(int)
+  pick = lambda tree: jax.tree_util.tree_map(lambda x: x[rows], tree)
+  ws, noise, photos = ws[rows], pick(noise), photos[rows]
+  render = lambda w: inversion.render(generator, variables, w, "w+", noise=noise)
+  s = args.figure_strength
+  columns = [("photo", photos), ("inverted", inverted[rows])]
+  other = classifier.class_names[0] if classifier is not None else "class 0"
+  positive = classifier.class_names[1] if classifier is not None else "class 1"
+  titles = {"brightness": ("darker", "lighter"), "size": ("smaller", "larger"),
+            "class": (f"to {other}", f"to {positive}")}
+  colours = sorted((n for n in conditional if n.startswith("color_")), key=lambda n: -probes[n].quality)
+  for name in [n for n in titles if n in conditional] + colours[:1]:
+    low, high = titles.get(name, (f"less {name[6:]}", f"more {name[6:]}"))
+    columns += [(f"{low}\n({-s:+g})", render(edits.apply_direction(ws, conditional[name], -s))),
+                (f"{high}\n({s:+g})", render(edits.apply_direction(ws, conditional[name], s)))]
+  columns.append(("coarse layers\nof next row", render(edits.style_mix(ws, jnp.roll(ws, 1, axis=0), coarse, 1.0))))
+  size = photos.shape[1]
+  hole = inpaint.box_mask(size, size, (size // 4, size // 4, 3 * size // 4, 5 * size // 8))
+  filled, _ = inpaint.masked_inversion(
+      generator, variables, photos, hole, jax.random.PRNGKey(args.seed + 2), noise=noise, stats=stats,
+      perceptual=perceptual, options=inversion.ProjectionOptions(steps=args.steps,
+                                                                 perceptual_weight=args.perceptual_weight))
+  columns += [("box hole", inpaint.mask_out(photos, hole[None])), ("filled by\ninversion", filled)]
+  return columns
+
+
 def real_edits_figure(path: str, columns: list[tuple[str, jax.Array]], record: dict[str, Any]) -> str:
-  """One row per held-out photo: the photo, its inversion, each conditional edit at -s / +s and
-  coarse-layer style mixing with the next photo. Writes <path>.pdf / .png / .json (gan.figures)."""
+  """One row per photo, one column per (title, images). Writes <path>.pdf / .png / .json (gan.figures)."""
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   from gan import figures  # pylint: disable=g-import-not-at-top
-  rows = min(record["args"]["figure_photos"], columns[0][1].shape[0])
+  rows = columns[0][1].shape[0]
   figures.use_style()
   fig, axes = plt.subplots(rows, len(columns), squeeze=False,
                            figsize=figures.size("text", aspect=1.08 * rows / len(columns)))
@@ -162,10 +195,10 @@ def real_edits_figure(path: str, columns: list[tuple[str, jax.Array]], record: d
       ax.set_yticks([])
       for spine in ax.spines.values():
         spine.set_visible(False)
-    axes[0][c].set_title(title, fontsize=5)
+    axes[0][c].set_title(title, fontsize=6)
   fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.93, wspace=0.04, hspace=0.04)
   figures.save_figure(fig, path, config=record["args"],
-                      extra={"columns": [t for t, _ in columns], "checkpoint_step": record["checkpoint_step"],
+                      extra={"columns": [t.replace("\n", " ") for t, _ in columns], "checkpoint_step": record["checkpoint_step"],
                              "workdir": record["workdir"]})
   plt.close(fig)
   return path
@@ -190,6 +223,7 @@ def main() -> None:
   parser.add_argument("--figure", default="", help="Real-photo edit figure, path without suffix "
                       "(default <workdir>/editing/real_edits; the README's: docs/editing_products).")
   parser.add_argument("--figure_photos", type=int, default=6, help="Real photos (rows) in that figure.")
+  parser.add_argument("--figure_strength", type=float, default=4.0, help="Edit strength shown in that figure.")
   args = parser.parse_args()
 
   def log(message):
@@ -358,16 +392,14 @@ def main() -> None:
   real_before = measure(inversion.render(generator, variables, real_ws, "w+", noise=fixed_noise))
   render_real = lambda w: inversion.render(generator, variables, w, "w+", noise=fixed_noise)
   record["real_edits"] = []
-  figure_columns = [("photo", targets), ("inverted", panels["encoder+refine"])]
   for name in [n for n in conditional if n in REAL_EDITS or n.startswith("color_")]:
-    images, reports = edits.run_edit(render_real, measure, real_ws, edits.direction_edit(conditional[name]),
-                                     strengths, targets_of[name], real_before)
+    _, reports = edits.run_edit(render_real, measure, real_ws, edits.direction_edit(conditional[name]),
+                                strengths, targets_of[name], real_before)
     record["real_edits"].append({"edit": conditional[name].name, "reports": reports})
-    figure_columns += [(f"{name} {s:+g}", images[s]) for s in strengths]
-  mixed = edits.style_mix(real_ws, jnp.roll(real_ws, 1, axis=0), coarse, 1.0)
-  figure_columns.append(("coarse from\nnext photo", render_real(mixed)))
   figure = args.figure or os.path.join(args.workdir, "editing", "real_edits")
-  record["real_edits_figure"] = real_edits_figure(figure, figure_columns, record)
+  record["real_edits_figure"] = real_edits_figure(
+      figure, real_edit_columns(generator, variables, targets, real_ws, fixed_noise, panels["encoder+refine"],
+                                conditional, probes, coarse, classifier, perceptual, stats, args), record)
 
   out = args.out or os.path.join(args.workdir, "editing_benchmark.json")
   with open(out, "w", encoding="utf-8") as f:
