@@ -61,6 +61,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 
 from gan import attributes  # pylint: disable=g-import-not-at-top
 from gan import data  # pylint: disable=g-import-not-at-top
+from gan import provenance  # pylint: disable=g-import-not-at-top
 from gan import sample  # pylint: disable=g-import-not-at-top
 from gan import sampling  # pylint: disable=g-import-not-at-top
 from gan.editing import directions  # pylint: disable=g-import-not-at-top
@@ -225,6 +226,7 @@ def main() -> None:
   parser.add_argument("--figure_photos", type=int, default=6, help="Real photos (rows) in that figure.")
   parser.add_argument("--figure_strength", type=float, default=4.0, help="Edit strength shown in that figure.")
   args = parser.parse_args()
+  start_time = time.time()
 
   def log(message):
     print(message, file=sys.stderr, flush=True)
@@ -401,6 +403,8 @@ def main() -> None:
       figure, real_edit_columns(generator, variables, targets, real_ws, fixed_noise, panels["encoder+refine"],
                                 conditional, probes, coarse, classifier, perceptual, stats, args), record)
 
+  record["provenance"] = provenance.finish(provenance.record(config=vars(args), seed=args.seed,
+                                                             start_time=start_time))
   out = args.out or os.path.join(args.workdir, "editing_benchmark.json")
   with open(out, "w", encoding="utf-8") as f:
     json.dump(record, f, indent=1)

@@ -47,6 +47,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 
 from configs import enhance_products  # pylint: disable=g-import-not-at-top
 from gan import data  # pylint: disable=g-import-not-at-top
+from gan import provenance  # pylint: disable=g-import-not-at-top
 from gan import sampling  # pylint: disable=g-import-not-at-top
 from gan.editing import background  # pylint: disable=g-import-not-at-top
 from gan.editing import denoise  # pylint: disable=g-import-not-at-top
@@ -322,6 +323,7 @@ def main() -> None:
   parser.add_argument("--inversion_images", type=int, default=50, help="Val photos to invert per mask kind.")
   parser.add_argument("--inversion_steps", type=int, default=300, help="W+ projection steps.")
   args = parser.parse_args()
+  start_time = time.time()
   logging.set_verbosity(logging.INFO)
   tasks = args.tasks.split(",")
   unknown = [t for t in tasks if t not in VARIANTS]
@@ -353,6 +355,9 @@ def main() -> None:
     record["tasks"][task] = {"methods": result["methods"], "train": model.meta["info"],
                              "workdir": os.path.join(args.workdir, task)}
     print(json.dumps(record["tasks"][task]["methods"], indent=1), flush=True)
+  # Wall time covers training the models that were not already there.
+  record["provenance"] = provenance.finish(provenance.record(config=vars(args), seed=EVAL_SEED,
+                                                             start_time=start_time))
   os.makedirs(os.path.dirname(args.out), exist_ok=True)
   with open(args.out, "w", encoding="utf-8") as f:
     json.dump(record, f, indent=2)
