@@ -47,6 +47,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 
 from configs import enhance_products  # pylint: disable=g-import-not-at-top
 from gan import data  # pylint: disable=g-import-not-at-top
+from gan import figures  # pylint: disable=g-import-not-at-top
 from gan import provenance  # pylint: disable=g-import-not-at-top
 from gan import sampling  # pylint: disable=g-import-not-at-top
 from gan.editing import background  # pylint: disable=g-import-not-at-top
@@ -272,9 +273,11 @@ def markdown(record: dict[str, Any]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def make_figure(path: str, clean: np.ndarray, evaluated: dict[str, Any], indices: list[int]) -> None:
+def make_figure(path: str, clean: np.ndarray, evaluated: dict[str, Any], indices: list[int],
+                config: Optional[dict[str, Any]] = None) -> None:
   """One row per val photo: HR, x4 input / bicubic / model, Gaussian noise / NLM / model,
-  JPEG / model, box hole / biharmonic / model, background on a gradient."""
+  JPEG / model, box hole / biharmonic / model, background on a gradient. Writes the PNG and its
+  provenance sidecar <stem>.json (`config`: the benchmark's arguments)."""
   def pick(task: str, *keys: str) -> Callable[[int], np.ndarray]:
     outputs = evaluated[task]["outputs"]
     for key in keys:
@@ -305,6 +308,8 @@ def make_figure(path: str, clean: np.ndarray, evaluated: dict[str, Any], indices
   tiles = np.stack([sampling.to_uint8(fn(i)) for i in indices for _, fn in columns])
   grid = sampling.make_grid(tiles, len(columns))
   sampling.save_png(path, grid)
+  figures.record_image(path, config=config, extra={"columns": [n for n, _ in columns],
+                                                    "val_indices": [int(i) for i in indices]})
   print(f"Wrote {path} ({os.path.getsize(path) // 1024} KB): columns " + ", ".join(n for n, _ in columns))
 
 
@@ -366,7 +371,8 @@ def main() -> None:
     f.write(table)
   print(table)
   if args.figure:
-    make_figure(args.figure, val, evaluated, indices=[3, 150, 260, 330] if len(val) > 330 else [0, 1])
+    make_figure(args.figure, val, evaluated, indices=[3, 150, 260, 330] if len(val) > 330 else [0, 1],
+                config=vars(args))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 from PIL import Image, ImageDraw  # pylint: disable=g-import-not-at-top
 
 from gan import data  # pylint: disable=g-import-not-at-top
+from gan import figures  # pylint: disable=g-import-not-at-top
 from gan import sampling  # pylint: disable=g-import-not-at-top
 from gan.style import translation  # pylint: disable=g-import-not-at-top
 
@@ -97,7 +98,8 @@ def main(argv=None) -> int:
     os.remove(args.out)
     print(f"error: the figure is {kb:.0f} KB > {args.max_kb} KB; lower --scale or --rows.", file=sys.stderr)
     return 1
-  print(f"Wrote {args.out} ({image.shape[1]}x{image.shape[0]}, {kb:.0f} KB)")
+  sidecar = figures.record_image(args.out, config=vars(args), extra={"columns": [t for _, ts in groups for t in ts]})
+  print(f"Wrote {args.out} ({image.shape[1]}x{image.shape[0]}, {kb:.0f} KB) and {sidecar}")
   return 0
 
 

@@ -123,14 +123,30 @@ def save_figure(fig: matplotlib.figure.Figure, path_without_suffix: str | os.Pat
   with matplotlib.rc_context({k: v for k, v in STYLE.items() if k.startswith(("savefig.", "pdf.", "ps."))}):
     fig.savefig(paths["pdf"], metadata={"CreationDate": None, "ModDate": None})
     fig.savefig(paths["png"], metadata={"Software": None})
+  _write_sidecar(base, [paths["pdf"], paths["png"]], config, extra)
+  return paths
+
+
+def record_image(path: str | os.PathLike, *, config: Any = None,
+                 extra: Optional[Mapping[str, Any]] = None) -> str:
+  """Writes the sidecar <stem>.json of an image file saved by other means than `save_figure` (a
+  PIL-composed PNG / JPEG grid), in the same format; returns its path."""
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"record_image: {path!r} does not exist; save the image first.")
+  base = os.path.splitext(path)[0]
+  _write_sidecar(base, [path], config, extra)
+  return base + ".json"
+
+
+def _write_sidecar(base: str, files: Sequence[str], config: Any, extra: Optional[Mapping[str, Any]]) -> None:
   # Device details only when this process uses JAX: plotting a CSV should not start a backend.
   rec = provenance.record(config=config, devices="jax" in sys.modules)
-  provenance.write(paths["json"], {
-      "figure": os.path.basename(base), "files": [os.path.basename(paths["pdf"]), os.path.basename(paths["png"])],
+  provenance.write(base + ".json", {
+      "figure": os.path.basename(base), "files": [os.path.basename(f) for f in files],
       "config": rec["config"], "git_revision": rec["git"]["revision"], "git_dirty": rec["git"]["dirty"],
       "provenance": {k: v for k, v in rec.items() if k != "config"},   # the config once, above
       "extra": provenance.to_jsonable(extra or {})})
-  return paths
 
 
 def image_grid_figure(grid: Any, width: str | float = "column", title: Optional[str] = None

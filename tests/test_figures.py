@@ -45,6 +45,20 @@ def test_save_figure_writes_pdf_png_and_sidecar(tmp_path):
   assert sidecar["files"] == ["fid.pdf", "fid.png"] and sidecar["extra"] == {"num_samples": 500}
 
 
+def test_record_image_writes_the_same_sidecar_for_a_raster_image(tmp_path):
+  path = tmp_path / "grid.png"
+  Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(path)
+  sidecar_path = figures.record_image(path, config={"rows": 6, "seed": 1}, extra={"columns": ["a", "b"]})
+  assert sidecar_path == str(tmp_path / "grid.json")
+  sidecar = json.loads(open(sidecar_path, encoding="utf-8").read())
+  assert sidecar["figure"] == "grid" and sidecar["files"] == ["grid.png"]
+  assert sidecar["config"] == {"rows": 6, "seed": 1} and sidecar["provenance"]["seed"] == 1
+  assert sidecar["git_revision"] == provenance.git_revision()["revision"]
+  assert sidecar["extra"] == {"columns": ["a", "b"]}
+  with pytest.raises(FileNotFoundError, match="save the image first"):
+    figures.record_image(tmp_path / "missing.png")
+
+
 def test_pdf_bytes_do_not_depend_on_when_it_was_saved(tmp_path):
   fig = line_figure()
   first = figures.save_figure(fig, tmp_path / "a")["pdf"]
