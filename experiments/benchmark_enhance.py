@@ -22,7 +22,7 @@ with fixed-seed synthetic degradations:
                      rescored on the same subset. The StyleGAN renders at its own resolution
                      (32 px for configs/stylegan_products.py), upsampled into the 64 px hole.
 Time per image: the mean over the val set (batches of 100 for the models, after compilation;
-one image at a time for the scikit-image baselines), 2-core CPU shared with other jobs.
+one image at a time for the scikit-image baselines), on the machine in the JSON's provenance.
 
 Perceptual distance: gan.metrics.classifier.perceptual_distance over the products' domain
 classifier (runs/classifier_products) - the same network the perceptual loss uses when it exists,
@@ -265,7 +265,9 @@ def markdown(record: dict[str, Any]) -> str:
     else:
       for method, m in methods.items():
         lines.append(row(task, method, m))
-  lines += ["", "Training (2-core CPU, shared):", ""]
+  wall = record.get("provenance", {}).get("wall_seconds")
+  lines += ["", "Training (machine in the JSON's provenance" +
+            (f"; the whole benchmark took {wall:.0f} s" if wall is not None else "") + "):", ""]
   for task, result in record["tasks"].items():
     info = result["train"]
     lines.append(f"- {task}: {info['steps']} steps, {info['train_seconds']} s, perceptual loss "
