@@ -81,17 +81,6 @@ def _summary(values: np.ndarray) -> dict[str, float]:
           "max": float(values.max())}
 
 
-def held_out_photos(config: ml_collections.ConfigDict, num: int) -> tuple[np.ndarray, np.ndarray, str]:
-  """(images (num, S, S, C) in [-1, 1], labels, split): evenly spaced over the held-out split."""
-  split = data.held_out_split(config.data)
-  data_config = ml_collections.ConfigDict({**config.data.to_dict(), "split": split, "max_examples": 0})
-  dataset = data.load_dataset(data_config)
-  if num > len(dataset.images):
-    raise ValueError(f"--num_images {num} exceeds the {len(dataset.images)} images of the {split} split.")
-  index = np.linspace(0, len(dataset.images) - 1, num).round().astype(int)
-  return dataset.images[index].astype(np.float32) / 127.5 - 1.0, dataset.labels[index], split
-
-
 def train_photos(config: ml_collections.ConfigDict) -> np.ndarray:
   dataset = data.load_dataset(ml_collections.ConfigDict({**config.data.to_dict(), "split": "train"}))
   return dataset.images.astype(np.float32) / 127.5 - 1.0
@@ -259,7 +248,7 @@ def main() -> None:
                     "w_dim": int(stats.mean.shape[-1]), "w_std": float(stats.std)}}
 
   # --- Inversion -------------------------------------------------------------------------------
-  targets, labels, split = held_out_photos(config, args.num_images)
+  targets, labels, split = data.held_out_sample(config.data, args.num_images)
   targets = jnp.asarray(targets)
   record["inversion"] = {"split": split, "num_images": args.num_images,
                          "labels": np.bincount(labels, minlength=2).tolist(), "variants": {}}

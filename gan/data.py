@@ -562,3 +562,15 @@ def load_dataset(data_config: ml_collections.ConfigDict) -> Dataset:
                     f"{', '.join(SOURCES)}.")
   _check_config(data_config)
   return SOURCES[data_config.source](data_config)
+
+
+def held_out_sample(data_config: ml_collections.ConfigDict, num: int) -> tuple[np.ndarray, np.ndarray, str]:
+  """`num` examples evenly spaced over the held-out split (so every class of a class-sorted split
+  is represented): (images (num, S, S, C) float32 in [-1, 1], labels (num,), split name)."""
+  split = held_out_split(data_config)
+  config = ml_collections.ConfigDict({**data_config.to_dict(), "split": split, "max_examples": 0})
+  dataset = load_dataset(config)
+  if not 0 < num <= len(dataset.images):
+    raise DataError(f"Asked for {num} held-out images; the {split} split has {len(dataset.images)}.")
+  index = np.linspace(0, len(dataset.images) - 1, num).round().astype(int)
+  return dataset.images[index].astype(np.float32) / 127.5 - 1.0, dataset.labels[index], split

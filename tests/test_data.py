@@ -97,6 +97,17 @@ def test_max_examples_keeps_the_first(idx_dir):
   np.testing.assert_array_equal(ds.labels, labels[:5])
 
 
+def test_held_out_sample_spreads_over_the_test_split_and_scales_to_unit_range(tmp_path, write_idx):
+  images = np.repeat(np.arange(0, 250, 25, dtype=np.uint8)[:, None, None], 28, 1).repeat(28, 2)  # image i = 25 i
+  write_idx(tmp_path, images, np.arange(10), split="test")
+  sample, labels, split = data.held_out_sample(data_config(dir=str(tmp_path), resize="resize", image_size=28), 4)
+  assert split == "test"
+  np.testing.assert_array_equal(labels, [0, 3, 6, 9])   # linspace(0, 9, 4) rounded
+  np.testing.assert_allclose(sample[:, 0, 0, 0], np.array([0, 75, 150, 225]) / 127.5 - 1.0, atol=1e-6)
+  with pytest.raises(DataError, match="Asked for 11 held-out images; the test split has 10"):
+    data.held_out_sample(data_config(dir=str(tmp_path), resize="resize", image_size=28), 11)
+
+
 def test_rgb_to_gray_matches_pil():
   rgb = np.random.default_rng(0).integers(0, 256, (2, 9, 9, 3), dtype=np.uint8)
   gray = data.fit_images(rgb, image_size=9, channels=1, resize="pad")
