@@ -28,12 +28,9 @@ import time
 from absl import app
 from absl import flags
 import jax
-import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
 from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from gan import data  # pylint: disable=g-import-not-at-top
 from gan import input_pipeline  # pylint: disable=g-import-not-at-top
 from gan import provenance  # pylint: disable=g-import-not-at-top
 from gan import train  # pylint: disable=g-import-not-at-top
@@ -92,19 +89,8 @@ def time_config(config, batch_size: int, steps: int, repeats: int) -> dict:
   config.train.batch_size = batch_size
   mesh = train.make_mesh()
   _, state, train_step = train.create_state_and_step(config, mesh)
-  # Random data through the real pipeline, so the batch has the step's exact structure (labels,
-  # conditions, one real batch per D update).
-  size, channels, n = config.data.image_size, config.data.channels, config.loss.d_steps
-  rng = np.random.default_rng(0)
-  dataset = data.Dataset(rng.integers(0, 256, (batch_size * n, size, size, channels), np.uint8),
-                         rng.integers(0, config.data.num_classes, batch_size * n).astype(np.int32),
-                         tuple(map(str, range(config.data.num_classes))))
-  conditions = (rng.random((batch_size * n, config.model.cond_dim)).astype(np.float32)
-                if config.model.cond_dim else None)
-  host_batch = next(input_pipeline.batches(dataset, global_batch_size=batch_size, seed=0, random_flip=False,
-                                           conditions=conditions, batches_per_step=n))
-  batch = jax.tree.map(lambda x: jax.make_array_from_process_local_data(NamedSharding(mesh, P("data")), x),
-                       host_batch)
+  # Random data through the real pipeline, so the batch has the step's exact structure.
+  batch = input_pipeline.random_device_batch(config, mesh)
   start = time.perf_counter()
   compiled = train_step.lower(state, batch).compile()
   compile_seconds = time.perf_counter() - start

@@ -17,6 +17,7 @@ import queue
 import threading
 
 import jax
+import ml_collections
 import numpy as np
 
 from gan.data import DataError, Dataset
@@ -216,3 +217,28 @@ def _prefetch(iterator: Iterable[dict[str, np.ndarray]], sharding: jax.sharding.
   finally:
     stop.set()
     thread.join(timeout=1.0)  # Returns at once unless the source is mid-batch.
+
+
+def random_device_batch(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
+                        start_step: int = 0) -> dict[str, jax.Array]:
+  """One train-step batch of random data with the config's exact structure, on the mesh.
+
+  Images are random uint8 values through `batches` (so float32 in [-1, 1], shape (B, S, S, C), or
+  (B, n, S, S, C) with n = loss.d_steps real batches per step), random labels in
+  [0, data.num_classes) and, when model.cond_dim > 0, conditions uniform in [0, 1); sharded over the
+  mesh's "data" axis. For benchmarks and tests of the step that must not depend on a data set.
+  """
+  n, batch_size = config.loss.d_steps, config.train.batch_size
+  size, channels = config.data.image_size, config.data.channels
+  rng = np.random.default_rng(0)
+  num_images = 4 * batch_size * n
+  dataset = Dataset(rng.integers(0, 256, (num_images, size, size, channels), np.uint8),
+                    rng.integers(0, config.data.num_classes, num_images).astype(np.int32),
+                    tuple(map(str, range(config.data.num_classes))))
+  conditions = (rng.random((num_images, config.model.cond_dim)).astype(np.float32)
+                if config.model.cond_dim else None)
+  host = next(batches(dataset, global_batch_size=batch_size, seed=0, random_flip=False, start_step=start_step,
+                      process_index=jax.process_index(), process_count=jax.process_count(),
+                      conditions=conditions, batches_per_step=n))
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), host)

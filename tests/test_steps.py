@@ -6,11 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from jax.sharding import NamedSharding, PartitionSpec as P
 
 from configs import default
 from configs import tiny
-from gan import data
 from gan import input_pipeline
 from gan import train
 from gan.losses import adversarial
@@ -21,16 +19,7 @@ def tiny_config(**overrides):
 
 
 def make_batch(config, mesh, step=0):
-  n, b = config.loss.d_steps, config.train.batch_size
-  rng = np.random.default_rng(0)
-  size, channels = config.data.image_size, config.data.channels
-  dataset = data.Dataset(rng.integers(0, 256, (4 * b * n, size, size, channels), np.uint8),
-                         rng.integers(0, config.data.num_classes, 4 * b * n).astype(np.int32),
-                         tuple(map(str, range(config.data.num_classes))))
-  conditions = rng.random((len(dataset), config.model.cond_dim)).astype(np.float32) if config.model.cond_dim else None
-  host = next(input_pipeline.batches(dataset, global_batch_size=b, seed=0, random_flip=False, start_step=step,
-                                     conditions=conditions, batches_per_step=n))
-  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(NamedSharding(mesh, P("data")), x), host)
+  return input_pipeline.random_device_batch(config, mesh, start_step=step)
 
 
 def run_steps(config, num_steps=2):
