@@ -53,30 +53,23 @@ def parse_hlo(hlo_text: str) -> dict[str, HloOp]:
   convolution is a convolution), so the categories account for all the time of the trace.
   """
   body_opcodes: dict[str, list[str]] = collections.defaultdict(list)
-  lines = hlo_text.splitlines()
+  parsed = []   # (name, shape, opcode, called computation or None, source)
   current = None
-  for line in lines:
+  for line in hlo_text.splitlines():
     m = _INSTRUCTION.match(line)
     if m:
+      name, shape, opcode = m.groups()
       if current is not None:
-        body_opcodes[current].append(m.group(3))
-      continue
-    c = _COMPUTATION.match(line)
-    if c and "->" in line:
+        body_opcodes[current].append(opcode)
+      called = re.search(r"calls=%?([\w.\-]+)", line)
+      source = re.search(r'op_name="([^"]*)"', line)
+      parsed.append((name, shape, opcode, called.group(1) if called else None, source.group(1) if source else ""))
+    elif (c := _COMPUTATION.match(line)) and "->" in line:
       current = c.group(1)
     elif line.strip() == "}":
       current = None
-  ops = {}
-  for line in lines:
-    m = _INSTRUCTION.match(line)
-    if not m:
-      continue
-    name, shape, opcode = m.groups()
-    called = re.search(r"calls=%?([\w.\-]+)", line)
-    opcodes = body_opcodes.get(called.group(1), []) if called else [opcode]
-    source = re.search(r'op_name="([^"]*)"', line)
-    ops[name] = HloOp(shape, opcode, _category(opcodes), source.group(1) if source else "")
-  return ops
+  return {name: HloOp(shape, opcode, _category(body_opcodes.get(called, []) if called else [opcode]), source)
+          for name, shape, opcode, called, source in parsed}
 
 
 def op_times(trace_events: Iterable[dict], steps: int) -> dict[str, float]:
