@@ -13,9 +13,10 @@ thread heaps are 64 MiB at most, so a single block of 64 MiB or more allocated o
 threads is still mmapped and unmapped on free (e.g. the 173 MiB of temporaries at batch 256).
 
 `retain_freed_memory` runs on import of `gan` (`gan/__init__.py`), before XLA starts its threads,
-so every entry point (training, benchmarks, notebooks, tests) measures and runs the same. Set PRODUCTGAN_MALLOC=default to keep
-glibc's defaults. On other C libraries (musl, macOS) it does nothing. It is only the host
-allocator: accelerator memory is XLA's own (BFC) allocator and unaffected.
+so every entry point (training, benchmarks, notebooks, tests) measures and runs the same. Set
+PRODUCTGAN_MALLOC=default to keep glibc's defaults. On other C libraries (musl, macOS) it does
+nothing. It is only the host allocator: accelerator memory is XLA's own (BFC) allocator and
+unaffected.
 """
 
 from __future__ import annotations
