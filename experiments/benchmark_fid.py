@@ -57,12 +57,7 @@ def main() -> None:
   _, t_generate_cold = timed(generate)
   fake, t_generate_warm = timed(generate)
 
-  def fid_only(real, fake_features):
-    mu_r, s_r = fid.mean_cov(fid.update(fid.empty_stats(real.shape[1]), real))
-    mu_f, s_f = fid.mean_cov(fid.update(fid.empty_stats(fake_features.shape[1]), fake_features))
-    return fid.frechet_distance(mu_r, s_r, mu_f, s_f)
-
-  fid_value, t_fid = timed(lambda: fid_only(real_train["features"], fake["features"]))
+  fid_value, t_fid = timed(lambda: fid.fid_from_features(real_train["features"], fake["features"]))
   metrics, t_all = timed(lambda: evaluate.compare(real_train, fake, net, args.seed, fake["labels"]))
   floor_fake = {k: v[:args.num_samples] for k, v in real_test.items()}
   floor, t_floor = timed(lambda: evaluate.compare(real_train, floor_fake, net, args.seed, floor_fake["labels"]))

@@ -211,12 +211,11 @@ def _real_subset(real: np.ndarray, n: int, seed: int) -> np.ndarray:
 def fid_kid(real: np.ndarray, fake: np.ndarray, seed: int) -> dict[str, float]:
   """{"fid", "kid", "kid_std"} of feature sets real (N, D) and fake (M, D): FID uses every real row,
   KID a random real subset of min(N, M) rows (the subset `compare` uses for precision / recall)."""
-  mu_r, sigma_r = fid.mean_cov(fid.update(fid.empty_stats(real.shape[1]), real))
-  mu_f, sigma_f = fid.mean_cov(fid.update(fid.empty_stats(fake.shape[1]), fake))
+  fid_value = fid.fid_from_features(real, fake)
   n = min(len(real), len(fake))
   kid_mean, kid_std = kid.kernel_inception_distance(_real_subset(real, n, seed), fake[:n],
                                                     subset_size=min(1000, n), seed=seed)
-  return {"fid": fid.frechet_distance(mu_r, sigma_r, mu_f, sigma_f), "kid": kid_mean, "kid_std": kid_std}
+  return {"fid": fid_value, "kid": kid_mean, "kid_std": kid_std}
 
 
 def compare(real: dict[str, np.ndarray], fake: dict[str, np.ndarray], net: FeatureNetwork, seed: int,

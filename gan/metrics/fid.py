@@ -109,6 +109,25 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
   return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt)
 
 
+def fid_from_features(real: Any, fake: Any) -> float:
+  """FID of feature sets real (N, D) and fake (M, D), any float dtype (numpy or jax), N, M >= 2.
+
+  The all-at-once form of `update` + `mean_cov` on each set, then `frechet_distance`: float64
+  means and unbiased (N - 1) covariances, as pytorch-fid. Returns a float >= ~0 (see
+  `frechet_distance`); use the streaming functions when features do not fit in memory.
+  """
+  real, fake = np.asarray(real), np.asarray(fake)
+  if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+    raise ValueError(f"Expected real (N, D) and fake (M, D) features with the same D, got {real.shape} and "
+                     f"{fake.shape}; flatten spatial axes (or pool) first.")
+  for name, features in (("real", real), ("fake", fake)):
+    if len(features) < 2:
+      raise ValueError(f"FID needs at least 2 {name} feature vectors for a covariance, got {len(features)}.")
+  mu_r, sigma_r = mean_cov(update(empty_stats(real.shape[1]), real))
+  mu_f, sigma_f = mean_cov(update(empty_stats(fake.shape[1]), fake))
+  return frechet_distance(mu_r, sigma_r, mu_f, sigma_f)
+
+
 def save_stats(path: str | os.PathLike, mu: Any, sigma: Any, **metadata: Any) -> None:
   """Writes mu (D,), sigma (D, D) and JSON-serialisable `metadata` to an .npz file at `path`.
 

@@ -9,6 +9,7 @@ use_sample_covariance=False, data_range=..., channel_axis=-1).
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Any
 
 import jax
@@ -74,13 +75,39 @@ def _blur_valid(x: jax.Array, taps: jax.Array) -> jax.Array:
   return x
 
 
+def _local_moments(a: jax.Array, b: jax.Array, taps: jax.Array) -> tuple[jax.Array, ...]:
+  """Gaussian-weighted local statistics of every window that fits inside the images, two-pass.
+
+  a, b: (N, H, W, C) float32; taps: (2r + 1,) normalised 1-D Gaussian.
+  Returns (mu_a, mu_b, var_a, var_b, cov), each (N, H - 2r, W - 2r, C): means in the images' range,
+  population (co)variances >= 0 (cov may be negative).
+  """
+  size = taps.shape[0]
+  mu_a, mu_b = jnp.split(_blur_valid(jnp.concatenate([a, b], axis=-1), taps), 2, axis=-1)
+  # Not the one-pass blur(a^2) - mu^2: on flat white backgrounds that subtracts two numbers ~1 to
+  # get ~0, and float32's ~1e-7 rounding of them is ~1e-4 of C2 = 9e-4, the denominator there; JPEG-
+  # compressed product photos then differed from skimage's float64 SSIM by up to 1.2e-4, growing
+  # with the share of white background (a global shift to the image mean only got that to 1.1e-5).
+  # Deviations from the window's own mean are small where the variance is, so rounding stays
+  # relative to the variance. Each window has its own mean, so this is no convolution: the
+  # (2r + 1)^2 shifted slices (121 for sigma 1.5) fuse into one elementwise kernel, faster on CPU
+  # than the depthwise conv it replaces; compile time grows with sigma^2.
+  height, width = mu_a.shape[1:3]
+  var_a = var_b = cov = jnp.zeros_like(mu_a)
+  for i, j in itertools.product(range(size), repeat=2):
+    weight = taps[i] * taps[j]
+    dev_a = a[:, i:i + height, j:j + width] - mu_a
+    dev_b = b[:, i:i + height, j:j + width] - mu_b
+    var_a = var_a + weight * dev_a * dev_a
+    var_b = var_b + weight * dev_b * dev_b
+    cov = cov + weight * dev_a * dev_b
+  return mu_a, mu_b, var_a, var_b, cov
+
+
 @functools.partial(jax.jit, static_argnames=("sigma", "truncate", "k1", "k2"))
 def _ssim(a: jax.Array, b: jax.Array, data_range: jax.Array, sigma: float, truncate: float, k1: float,
           k2: float) -> jax.Array:
-  # One blur for the five local moments, stacked along channels.
-  moments = _blur_valid(jnp.concatenate([a, b, a * a, b * b, a * b], axis=-1), _gaussian_window(sigma, truncate))
-  mu_a, mu_b, aa, bb, ab = jnp.split(moments, 5, axis=-1)
-  var_a, var_b, cov = aa - mu_a ** 2, bb - mu_b ** 2, ab - mu_a * mu_b  # Population (co)variances.
+  mu_a, mu_b, var_a, var_b, cov = _local_moments(a, b, _gaussian_window(sigma, truncate))
   c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
   ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
   return jnp.mean(ssim_map, axis=(1, 2, 3))
@@ -94,7 +121,9 @@ def ssim(a: Any, b: Any, *, data_range: float, sigma: float = 1.5, truncate: flo
   (k1 data_range)^2, C2 = (k2 data_range)^2. skimage filters with reflected borders and then drops
   the (11 - 1) // 2 = 5 border pixels on each side before averaging; the remaining pixels' windows
   never reach the padding, so an unpadded ("VALID") blur gives exactly that mean, with no border
-  handling at all. Images must be at least 11x11.
+  handling at all. Images must be at least 11x11. (Co)variances are taken about each window's own
+  mean (two-pass), which keeps float32 results within ~2e-7 of skimage's float64 ones also on
+  photos with flat white backgrounds.
   """
   _check_range(data_range)
   a, b, single = _batched(a, b, min_size=2 * int(truncate * sigma + 0.5) + 1)

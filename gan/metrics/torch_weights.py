@@ -12,6 +12,12 @@ A `.pth` file is a pickle whose tensors point at raw storages kept next to it. T
   for each key in that order, the storage's element count as a little-endian int64 followed by its
   little-endian bytes. (The even older tar layout of torch <= 0.3 is rejected with a clear error.)
 
+TorchScript archives (`torch.jit.save`) use the zip layout too, with `constants.pkl` and `code/`
+beside `data.pkl`; their `data.pkl` pickles the module tree itself: objects of classes
+`__torch__.<module path>.<Class>` built with NEWOBJ and given their attributes (parameters, buffers,
+sub-modules, ints, int lists via `torch.jit._pickle.build_intlist`) by BUILD. `load_torchscript_tensors`
+reads only the tensors of that tree, by dotted attribute path (no code of `code/` is looked at or run).
+
 In both, a tensor is pickled as `torch._utils._rebuild_tensor_v2(storage, storage_offset, size,
 stride, requires_grad, backward_hooks[, metadata])` and a storage as the persistent id
 `('storage', <torch.FloatStorage etc.>, key, location, numel)` (legacy: plus `view_metadata`).
@@ -113,6 +119,34 @@ class _StorageView(_Storage):
       raise AttributeError("A storage view has no data of its own.")
 
 
+class _ScriptObject:
+  """Stand-in for a `__torch__.*` class of a TorchScript archive: only its attribute dict is kept.
+
+  NEWOBJ creates it with no arguments; BUILD hands it its attributes once (a second BUILD would let
+  a crafted file swap a checked tensor, so it is refused)."""
+  qualified_name = "__torch__"
+
+  def __setstate__(self, state: Any) -> None:
+    if "attributes" in self.__dict__:
+      raise ValueError(f"The pickle sets the state of {self.qualified_name} twice: refusing a crafted file.")
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+      raise ValueError(f"TorchScript object {self.qualified_name} has a state of type "
+                       f"{type(state).__name__}, expected a dict of attributes.")
+    self.attributes = state
+
+
+def _script_class(module: str, name: str) -> type:
+  """A fresh _ScriptObject subclass named after the TorchScript class (for error messages)."""
+  return type(name, (_ScriptObject,), {"qualified_name": f"{module}.{name}"})
+
+
+def _build_intlist(values: Any) -> list[int]:
+  """Stand-in for torch.jit._pickle.build_intlist (int-list attributes such as a conv's padding)."""
+  if not isinstance(values, list) or not all(type(v) is int for v in values):
+    raise ValueError(f"build_intlist expects a list of ints, got {values!r}.")
+  return list(values)
+
+
 def _check_view(size: tuple[int, ...], stride: tuple[int, ...], offset: int, numel: int, key: str) -> None:
   """Raises unless every element of the strided view lies in storage[0:numel]."""
   if len(size) != len(stride) or any(n < 0 for n in size) or any(s < 0 for s in stride) or offset < 0:
@@ -195,15 +229,22 @@ _ALLOWED_GLOBALS: dict[tuple[str, str], Callable[..., Any]] = {
 class _RestrictedUnpickler(pickle.Unpickler):
   """Unpickler resolving only state-dict globals; storages come from `load_storage(key, dtype, numel)`."""
 
-  def __init__(self, file: io.BytesIO, load_storage: Optional[Callable[[str, np.dtype, int], _Storage]]):
+  def __init__(self, file: io.BytesIO, load_storage: Optional[Callable[[str, np.dtype, int], _Storage]],
+               script_objects: bool = False):
     super().__init__(file)
     self._load_storage = load_storage
+    self._script_objects = script_objects
 
   def find_class(self, module: str, name: str) -> Any:
     if (module, name) in _ALLOWED_GLOBALS:
       return _ALLOWED_GLOBALS[(module, name)]
     if module in _STORAGE_MODULES and name in STORAGE_DTYPES:
       return _StorageType(name)
+    if self._script_objects:
+      if module.startswith("__torch__.") and name.isidentifier():
+        return _script_class(module, name)
+      if (module, name) == ("torch.jit._pickle", "build_intlist"):
+        return _build_intlist
     raise UnsafePickleError(
         f"Refusing to load global '{module}.{name}': it is not one of the globals a PyTorch state dict "
         f"needs ({', '.join(sorted(f'{m}.{n}' for m, n in _ALLOWED_GLOBALS))}, torch.<Type>Storage). "
@@ -259,12 +300,16 @@ def _array_from_bytes(data: bytes, dtype: np.dtype, numel: int, byteorder: str, 
   return array
 
 
-def _load_zip(archive: zipfile.ZipFile) -> Any:
+def _load_zip(archive: zipfile.ZipFile, torchscript: bool = False) -> Any:
   names = archive.namelist()
   pickles = [n for n in names if n.count("/") == 1 and n.endswith("/data.pkl")]
+  is_script = any(n.count("/") == 1 and n.endswith("/constants.pkl") for n in names)
+  if is_script and not torchscript:
+    raise ValueError("This is a TorchScript archive (torch.jit.save), not a torch.save state dict: "
+                     "read it with load_torchscript_tensors.")
+  if torchscript and not is_script:
+    raise ValueError("Not a TorchScript archive (no '<archive>/constants.pkl'): read it with load_torch_file.")
   if len(pickles) != 1:
-    if any(n.endswith("/constants.pkl") for n in names):
-      raise ValueError("This is a TorchScript archive (torch.jit.save), not a torch.save state dict.")
     raise ValueError(f"Zip file without exactly one '<archive>/data.pkl' record (found {pickles}); "
                      "not a torch.save file.")
   prefix = pickles[0][:-len("data.pkl")]
@@ -287,8 +332,8 @@ def _load_zip(archive: zipfile.ZipFile) -> Any:
       raise ValueError(f"Storage {key!r} is referenced with two different dtypes or sizes.")
     return storages[key]
 
-  result = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), load_storage).load()
-  return _materialize(result)
+  result = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), load_storage, torchscript).load()
+  return result if torchscript else _materialize(result)
 
 
 def _load_legacy(file: io.BytesIO) -> Any:
@@ -361,6 +406,39 @@ def load_torch_file(path: PathLike) -> Any:
     raise
   except (pickle.UnpicklingError, EOFError) as e:
     raise ValueError(f"{path}: corrupt legacy torch checkpoint ({type(e).__name__}: {e}).") from e
+
+
+def _script_tensors(obj: Any, prefix: str, out: dict[str, np.ndarray]) -> None:
+  """Adds the tensors of a TorchScript object tree to `out`, keyed by dotted attribute path."""
+  if isinstance(obj, _PendingTensor):
+    out[prefix] = obj.materialize()
+  elif isinstance(obj, _ScriptObject):
+    for name, value in getattr(obj, "attributes", {}).items():
+      _script_tensors(value, f"{prefix}.{name}" if prefix else name, out)
+
+
+def load_torchscript_tensors(path: PathLike) -> dict[str, np.ndarray]:
+  """{dotted attribute path: array} of every tensor held by the modules of a TorchScript archive.
+
+  E.g. "net.layers.conv.weight" for `self.net.layers.conv.weight` of the saved top-level module.
+  Arrays keep the saved dtype and torch's layout (conv weights OIHW). Only the pickled module tree
+  is read: globals other than `__torch__.*` classes, build_intlist and the tensor rebuilders raise
+  UnsafePickleError, and the archive's TorchScript code is never run.
+  """
+  with open(path, "rb") as f:
+    if f.read(4) != b"PK\x03\x04":
+      raise ValueError(f"{path} is not a TorchScript archive (not a zip file); the file is truncated or "
+                       "of another kind.")
+  try:
+    with zipfile.ZipFile(path) as archive:
+      tree = _load_zip(archive, torchscript=True)
+  except (zipfile.BadZipFile, pickle.UnpicklingError, EOFError) as e:
+    raise ValueError(f"{path}: corrupt TorchScript archive ({type(e).__name__}: {e}).") from e
+  tensors: dict[str, np.ndarray] = {}
+  _script_tensors(tree, "", tensors)
+  if not tensors:
+    raise ValueError(f"{path}: the TorchScript archive holds no tensors.")
+  return tensors
 
 
 def load_torch_state_dict(path: PathLike) -> dict[str, np.ndarray]:
