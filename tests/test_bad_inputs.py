@@ -330,8 +330,9 @@ EVALUATE_ROWS = [
     ("workdir missing", dict(workdir="missing"), ["not a training workdir"]),
     ("classifier missing", dict(classifier_dir="nowhere"), ["No classifier checkpoint in", "Train one with"]),
     ("unknown feature network", dict(features="clip"), ["Unknown --features 'clip'", "valid"]),
-    ("inception weights missing", dict(features="inception", inception_weights="nowhere.pth"),
-     ["nowhere.pth"]),
+    ("inception weights missing", dict(features="inception", weights_dir="nowhere"),
+     ["nowhere", "python -m gan.weights fetch inception"]),
+    ("unknown reference split", dict(reference_split="val"), ["Unknown reference split 'val'", "train, test"]),
 ]
 
 

@@ -580,6 +580,41 @@ def test_pools_of_the_fid_blocks():
   assert inception.FIDInceptionE_1().pool == "avg" and inception.FIDInceptionE_2().pool == "max"
 
 
+@pytest.mark.slow
+def test_evaluate_with_inception_features(tmp_path, export_tensors, write_idx, monkeypatch):
+  """gan.evaluate end to end on InceptionV3 features (random weights; 20 images per set), against
+  the test split as Lucic et al.; the protocol is recorded."""
+  from configs import tiny
+  from gan import evaluate
+  from gan import train
+  from gan import weights
+  rng = np.random.default_rng(0)
+  for split in ("train", "test"):
+    write_idx(tmp_path, rng.integers(0, 255, (20, 28, 28), dtype=np.uint8), np.arange(20) % 10, split=split)
+  config = tiny.get_config()
+  config.data.dir = str(tmp_path)
+  config.train.batch_size = 4
+  config.train.steps = 2
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(config, workdir)
+  weights.install_arrays("inception", export_tensors, tmp_path / "weights", package="random-test-weights",
+                         sha256="0" * 64)
+  monkeypatch.setenv("PRODUCTGAN_CACHE_DIR", str(tmp_path / "cache"))
+  monkeypatch.setenv("PRODUCTGAN_WEIGHTS_DIR", str(tmp_path / "weights"))
+  record = evaluate.evaluate_run(workdir, classifier_dir="unused", num_samples=20, features="inception",
+                                 reference_split="test")
+  model, floor = record["model"], record["real_data_floor"]
+  assert np.isfinite(model["fid"]) and model["fid"] >= 0 and 0 <= floor["fid"] < model["fid"]
+  assert not any(k.startswith("inception_score") for k in model)   # no classifier head
+  assert "classes_covered" not in model
+  computed = record["computed_with"]
+  assert computed["reference_split"] == "test" and computed["floor"] == "train (first 20) vs test"
+  assert computed["protocol"]["resizer"] == "nvidia" and computed["protocol"]["weights_sha256"] == "0" * 64
+  cached = sorted(os.listdir(tmp_path / "cache" / "reference_features"))
+  assert cached == ["fashion_mnist-test-inception_nvidia_00000000-32px-features.npz",
+                    "fashion_mnist-train-inception_nvidia_00000000-32px-features.npz"]
+
+
 # --- The real weights against the TorchScript model ----------------------------------------------
 
 REFERENCE = Path(__file__).parent / "fixtures" / "inception_reference.npz"

