@@ -43,6 +43,7 @@ import json
 import os
 import sys
 import time
+import zipfile
 from typing import Any, Callable, NamedTuple, Optional
 
 from absl import app
@@ -58,12 +59,14 @@ from gan import conditioning
 from gan import data
 from gan import sample
 from gan import sampling
+from gan import weights
 from gan.metrics import diversity
 from gan.metrics import fid
 from gan.metrics import image as image_metrics
 from gan.metrics import inception
 from gan.metrics import inception_score
 from gan.metrics import kid
+from gan.metrics import lpips
 from gan.metrics import precision_recall
 from gan.metrics import train_classifier
 from gan.style import translation
@@ -152,18 +155,37 @@ def _concat(parts: list[Any]) -> Optional[np.ndarray]:
   return None if parts[0] is None else np.concatenate(parts)
 
 
-def real_features(net: FeatureNetwork, data_config: ml_collections.ConfigDict, split: str
+def real_features(net: FeatureNetwork, data_config: ml_collections.ConfigDict, split: str, num: int = 0
                   ) -> dict[str, np.ndarray]:
-  """{"features": (N, D), "probs": (N, K), "labels": (N,)} of a real split, cached on disk."""
-  path = fid.stats_cache_path(net.cache_dir, dataset=data_config.name, split=split, features=net.name,
-                              resolution=data_config.image_size).replace(".npz", "-features.npz")
-  if os.path.exists(path):
-    with np.load(path) as cached:
-      return dict(cached)
+  """{"features": (N, D), "probs": (N, K) (networks with a head), "labels": (N,)} of a real split.
+
+  num > 0: only `num` images, evenly spaced over the split (every class of a class-sorted split is
+  represented), e.g. 10,000 of Fashion-MNIST's 60,000 training images for Inception features
+  (60,000 take ~40 min on a 2-core CPU). Cached on disk per (dataset, split, channels, network,
+  resolution, num); a cache entry that cannot be read or does not hold the expected rows is
+  recomputed, never used.
+  """
   config = data_config.copy_and_resolve_references()
   config.split, config.max_examples = split, 0
+  key = f"{split}_{config.channels}ch" + (f"_{num}even" if num else "")
+  path = fid.stats_cache_path(net.cache_dir, dataset=config.name, split=key, features=net.name,
+                              resolution=config.image_size).replace(".npz", "-features.npz")
   dataset = data.load_dataset(config)
-  result = {**features_of(net, dataset.images), "labels": dataset.labels}
+  index = np.arange(len(dataset.images))
+  if num and num < len(index):
+    index = np.linspace(0, len(index) - 1, num).round().astype(int)
+  labels = dataset.labels[index]
+  if os.path.exists(path):
+    try:
+      with np.load(path, allow_pickle=False) as cached:
+        result = {k: cached[k] for k in cached.files}
+      if len(result["features"]) == len(index) and np.array_equal(result["labels"], labels):
+        return result
+      logging.warning("Cached features %s do not match the %s split now (%d rows, expected %d): recomputing.",
+                      path, split, len(result["features"]), len(index))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+      logging.warning("Cached features %s are unreadable (%s): recomputing.", path, e)
+  result = {**features_of(net, dataset.images[index]), "labels": labels}
   os.makedirs(net.cache_dir, exist_ok=True)
   tmp = path + ".tmp.npz"
   np.savez(tmp, **result)
@@ -330,7 +352,7 @@ def make_training_evaluator(config: ml_collections.ConfigDict, generator,
                     "--workdir %s (or set --config.eval.every=0 to silence this).", classifier_dir, classifier_dir)
     return None
   net = make_feature_network(features, config.data, classifier_dir)
-  real = real_features(net, config.data, "train")
+  real = real_features(net, config.data, "train", config.eval.get("num_reference", 0))
   sampler = make_feature_sampler(generator, net, config.model.z_dim, config.eval.num_samples)
 
   def evaluate_state(state) -> dict[str, float]:
@@ -368,12 +390,21 @@ def _rows(features: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.nda
   return {k: v[keep] for k, v in features.items()}
 
 
+@functools.lru_cache(maxsize=2)
+def _lpips_model(net: str) -> lpips.LpipsModel:
+  return lpips.load(net)
+
+
 def pix2pix_metrics(outputs: np.ndarray, targets: np.ndarray, net: Optional[FeatureNetwork] = None,
                     real: Optional[dict[str, np.ndarray]] = None, seed: int = 0) -> dict[str, float]:
-  """outputs, targets (N, S, S, C) float32 in [-1, 1] -> mean "psnr" (dB) and "ssim" over the N pairs,
-  and with a feature network "fid" / "kid" of the outputs vs the `real` features (real_features)."""
+  """outputs, targets (N, S, S, C) float32 in [-1, 1] -> mean "psnr" (dB), "ssim" and, when its
+  weights are fetched (`python -m gan.weights fetch lpips`), "lpips_alex" over the N pairs (images
+  of at least 31 px), and with a feature network "fid" / "kid" of the outputs vs the `real`
+  features (real_features)."""
   results = {"psnr": float(np.mean(image_metrics.psnr(outputs, targets, data_range=2.0))),
              "ssim": float(np.mean(image_metrics.ssim(outputs, targets, data_range=2.0)))}
+  if weights.is_present("lpips_alex") and min(outputs.shape[1:3]) >= lpips.MIN_SIZE["alex"]:
+    results["lpips_alex"] = lpips.mean_distance(_lpips_model("alex"), outputs, targets)
   if net is not None:
     results.update(_fid_kid(real, features_of(net, outputs), seed))
   return results
@@ -480,6 +511,9 @@ def evaluate_translation_run(workdir: str, classifier_dir: Optional[str] = None,
           "floor": ("real train photos vs held-out photos" if model.task == "pix2pix"
                     else "real held-out target-domain photos vs real train target-domain photos"),
           "psnr_ssim": "data_range 2 on [-1, 1] images, mean over held-out pairs" if model.task == "pix2pix" else "",
+          "lpips": ("LPIPS-Alex v0.1 (gan/metrics/lpips.py), mean over held-out pairs"
+                    if weights.is_present("lpips_alex") else
+                    "skipped: weights not fetched (python -m gan.weights fetch lpips)") if model.task == "pix2pix" else "",
           "seconds": time.perf_counter() - start,
       },
   }
@@ -504,12 +538,14 @@ def make_feature_network(features: str, data_config: ml_collections.ConfigDict, 
 
 def evaluate_run(workdir: str, classifier_dir: Optional[str] = None, num_samples: int = 10_000, seed: int = 0,
                  features: str = "domain", weights_dir: Optional[str] = None, resizer: str = "nvidia",
-                 reference_split: str = "train", cas_samples: int = 0, cas_steps: int = 0) -> dict[str, Any]:
+                 reference_split: str = "train", num_reference: int = 0, cas_samples: int = 0,
+                 cas_steps: int = 0) -> dict[str, Any]:
   """Computes the metrics of a run, writes workdir/metrics.json and returns its content.
 
   reference_split: the real split the generated images are compared with, "train" or "test" (the
-  held-out split; Lucic et al. 2018 compare 10,000 samples with the 10,000 test images). The
-  real-data floor compares the other split's first `num_samples` images with the same reference.
+  held-out split; Lucic et al. 2018 compare 10,000 samples with the 10,000 test images), all of it
+  or `num_reference` evenly spaced images. The real-data floor compares `num_samples` evenly spaced
+  images of the other split with the same reference.
   cas_samples > 0 also computes the classification accuracy score on that many generated images
   (conditional runs only; it trains a classifier: minutes on CPU).
   """
@@ -528,8 +564,8 @@ def evaluate_run(workdir: str, classifier_dir: Optional[str] = None, num_samples
                          seed=seed, z_dim=config.model.z_dim,
                          standing_stats_batch=config.sample.standing_stats_batch,
                          pool=conditioning.load_pool(workdir) if config.model.cond_dim else None)
-  reference = real_features(net, config.data, reference_name)
-  floor_fake = {k: v[:num_samples] for k, v in real_features(net, config.data, floor_name).items()}
+  reference = real_features(net, config.data, reference_name, num_reference)
+  floor_fake = real_features(net, config.data, floor_name, num_samples)
   floor = compare(reference, floor_fake, net, seed, floor_fake["labels"] if fake["labels"] is not None else None)
   model_metrics = compare(reference, fake, net, seed, fake["labels"])
   if cas_samples:
@@ -541,7 +577,7 @@ def evaluate_run(workdir: str, classifier_dir: Optional[str] = None, num_samples
       "real_data_floor": floor,
       "computed_with": {
           "features": net.description, "reference_split": reference_name,
-          "floor": f"{floor_name} (first {len(floor_fake['features'])}) vs {reference_name}",
+          "floor": f"{floor_name} ({len(floor_fake['features'])} evenly spaced) vs {reference_name}",
           "dataset": config.data.name, "num_samples": num_samples,
           "num_reference": len(reference["features"]), "seed": seed, "generator": "EMA",
           "kid": "subsets of min(1000, N) drawn as torch-fidelity (gan/metrics/kid.py)",
@@ -582,6 +618,7 @@ def define_flags() -> None:
                     "or pytorch-fid's; FIDs of different resizers are not comparable.")
   flags.DEFINE_enum("reference", "train", ["train", "test"], "Real split the samples are compared with "
                     "(test: the held-out split, as Lucic et al. 2018).")
+  flags.DEFINE_integer("num_reference", 0, "Reference images, evenly spaced over the split (0 = all).")
   flags.DEFINE_integer("cas_samples", 0, "Generated images for the classification accuracy score (0 = skip).")
   flags.DEFINE_integer("cas_steps", 0, "Training steps of the CAS classifier (0 = the domain classifier's).")
 
@@ -595,7 +632,7 @@ def main(argv):
       record = evaluate_translation_run(f.workdir, f.classifier, f.seed)
     else:
       record = evaluate_run(f.workdir, f.classifier, f.num_samples, f.seed, f.features, f.weights_dir,
-                            f.resizer, f.reference, f.cas_samples, f.cas_steps)
+                            f.resizer, f.reference, f.num_reference, f.cas_samples, f.cas_steps)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)

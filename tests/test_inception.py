@@ -608,11 +608,11 @@ def test_evaluate_with_inception_features(tmp_path, export_tensors, write_idx, m
   assert not any(k.startswith("inception_score") for k in model)   # no classifier head
   assert "classes_covered" not in model
   computed = record["computed_with"]
-  assert computed["reference_split"] == "test" and computed["floor"] == "train (first 20) vs test"
+  assert computed["reference_split"] == "test" and computed["floor"] == "train (20 evenly spaced) vs test"
   assert computed["protocol"]["resizer"] == "nvidia" and computed["protocol"]["weights_sha256"] == "0" * 64
   cached = sorted(os.listdir(tmp_path / "cache" / "reference_features"))
-  assert cached == ["fashion_mnist-test-inception_nvidia_00000000-32px-features.npz",
-                    "fashion_mnist-train-inception_nvidia_00000000-32px-features.npz"]
+  assert cached == ["fashion_mnist-test_1ch-inception_nvidia_00000000-32px-features.npz",
+                    "fashion_mnist-train_1ch_20even-inception_nvidia_00000000-32px-features.npz"]
 
 
 # --- The real weights against the TorchScript model ----------------------------------------------

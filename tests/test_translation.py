@@ -380,6 +380,13 @@ def test_pix2pix_evaluation_without_classifier_reports_psnr_ssim_and_baselines(t
                              np.mean(image_metrics.ssim(outputs, targets, data_range=2.0)), rtol=1e-5)
   assert set(record["baselines"]) == {"edge_map", "mean_train_photo"} and record["real_data_floor"] == {}
   assert json.load(open(workdir / "metrics.json"))["model"] == record["model"]
+  from gan import weights
+  from gan.metrics import lpips
+  if weights.is_present("lpips_alex") and outputs.shape[1] >= lpips.MIN_SIZE["alex"]:   # CI fetches them
+    np.testing.assert_allclose(record["model"]["lpips_alex"],
+                               np.mean(lpips.distance(lpips.load("alex"), outputs, targets)), rtol=1e-5)
+  else:
+    assert "lpips_alex" not in record["model"]
   table = evaluate.format_table(record)
   assert "| psnr |" in table and "baseline: edge_map" in table
 
