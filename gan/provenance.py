@@ -77,6 +77,19 @@ def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str]:
   return versions
 
 
+def cpu_model() -> str:
+  """The CPU's model name (/proc/cpuinfo on Linux), e.g. "AMD EPYC" or "Intel(R) Xeon(R) ...";
+  speeds are only comparable on the same model."""
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine() or "unknown"
+
+
 def device_info() -> dict[str, Any]:
   """The JAX backend: platform, device kind(s) and counts (global, local, processes)."""
   import jax  # pylint: disable=g-import-not-at-top  (figures of plain data need no JAX)
@@ -127,7 +140,7 @@ def record(*, config: Any = None, seed: Optional[int] = None, command: Optional[
     extra: anything else, stored under "extra".
 
   Returns:
-    {"git": {"revision", "dirty"}, "packages", "python", "platform", "hostname", "devices",
+    {"git": {"revision", "dirty"}, "packages", "python", "platform", "cpu", "cpu_count", "hostname", "devices",
      "seed", "command", "cwd", "env", "start_time" (ISO 8601 UTC), "start_unix", "config", "extra"}.
   """
   start_time = time.time() if start_time is None else float(start_time)
@@ -141,6 +154,7 @@ def record(*, config: Any = None, seed: Optional[int] = None, command: Optional[
       "packages": package_versions(packages),
       "python": f"{platform.python_implementation()} {platform.python_version()}",
       "platform": platform.platform(),
+      "cpu": cpu_model(), "cpu_count": os.cpu_count(),
       "hostname": socket.gethostname(),
       "devices": device_info() if devices else None,
       "seed": to_jsonable(seed),

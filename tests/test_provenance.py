@@ -92,6 +92,10 @@ def test_record_holds_versions_devices_seed_and_config():
   assert rec["devices"]["device_kind"] == jax.devices()[0].device_kind
   assert rec["command"] == "python -m gan.main --x"
   assert rec["extra"] == {"note": [1, 2]}
+  assert rec["cpu_count"] == os.cpu_count() and rec["cpu"] and rec["cpu"] != "unknown"
+  if os.path.exists("/proc/cpuinfo"):                     # Linux: the model name line, as lscpu shows it
+    with open("/proc/cpuinfo") as f:
+      assert f"model name\t: {rec['cpu']}" in f.read()
   assert datetime.datetime.fromisoformat(rec["start_time"]).timestamp() == 1_700_000_000   # whole seconds
   assert rec["start_unix"] == start
   assert provenance.record(seed=3, devices=False)["seed"] == 3
