@@ -12,6 +12,11 @@ checkpoint), is evaluated with the domain classifier, and writes result.json the
 are skipped. The runner then writes <workdir>/results.csv (one row per run), results.md (mean +- std
 over seeds per group, with the real-data floor and wall time) and results.json.
 
+`--features inception` evaluates (and tabulates) in InceptionV3 space instead (gan.evaluate; needs
+`python -m gan.weights fetch inception`), e.g. with `--reference test` as Lucic et al. 2018: the
+record is result_inception.json beside result.json (finished runs are not retrained, only
+evaluated) and the tables results_inception.{csv,md,json}.
+
 Provenance (gan/provenance.py): each result.json holds the run's full config, git revision, package
 versions, seed, devices and wall time under "provenance"; the sweep process writes its own record to
 <workdir>/provenance.json (provenance_shard_<i>_of_<n>.json / provenance_index_<k>.json when sharded).
@@ -46,6 +51,14 @@ _SHARD = flags.DEFINE_integer("shard", 0, "Run only runs i with i % num_shards =
 _NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Number of machines / processes sharing the sweep.")
 _INDEX = flags.DEFINE_integer("index", -1, "Run only this run index (>= 0).")
 _REPORT_ONLY = flags.DEFINE_boolean("report_only", False, "Only tabulate finished runs.")
+_FEATURES = flags.DEFINE_enum("features", "domain", sorted(evaluate.FEATURE_NETWORKS),
+                              "Feature network of the evaluation (gan.evaluate).")
+_REFERENCE = flags.DEFINE_enum("reference", "train", ["train", "test"], "Real split the samples are compared with.")
+
+
+def suffix(features: str) -> str:
+  """File-name suffix of a feature network's records and tables ("" for the domain classifier)."""
+  return "" if features == "domain" else f"_{features}"
 
 # Columns of the tables: metric key in the evaluation record -> header.
 METRICS = {"fid": "FID", "kid": "KID", "precision": "precision", "recall": "recall",
@@ -67,9 +80,10 @@ def run_dir(workdir: str, overrides: dict[str, Any]) -> str:
 
 
 def run_one(base_config, overrides: dict[str, Any], directory: str, classifier_dir: str,
-            eval_samples: int) -> dict[str, Any]:
-  """Trains (or resumes) and evaluates one run; returns its result record (also in result.json)."""
-  result_path = os.path.join(directory, "result.json")
+            eval_samples: int, features: str = "domain", reference: str = "train") -> dict[str, Any]:
+  """Trains (or resumes) and evaluates one run; returns its result record (also in
+  result<suffix(features)>.json)."""
+  result_path = os.path.join(directory, f"result{suffix(features)}.json")
   if os.path.exists(result_path):
     with open(result_path, encoding="utf-8") as f:
       return json.load(f)
@@ -87,7 +101,8 @@ def run_one(base_config, overrides: dict[str, Any], directory: str, classifier_d
   if int(state.step) < config.train.steps:   # stopped by a signal: resume later, record nothing
     raise SystemExit(f"Run {directory} stopped at step {int(state.step)}; rerun the sweep to resume it.")
   start = time.perf_counter()
-  record = evaluate.evaluate_run(directory, classifier_dir, num_samples=eval_samples, seed=0)
+  record = evaluate.evaluate_run(directory, classifier_dir, num_samples=eval_samples, seed=0,
+                                 features=features, reference_split=reference)
   result = {
       "group": overrides["group"], "seed": overrides["seed"], "overrides": overrides,
       "train_wall_seconds": train_seconds, "eval_wall_seconds": time.perf_counter() - start,
@@ -95,7 +110,9 @@ def run_one(base_config, overrides: dict[str, Any], directory: str, classifier_d
       # Config, git revision, packages, seed, devices; wall_seconds: this (last) attempt, train + eval.
       "provenance": provenance.finish(provenance.record(
           config=config, seed=overrides["seed"], start_time=attempt_start,
-          extra={"overrides": overrides, "eval_samples": eval_samples, "classifier": classifier_dir})),
+          extra={"overrides": overrides, "eval_samples": eval_samples, "classifier": classifier_dir,
+                 "features": features, "reference": reference,
+                 "computed_with": record["computed_with"]})),
   }
   with open(result_path, "w", encoding="utf-8") as f:
     json.dump(result, f, indent=2)
@@ -117,15 +134,17 @@ def mean_std(values: list[float]) -> str:
   return f"{statistics.mean(values):.3f} +- {statistics.stdev(values):.3f}"
 
 
-def write_report(workdir: str, results: list[dict[str, Any]], command: str) -> str:
-  """results.csv, results.json and results.md in `workdir`; returns the markdown."""
-  with open(os.path.join(workdir, "results.csv"), "w", newline="", encoding="utf-8") as f:
+def write_report(workdir: str, results: list[dict[str, Any]], command: str, features: str = "domain",
+                 reference: str = "train") -> str:
+  """results<suffix>.csv, .json and .md in `workdir`; returns the markdown."""
+  name = f"results{suffix(features)}"
+  with open(os.path.join(workdir, f"{name}.csv"), "w", newline="", encoding="utf-8") as f:
     writer = csv.writer(f)
     writer.writerow(["group", "seed", *METRICS, "train_wall_seconds", "steps"])
     for r in results:
       writer.writerow([r["group"], r["seed"], *[r["metrics"].get(k, "") for k in METRICS],
                        f"{r['train_wall_seconds']:.1f}", r["steps"]])
-  with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
+  with open(os.path.join(workdir, f"{name}.json"), "w", encoding="utf-8") as f:
     json.dump(results, f, indent=2)
   groups: dict[str, list[dict[str, Any]]] = {}
   for r in results:
@@ -141,8 +160,10 @@ def write_report(workdir: str, results: list[dict[str, Any]], command: str) -> s
   if results:
     floor = results[0]["real_data_floor"]
     cells = [f"{floor[k]:.3f}" if k in floor else "-" for k in METRICS]
-    lines.append(f"| real-data floor (train vs test) | - | {' | '.join(cells)} | - |")
-  lines += ["", "Mean +- sample std over seeds; groups sorted by mean FID (domain features, lower is better)."]
+    floor_name = "train vs test" if reference == "train" else "train subset vs test"
+    lines.append(f"| real-data floor ({floor_name}) | - | {' | '.join(cells)} | - |")
+  space = "domain features" if features == "domain" else f"{features} features, reference split {reference}"
+  lines += ["", f"Mean +- sample std over seeds; groups sorted by mean FID ({space}, lower is better)."]
   revisions = collections.Counter(
       r["provenance"]["git"]["revision"][:12] + (" (modified)" if r["provenance"]["git"]["dirty"] else "")
       for r in results if "provenance" in r)
@@ -150,7 +171,7 @@ def write_report(workdir: str, results: list[dict[str, Any]], command: str) -> s
     lines.append("Code: " + ", ".join(f"{rev} ({n} runs)" for rev, n in sorted(revisions.items())) +
                  "; each run's result.json holds its full provenance (config, packages, devices).")
   markdown = "\n".join(lines) + "\n"
-  with open(os.path.join(workdir, "results.md"), "w", encoding="utf-8") as f:
+  with open(os.path.join(workdir, f"{name}.md"), "w", encoding="utf-8") as f:
     f.write(markdown)
   return markdown
 
@@ -175,23 +196,26 @@ def main(argv):
       overrides = sweep[i]
       logging.info("Sweep run %d / %d: %s", i + 1, len(sweep), overrides)
       run_one(base_config, overrides, run_dir(_WORKDIR.value, overrides), _CLASSIFIER.value,
-              module.EVAL_SAMPLES)
+              module.EVAL_SAMPLES, _FEATURES.value, _REFERENCE.value)
   finished = []
   for overrides in sweep:
-    path = os.path.join(run_dir(_WORKDIR.value, overrides), "result.json")
+    path = os.path.join(run_dir(_WORKDIR.value, overrides), f"result{suffix(_FEATURES.value)}.json")
     if os.path.exists(path):
       with open(path, encoding="utf-8") as f:
         finished.append(json.load(f))
   command = f"python -m experiments.benchmark --sweep {_SWEEP.value} --workdir {_WORKDIR.value}"
+  if _FEATURES.value != "domain":
+    command += f" --features {_FEATURES.value} --reference {_REFERENCE.value}"
   if not _REPORT_ONLY.value:
     path = os.path.join(_WORKDIR.value, sweep_record_name(_SHARD.value, _NUM_SHARDS.value, _INDEX.value))
     provenance.write(path, provenance.finish(provenance.record(
         config=base_config, start_time=sweep_start,
         extra={"sweep": _SWEEP.value, "num_runs": len(sweep), "runs_selected": selected,
                "runs_finished": len(finished), "eval_samples": module.EVAL_SAMPLES,
-               "classifier": _CLASSIFIER.value})))
-  print(write_report(_WORKDIR.value, finished, command))
-  print(f"{len(finished)} / {len(sweep)} runs finished; tables in {_WORKDIR.value}/results.md")
+               "classifier": _CLASSIFIER.value, "features": _FEATURES.value, "reference": _REFERENCE.value})))
+  print(write_report(_WORKDIR.value, finished, command, _FEATURES.value, _REFERENCE.value))
+  print(f"{len(finished)} / {len(sweep)} runs finished; tables in "
+        f"{_WORKDIR.value}/results{suffix(_FEATURES.value)}.md")
 
 
 if __name__ == "__main__":

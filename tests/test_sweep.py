@@ -57,6 +57,34 @@ def test_finished_runs_are_not_retrained(tmp_path):
   assert benchmark.run_one(config, overrides, directory, "no_classifier", 10)["metrics"]["fid"] == 1.5
 
 
+def test_inception_evaluation_of_a_finished_run_has_its_own_record_and_tables(tmp_path, monkeypatch):
+  """A finished (domain-evaluated) run is evaluated again in Inception space without retraining;
+  the record and tables get their own names, the table says which space and reference split."""
+  overrides = {"group": "hinge", "seed": 0}
+  directory = benchmark.run_dir(str(tmp_path), overrides)
+  os.makedirs(directory)
+  with open(os.path.join(directory, "result.json"), "w", encoding="utf-8") as f:
+    json.dump(fake_result("hinge", 0, 1.5, 0.9), f)
+  config = tiny.get_config()
+  calls = []
+  monkeypatch.setattr(benchmark.train, "train_and_evaluate",
+                      lambda config, workdir: type("State", (), {"step": config.train.steps})())
+  def fake_evaluate(workdir, classifier_dir, **kwargs):
+    calls.append(kwargs)
+    return {"model": {"fid": 30.0}, "real_data_floor": {"fid": 2.0}, "computed_with": {"protocol": "x"}}
+  monkeypatch.setattr(benchmark.evaluate, "evaluate_run", fake_evaluate)
+  result = benchmark.run_one(config, overrides, directory, "no_classifier", 10, "inception", "test")
+  assert calls == [{"num_samples": 10, "seed": 0, "features": "inception", "reference_split": "test"}]
+  assert result["metrics"]["fid"] == 30.0
+  assert json.load(open(os.path.join(directory, "result_inception.json")))["metrics"]["fid"] == 30.0
+  assert json.load(open(os.path.join(directory, "result.json")))["metrics"]["fid"] == 1.5   # untouched
+  markdown = benchmark.write_report(str(tmp_path), [result], "cmd", "inception", "test")
+  assert "inception features, reference split test" in markdown
+  assert "| real-data floor (train subset vs test) | - | 2.000 |" in markdown
+  assert sorted(f for f in os.listdir(tmp_path) if f.startswith("results")) == [
+      "results_inception.csv", "results_inception.json", "results_inception.md"]
+
+
 def test_losses_sweep_file_has_every_loss_and_three_seeds():
   module, arg = benchmark.load_sweep(os.path.join(os.path.dirname(__file__), "..", "configs", "sweeps", "losses.py"))
   sweep = module.get_sweep(arg)
