@@ -457,21 +457,26 @@ def make_translation_evaluator(config: ml_collections.ConfigDict, generator
   return lambda state: cyclegan_metrics(generator, state.g_params, val_a, val_b, references, net, seed)
 
 
-def evaluate_translation_run(workdir: str, classifier_dir: Optional[str] = None, seed: int = 0
-                             ) -> dict[str, Any]:
+def evaluate_translation_run(workdir: str, classifier_dir: Optional[str] = None, seed: int = 0,
+                             features: str = "domain", weights_dir: Optional[str] = None,
+                             resizer: str = "nvidia") -> dict[str, Any]:
   """Held-out metrics of a pix2pix / CycleGAN run with floors and baselines; writes workdir/metrics.json.
 
   pix2pix: model PSNR / SSIM / FID / KID on the held-out pairs; baselines "edge_map" (the input
   itself as the output) and "mean_train_photo" (the mean training photo for every input); floor: FID /
   KID of as many real training photos vs the held-out photos. CycleGAN: model FID / KID per
   direction; floor: the real held-out images of the target domain; baseline "input_unchanged".
-  classifier_dir None: the run's config.eval.classifier_dir.
+  classifier_dir None: the run's config.eval.classifier_dir. features "inception": FID / KID in
+  InceptionV3 space (StyleGAN's protocol) instead of the domain classifier's.
   """
   start = time.perf_counter()
   model = translation.load(workdir)
   config = model.config
   classifier_dir = classifier_dir or config.eval.classifier_dir
-  net = _translation_classifier(classifier_dir, "gan.evaluate")
+  if features == "domain":
+    net = _translation_classifier(classifier_dir, "gan.evaluate")
+  else:
+    net = make_feature_network(features, config.data, classifier_dir, weights_dir, resizer)
   split = data.held_out_split(config.data)
   floor, baselines = {}, {}
   if model.task == "pix2pix":
@@ -507,6 +512,7 @@ def evaluate_translation_run(workdir: str, classifier_dir: Optional[str] = None,
       "baselines": baselines,
       "computed_with": {
           "features": net.description if net is not None else "none (no domain classifier: FID / KID skipped)",
+          **({"protocol": net.protocol} if net is not None and net.protocol else {}),
           "held_out_split": split, "step": model.step, "seed": seed,
           "floor": ("real train photos vs held-out photos" if model.task == "pix2pix"
                     else "real held-out target-domain photos vs real train target-domain photos"),
@@ -629,7 +635,7 @@ def main(argv):
   try:
     if sample.load_config(f.workdir).get("task", "generation") != "generation":
       # Image translation: held-out PSNR / SSIM / FID; the classifier defaults to the run's own.
-      record = evaluate_translation_run(f.workdir, f.classifier, f.seed)
+      record = evaluate_translation_run(f.workdir, f.classifier, f.seed, f.features, f.weights_dir, f.resizer)
     else:
       record = evaluate_run(f.workdir, f.classifier, f.num_samples, f.seed, f.features, f.weights_dir,
                             f.resizer, f.reference, f.num_reference, f.cas_samples, f.cas_steps)

@@ -424,6 +424,17 @@ def test_cyclegan_evaluation_fid_per_direction_with_floor(trained, tmp_path, mon
   assert record["baselines"]["input_unchanged"]["fid_a2b"] > 10 * record["real_data_floor"]["fid_a2b"]
 
 
+def test_cyclegan_evaluation_in_another_feature_space(trained, tmp_path, monkeypatch):
+  """--features inception: the translation evaluation takes the named network (here a toy stand-in
+  for InceptionV3, whose real weights the inception tests cover) and records its protocol."""
+  workdir, _, _ = trained("cyclegan")
+  net = toy_network(str(tmp_path / "cache"))._replace(protocol={"resizer": "nvidia"})
+  monkeypatch.setattr(evaluate, "inception_network", lambda weights_dir, resizer: net)
+  record = evaluate.evaluate_translation_run(str(workdir), str(tmp_path / "no_classifier"), features="inception")
+  assert record["computed_with"]["protocol"] == {"resizer": "nvidia"}
+  assert np.isfinite(record["model"]["fid_a2b"]) and np.isfinite(record["real_data_floor"]["fid_b2a"])
+
+
 def test_load_and_translate(trained, products_root):
   workdir, config, state = trained("cyclegan")
   model = translation.load(str(workdir))
