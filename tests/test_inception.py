@@ -588,6 +588,7 @@ def test_evaluate_with_inception_features(tmp_path, export_tensors, write_idx, m
   from gan import evaluate
   from gan import train
   from gan import weights
+  from gan import writers
   rng = np.random.default_rng(0)
   for split in ("train", "test"):
     write_idx(tmp_path, rng.integers(0, 255, (20, 28, 28), dtype=np.uint8), np.arange(20) % 10, split=split)
@@ -595,8 +596,22 @@ def test_evaluate_with_inception_features(tmp_path, export_tensors, write_idx, m
   config.data.dir = str(tmp_path)
   config.train.batch_size = 4
   config.train.steps = 2
+  # In-training evaluation with eval.features="inception" (the network replaced by a cheap stand-in
+  # with the same signature; the real one runs below): eval/* at step 2 from the named network.
+  config.eval.every, config.eval.features, config.eval.num_samples, config.eval.num_reference = 2, "inception", 8, 10
+  real_network = evaluate.inception_network
+  used = []
+  def stand_in(weights_dir=None, resizer="nvidia"):
+    used.append(resizer)
+    return evaluate.FeatureNetwork("stand_in", lambda v, x: (None, x.mean((1, 2))), None, None,
+                                   str(tmp_path / "cache"), 4, "mean colour")
+  monkeypatch.setattr(evaluate, "inception_network", stand_in)
   workdir = str(tmp_path / "run")
   train.train_and_evaluate(config, workdir)
+  monkeypatch.setattr(evaluate, "inception_network", real_network)
+  evals = [r for r in writers.read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "eval/fid" in r]
+  assert used == ["nvidia"] and [r["step"] for r in evals] == [2] and np.isfinite(evals[0]["eval/fid"])
+  assert not any(k.startswith("eval/inception_score") for k in evals[0])
   weights.install_arrays("inception", export_tensors, tmp_path / "weights", package="random-test-weights",
                          sha256="0" * 64)
   monkeypatch.setenv("PRODUCTGAN_CACHE_DIR", str(tmp_path / "cache"))
