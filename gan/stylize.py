@@ -29,14 +29,16 @@ Methods:
   Python: translate_image(content_path, "cyclegan", workdir) or, for arrays,
   gan.style.translation.load(workdir) + translate(...).
 
-Feature extractor (`--extractor`): "vgg" is the pretrained VGG-19 (gan/style/vgg.py; nothing is
-downloaded, a missing weight file is an error with instructions); "random" is the weight-free
-random-feature network (gan/style/random_features.py: colour and texture statistics, no learned
-semantics, weaker results); "auto" (the default) picks vgg when a weight file is found
-(--vgg-weights, or $PRODUCTGAN_WEIGHTS_DIR) and otherwise random, logging a warning. The extractor
-actually used is printed for every output and stored in the PNG's "stylize" text chunk. For
---method adain the extractor is the one the decoder was trained with (rebuilt from its saved
-name); an explicit --extractor that differs is an error.
+Feature extractor (`--extractor`, gan/style/vgg.py; nothing is downloaded at run time, a missing
+weight file is an error with instructions): "vgg16" is torchvision's ImageNet VGG16 fetched once
+with `python -m gan.weights fetch vgg16`; "vgg" the pretrained VGG-19 of a torchvision .pth / Keras
+.h5 file; "random" the weight-free random-feature network (gan/style/random_features.py: colour and
+texture statistics, no learned semantics, weaker results); "auto" (the default) takes the first
+available of vgg16, vgg and random (--vgg-weights: a VGG-19 file, which then goes first, or a
+folder to look in instead of $PRODUCTGAN_WEIGHTS_DIR) and logs which and why (a warning for
+random). The extractor actually used is printed for every output and stored in the PNG's
+"stylize" text chunk. For --method adain the extractor is the one the decoder was trained with
+(rebuilt from its saved name); an explicit --extractor that differs is an error.
 
 Images: content and styles are read with gan.style.controls.load_image: shorter side resized to
 `--size`, centre-cropped to a square; outputs are size x size PNGs. Controls
@@ -71,7 +73,7 @@ PathLike = Union[str, os.PathLike]
 STYLE_METHODS = ("gatys", "adain")           # take style images
 TRANSLATION_METHODS = ("cyclegan", "pix2pix")  # take a trained translation workdir
 METHODS = STYLE_METHODS + TRANSLATION_METHODS
-EXTRACTORS = ("auto", "vgg", "random")
+EXTRACTORS = ("auto", "vgg16", "vgg", "random")   # = gan.style.adain.EXTRACTORS, without importing jax
 DEFAULT_ADAIN_DIR = os.path.join("runs", "adain_products")
 DEFAULT_SIZE = 256
 DEFAULT_STEPS = 300
@@ -140,8 +142,8 @@ def _load(path: PathLike, size: int, what: str) -> np.ndarray:
 
 
 def resolve_extractor(extractor: Any = "auto", vgg_weights: Optional[PathLike] = None):
-  """A FeatureExtractor from "auto" / "vgg" / "random" (gan.style.adain.resolve_extractor), or
-  `extractor` itself when it already is one. StylizeError when VGG weights are missing."""
+  """A FeatureExtractor from "auto" / "vgg16" / "vgg" / "random" (gan.style.adain.resolve_extractor),
+  or `extractor` itself when it already is one. StylizeError when VGG weights are missing."""
   from gan.style import adain  # pylint: disable=g-import-not-at-top
   from gan.style.features import FeatureExtractor  # pylint: disable=g-import-not-at-top
   if isinstance(extractor, FeatureExtractor):
@@ -150,7 +152,7 @@ def resolve_extractor(extractor: Any = "auto", vgg_weights: Optional[PathLike] =
     raise StylizeError(f"Unknown extractor {extractor!r}; valid: {', '.join(EXTRACTORS)}.")
   try:
     return adain.resolve_extractor(extractor, vgg_weights)
-  except ValueError as e:  # WeightsNotFoundError and malformed weight files
+  except (ValueError, FileNotFoundError) as e:  # missing (also gan.weights.MissingWeightsError) or malformed
     raise StylizeError(_one_line(e)) from None
 
 
@@ -169,7 +171,7 @@ def _load_adain(adain_dir: Optional[PathLike], extractor: Any, vgg_weights: Opti
       saved = str(json.loads((adain_dir / adain.CONFIG_FILE).read_text(encoding="utf-8"))["extractor"])
     except (OSError, ValueError, KeyError, TypeError) as e:
       raise StylizeError(f"Cannot read {adain_dir / adain.CONFIG_FILE}: {_one_line(e)}") from None
-    wanted = "vgg19" if extractor == "vgg" else "random("
+    wanted = {"vgg16": "vgg16", "vgg": "vgg19", "random": "random("}[extractor]
     if not saved.startswith(wanted):
       raise StylizeError(f"The AdaIN decoder in {adain_dir} was trained with extractor {saved!r}; "
                          f"--extractor {extractor} does not match it (use --extractor auto).")
@@ -264,10 +266,11 @@ def stylize_image(content_path: PathLike, style_paths: Union[PathLike, Sequence[
     mask: None (whole image), "product" or "background": where the style goes.
     size: output side in pixels.
     steps: optimisation steps (gatys only).
-    extractor: "auto", "vgg", "random" or a gan.style.features.FeatureExtractor (see the module
-      docstring; adain: must match the decoder's).
+    extractor: "auto", "vgg16", "vgg", "random" or a gan.style.features.FeatureExtractor (see the
+      module docstring; adain: must match the decoder's).
     adain_dir: the trained decoder (adain only); None: runs/adain_products.
-    vgg_weights: a VGG-19 weight file or folder (None: $PRODUCTGAN_WEIGHTS_DIR).
+    vgg_weights: a VGG-19 weight file, or a folder with vgg16.npz / a VGG-19 file (None:
+      $PRODUCTGAN_WEIGHTS_DIR).
     style_weight: gatys' style weight (None: gan.style.gatys' default).
 
   Raises:
@@ -438,7 +441,8 @@ def _parser() -> argparse.ArgumentParser:
                  help="gatys style weight (default: gan.style.gatys').")
   p.add_argument("--extractor", default="auto", help=f"{', '.join(EXTRACTORS)} (default auto).")
   p.add_argument("--vgg-weights", "--vgg_weights", dest="vgg_weights", default=None,
-                 help="VGG-19 weight file or folder (default $PRODUCTGAN_WEIGHTS_DIR).")
+                 help="VGG-19 weight file, or folder with vgg16.npz / a VGG-19 file (default "
+                 "$PRODUCTGAN_WEIGHTS_DIR).")
   p.add_argument("--adain_dir", "--adain-dir", dest="adain_dir", default=DEFAULT_ADAIN_DIR,
                  help="Trained AdaIN decoder (python -m gan.style.adain).")
   p.add_argument("--workdir", default=None, help="Trained run of --method cyclegan / pix2pix (gan.main).")

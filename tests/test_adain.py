@@ -309,6 +309,8 @@ def test_extractor_from_name(monkeypatch, tmp_path):
   monkeypatch.setenv("PRODUCTGAN_WEIGHTS_DIR", str(tmp_path))
   with pytest.raises(vgg.WeightsNotFoundError):
     adain.extractor_from_name("vgg19-torchvision")
+  with pytest.raises(FileNotFoundError, match=r"python -m gan\.weights fetch vgg16"):   # MissingWeightsError
+    adain.extractor_from_name("vgg16")
   with pytest.raises(ValueError, match="Cannot rebuild"):
     adain.extractor_from_name("resnet")
 

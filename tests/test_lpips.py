@@ -16,6 +16,7 @@ import pytest
 from conftest import REAL_DATA_DIR
 from gan import weights
 from gan.metrics import lpips
+from gan.style import vgg
 
 # LPIPS's ScalingLayer constants, written out again so a changed constant in the module fails here.
 SHIFT = np.array([-.030, -.088, -.188])
@@ -70,8 +71,8 @@ def test_from_features_matches_numpy_formula():
 def test_distance_is_the_formula_on_the_backbone_taps(net):
   model = random_model(net)
   a, b = images(2), images(3)
-  backbone = lpips.AlexNetFeatures() if net == "alex" else lpips.VGG16Features()
-  taps = [jax.jit(backbone.apply)(model.params["features"], jnp.asarray((x - SHIFT) / SCALE, jnp.float32))
+  taps = [jax.jit(functools.partial(lpips.backbone_taps, net))(model.params["features"],
+                                                              jnp.asarray((x - SHIFT) / SCALE, jnp.float32))
           for x in (a, b)]
   expected = numpy_lpips(taps[0], taps[1], model.params["lin"])
   d = lpips.distance(model, a, b)
@@ -95,9 +96,14 @@ def test_identity_symmetry_and_grayscale(net):
 @pytest.mark.parametrize("net", lpips.NETS)
 def test_min_size_is_the_smallest_with_a_nonempty_last_tap(net):
   model, m = random_model(net), lpips.MIN_SIZE[net]
-  last_tap = lambda size: jax.eval_shape(lpips._backbone(net).apply, model.params["features"],
+  last_tap = lambda size: jax.eval_shape(functools.partial(lpips.backbone_taps, net), model.params["features"],
                                          jnp.zeros((1, size, size, 3)))[-1].shape
-  assert last_tap(m)[1] == 1 and last_tap(m - 1)[1] == 0
+  assert last_tap(m)[1] == 1
+  if net == "alex":
+    assert last_tap(m - 1)[1] == 0
+  else:   # gan.style.vgg refuses an empty tap outright
+    with pytest.raises(ValueError, match=f"too small for VGG16 layer 'relu5_3'.*at least {m}x{m}"):
+      last_tap(m - 1)
   assert np.isfinite(lpips.distance(model, images(6, 1, m), images(7, 1, m))).all()
   with pytest.raises(ValueError, match=f"at least {m}"):
     lpips.distance(model, images(6, 1, m - 1), images(7, 1, m - 1))
@@ -133,7 +139,7 @@ def test_gradients_are_finite_where_all_features_are_zero(net):
   # vector of every tap is exactly 0: sqrt's derivative there is infinite.
   model = random_model(net)
   zero = np.broadcast_to(SHIFT.astype(np.float32), (2, 32, 32, 3))
-  taps = jax.jit(lpips._backbone(net).apply)(model.params["features"], jnp.zeros(zero.shape))
+  taps = jax.jit(functools.partial(lpips.backbone_taps, net))(model.params["features"], jnp.zeros(zero.shape))
   assert all(float(jnp.max(jnp.abs(t))) == 0.0 for t in taps)
   other = np.stack([zero[0], images(8, 1)[0]])
   grad = jax.grad(lambda a, b: lpips.loss(model, a, b), argnums=(0, 1))
@@ -162,21 +168,25 @@ def test_mean_distance_over_batches():
                              np.mean(lpips.distance(model, a, b)), rtol=1e-6)
 
 
-def test_vgg16_features_names_taps_and_stops_after_the_last_tap():
-  assert lpips.VGG16_LAYERS[:3] == ("conv1_1", "conv1_2", "conv2_1") and lpips.VGG16_LAYERS[-1] == "conv5_3"
-  assert len(lpips.VGG16_LAYERS) == 13
-  params = random_model("vgg").params["features"]["params"]
-  assert [params[f"Conv_{i}"]["kernel"].shape[-1] for i in range(13)] == [
-      c for block in lpips.VGG16_BLOCKS for c in block]
-  module = lpips.VGG16Features(taps=("relu3_1", "relu1_1"))
-  x = jnp.zeros((2, 32, 32, 3))
-  variables = module.init(jax.random.key(1), x)
-  assert sorted(variables["params"]) == [f"Conv_{i}" for i in range(5)]      # conv1_1..conv3_1
-  out = module.apply(variables, x)
-  assert [o.shape for o in out] == [(2, 8, 8, 256), (2, 32, 32, 64)]
-  for taps in (("relu6_1",), ("conv1_1",), ()):
-    with pytest.raises(ValueError, match="Unknown VGG16 taps"):
-      lpips.VGG16Features(taps=taps).init(jax.random.key(1), x)
+def test_vgg_backbone_is_gan_style_vgg16_tapped_after_each_block():
+  # The VGG16 itself (layer table, pretrained values) is tested in test_vgg.py; here: LPIPS uses it
+  # unpreprocessed, at the last ReLU of each block, and creates no conv after conv5_3.
+  assert isinstance(lpips.VGG16, vgg.VGG) and lpips.VGG16.depth == 16 and lpips.VGG16.preprocessing is None
+  assert lpips.LPIPS_VGG_TAPS == ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
+  features = random_model("vgg").params["features"]
+  params = features["params"]
+  assert list(params) == ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3",
+                          "conv4_1", "conv4_2", "conv4_3", "conv5_1", "conv5_2", "conv5_3"]
+  assert [p["kernel"].shape[-1] for p in params.values()] == [64] * 2 + [128] * 2 + [256] * 3 + [512] * 6
+  x = jnp.asarray(images(15, size=32))
+  taps = jax.jit(functools.partial(lpips.backbone_taps, "vgg"))(features, x)
+  assert [t.shape for t in taps] == [(2, 32, 32, 64), (2, 16, 16, 128), (2, 8, 8, 256), (2, 4, 4, 512),
+                                     (2, 2, 2, 512)]
+  # The input is not normalised again: the first tap is relu(conv(relu(conv(x)))) of x itself.
+  conv = lambda v, p: jax.lax.conv_general_dilated(v, p["kernel"], (1, 1), "SAME", precision="highest",
+                                                   dimension_numbers=("NHWC", "HWIO", "NHWC")) + p["bias"]
+  relu1_2 = jax.nn.relu(conv(jax.nn.relu(conv(x, params["conv1_1"])), params["conv1_2"]))
+  np.testing.assert_allclose(taps[0], relu1_2, rtol=1e-5, atol=1e-5 * float(jnp.abs(relu1_2).max()))
 
 
 def test_missing_weights_say_how_to_fetch(tmp_path, monkeypatch):

@@ -140,7 +140,8 @@ def test_auto_extractor_falls_back_to_random_with_a_warning(monkeypatch, tmp_pat
   with caplog.at_level("WARNING"):
     extractor = stylize.resolve_extractor("auto")
   assert extractor.name.startswith("random(")
-  assert "No VGG-19 weights found" in caplog.text and extractor.name in caplog.text
+  assert "No VGG weights found" in caplog.text and extractor.name in caplog.text
+  assert "python -m gan.weights fetch vgg16" in caplog.text
 
 
 def _errors(files, tmp_path):
@@ -162,10 +163,13 @@ def _errors(files, tmp_path):
       "colour": (base + ["--preserve-color", "sepia"], "Unknown preserve-color"),
       "extractor": (base[:-1] + ["resnet"], "Unknown extractor 'resnet'"),
       "no vgg weights": (base[:-1] + ["vgg"], "VGG-19 weights not found"),
+      "no vgg16 weights": (base[:-1] + ["vgg16"], "Weights 'vgg16' not found"),
       "no adain model": (base + ["--method", "adain", "--adain_dir", str(tmp_path / "none")],
                          "python -m gan.style.adain"),
       "adain extractor mismatch": (base[:-1] + ["vgg", "--method", "adain", "--adain_dir",
                                                 str(files / "adain")], "does not match"),
+      "adain vgg16 mismatch": (base[:-1] + ["vgg16", "--method", "adain", "--adain_dir", str(files / "adain")],
+                               "--extractor vgg16 does not match"),
       "not png": (base + ["--out", str(tmp_path / "x.jpg")], "must end in .png"),
   }
 
@@ -173,8 +177,8 @@ def _errors(files, tmp_path):
 @pytest.mark.parametrize("case", ["missing content", "unreadable content", "missing style", "alpha",
                                   "alpha not a number", "weights count", "weights sum",
                                   "unknown method", "cyclegan", "mask", "colour", "extractor",
-                                  "no vgg weights", "no adain model", "adain extractor mismatch",
-                                  "not png"])
+                                  "no vgg weights", "no vgg16 weights", "no adain model",
+                                  "adain extractor mismatch", "adain vgg16 mismatch", "not png"])
 def test_errors_print_one_line_and_exit_1(case, files, tmp_path, capsys, monkeypatch):
   monkeypatch.setenv("PRODUCTGAN_WEIGHTS_DIR", str(tmp_path))
   argv, message = _errors(files, tmp_path)[case]

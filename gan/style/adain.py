@@ -23,8 +23,9 @@ batch of random crops of the style paintings, then
           E(D(t)) and E(s) (gan.losses.style.mean_std_loss),
 with Adam (optax) in one jit-compiled step.
 
-Encoders: VGG-19 (gan/style/vgg.py) at "relu4_1" with style layers relu1_1 ... relu4_1 (the
-paper's choice, the default for extractors named "vgg19*"); for the random-feature fallback
+Encoders: VGG-16 / VGG-19 (gan/style/vgg.py) at "relu4_1" with style layers relu1_1 ... relu4_1
+(the paper's choice with VGG-19, the default for extractors named "vgg16" and "vgg19*"; a decoder
+belongs to the encoder it was trained with); for the random-feature fallback
 (gan/style/random_features.py) the default is its "content" layer (half resolution, two random
 3x3 conv + ReLU) and its style layers "scale1"... (random 7x7 filters on an average-pool
 pyramid). Random features carry no learned semantics: their AdaIN transfers colour statistics
@@ -87,12 +88,14 @@ PathLike = Union[str, os.PathLike]
 
 PADDINGS = ("reflect", "same")
 OUTPUTS = ("tanh", "clip")
-EXTRACTORS = ("auto", "vgg", "random")
+# "vgg16": gan.weights' torchvision VGG16; "vgg": a VGG-19 weight file (gan.style.vgg).
+EXTRACTORS = ("auto", "vgg16", "vgg", "random")
 CONFIG_FILE = "adain.json"
 PARAMS_FILE = "adain_params.npz"
 FORMAT = "productgan-adain/1"
 
-# Huang & Belongie 2017: AdaIN at relu4_1, style loss at relu1_1 ... relu4_1.
+# Huang & Belongie 2017 (VGG-19): AdaIN at relu4_1, style loss at relu1_1 ... relu4_1; VGG-16 has
+# these layers too (it lacks only conv3_4, conv4_4 and conv5_4).
 VGG_ENCODER_LAYER = "relu4_1"
 VGG_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
@@ -107,7 +110,7 @@ FINGERPRINT_RTOL = 1e-2
 def default_layers(extractor: FeatureExtractor) -> tuple[str, tuple[str, ...]]:
   """(encoder layer, style layers): VGG's relu4_1 / relu1_1..relu4_1, else the extractor's first
   default content layer and its default style layers."""
-  if extractor.name.startswith("vgg19") and VGG_ENCODER_LAYER in extractor.layer_names:
+  if extractor.name.startswith(("vgg16", "vgg19")) and VGG_ENCODER_LAYER in extractor.layer_names:
     return VGG_ENCODER_LAYER, VGG_STYLE_LAYERS
   return extractor.default_content_layers[0], tuple(extractor.default_style_layers)
 
@@ -616,6 +619,8 @@ def extractor_from_name(name: str, vgg_weights: Optional[PathLike] = None) -> Fe
   """Rebuilds a saved model's extractor from its name.
 
   "random(seed=..,scales=..,features=..,kernel=..)": gan.style.random_features.random_extractor;
+  "vgg16": gan.style.vgg.vgg16_extractor (from gan.weights, or from vgg_weights if it is a folder),
+  which raises gan.weights.MissingWeightsError (a FileNotFoundError) without the weights;
   "vgg19-torchvision" / "vgg19-keras": gan.style.vgg.vgg19_extractor(vgg_weights), which raises
   WeightsNotFoundError without a weight file. Other names: ValueError (pass the extractor).
   """
@@ -624,6 +629,9 @@ def extractor_from_name(name: str, vgg_weights: Optional[PathLike] = None) -> Fe
     from gan.style import random_features  # pylint: disable=g-import-not-at-top
     seed, scales, features, kernel = (int(g) for g in match.groups())
     return random_features.random_extractor(seed, scales, features, kernel)
+  if name == "vgg16":
+    from gan.style import vgg  # pylint: disable=g-import-not-at-top
+    return vgg.vgg16_extractor(_vgg16_folder(vgg_weights, required=True))
   if name in ("vgg19-torchvision", "vgg19-keras"):
     from gan.style import vgg  # pylint: disable=g-import-not-at-top
     extractor = vgg.vgg19_extractor(vgg_weights)
@@ -701,25 +709,70 @@ def load(directory: PathLike, extractor: Optional[FeatureExtractor] = None, *,
 # --- Command line -----------------------------------------------------------------------------
 
 
+def _vgg16_folder(vgg_weights: Optional[PathLike], required: bool) -> Optional[Path]:
+  """Where gan.weights' vgg16 is looked for: None (gan.weights.weights_dir()) or the folder
+  `vgg_weights`. A file there is a VGG-19 file: None, or a ValueError when `required` (vgg16 asked for)."""
+  if vgg_weights is None:
+    return None
+  if Path(vgg_weights).is_dir():
+    return Path(vgg_weights)
+  if required:
+    raise ValueError(f"The VGG weights {vgg_weights} are not a folder: VGG16 is read from gan.weights' "
+                     "vgg16.npz in $PRODUCTGAN_WEIGHTS_DIR or the folder given; a VGG-19 .pth / .h5 file "
+                     "needs --extractor vgg.")
+  return None
+
+
 def resolve_extractor(choice: str = "auto", vgg_weights: Optional[PathLike] = None) -> FeatureExtractor:
-  """"vgg": the pretrained VGG-19 (WeightsNotFoundError without a file); "random": the random-
-  feature fallback; "auto": VGG-19 when a weight file is found, else random, with a warning."""
+  """The feature extractor `choice` names; logs one line saying which and why.
+
+  Args:
+    choice: "vgg16": torchvision's ImageNet VGG16 from gan.weights (gan.weights.MissingWeightsError,
+      naming `python -m gan.weights fetch vgg16`, without it); "vgg": the pretrained VGG-19 of a
+      weight file (WeightsNotFoundError without one); "random": the random-feature fallback;
+      "auto": the first available of vgg16, VGG-19 and random, the last with a warning (an
+      explicit VGG-19 file in `vgg_weights` goes before vgg16).
+    vgg_weights: a VGG-19 .pth / .h5 file, or a folder holding vgg16.npz (gan.weights) and / or a
+      VGG-19 file; None: gan.weights.weights_dir() for vgg16, gan.style.vgg.default_weights_dir()
+      for VGG-19 (both $PRODUCTGAN_WEIGHTS_DIR when it is set).
+  """
+  from gan import weights  # pylint: disable=g-import-not-at-top
   from gan.style import random_features  # pylint: disable=g-import-not-at-top
   from gan.style import vgg  # pylint: disable=g-import-not-at-top
   if choice not in EXTRACTORS:
     raise ValueError(f"Unknown extractor {choice!r}; valid: {', '.join(EXTRACTORS)}.")
-  if choice == "random":
-    return random_features.random_extractor()
-  if choice == "auto":
-    try:
-      vgg_weights = vgg.find_vgg19_weights(vgg_weights)
-    except vgg.WeightsNotFoundError:
+  if choice != "auto":
+    if choice == "random":
       extractor = random_features.random_extractor()
-      logging.warning("No VGG-19 weights found (looked in %s): using the random-feature extractor "
-                      "%s instead. Results carry no VGG semantics; see gan/style/vgg.py to get "
-                      "the weights.", vgg_weights or vgg.default_weights_dir(), extractor.name)
+    elif choice == "vgg16":
+      extractor = vgg.vgg16_extractor(_vgg16_folder(vgg_weights, required=True))
+    else:
+      extractor = vgg.vgg19_extractor(vgg_weights)
+    logging.info("Feature extractor %s (asked for: %s).", extractor.name, choice)
+    return extractor
+  folder = _vgg16_folder(vgg_weights, required=False)
+  vgg16_dir = folder or weights.weights_dir()
+  if vgg_weights is None or folder is not None:
+    try:
+      extractor = vgg.vgg16_extractor(folder)
+      logging.info("Feature extractor vgg16 (auto: ImageNet VGG16 weights found in %s).", vgg16_dir)
       return extractor
-  return vgg.vgg19_extractor(vgg_weights)
+    except weights.MissingWeightsError as e:   # absent or damaged; the message names the fetch command
+      vgg16_problem = " ".join(str(e).split()).rstrip(".")
+  else:
+    vgg16_problem = f"not looked for, the VGG-19 file {vgg_weights} was given"
+  try:
+    vgg19_file = vgg.find_vgg19_weights(vgg_weights)
+  except vgg.WeightsNotFoundError:
+    extractor = random_features.random_extractor()
+    logging.warning("No VGG weights found: using the random-feature extractor %s instead (no VGG "
+                    "semantics). vgg16: %s. VGG-19: no weight file at %s.", extractor.name, vgg16_problem,
+                    vgg_weights or vgg.default_weights_dir())
+    return extractor
+  extractor = vgg.vgg19_extractor(vgg19_file)
+  logging.info("Feature extractor %s (auto: VGG-19 weight file %s; vgg16: %s).", extractor.name, vgg19_file,
+               vgg16_problem)
+  return extractor
 
 
 def load_paintings(folder: PathLike) -> list[np.ndarray]:
@@ -759,8 +812,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       description="Train an AdaIN decoder on the product photos and the style paintings.")
   parser.add_argument("--workdir", required=True, help="Output folder of the model.")
   parser.add_argument("--extractor", choices=EXTRACTORS, default="auto",
-                      help="Encoder: vgg (needs weights), random, or auto (vgg if weights are "
-                      "found, else random with a warning).")
+                      help="Encoder: vgg16 (python -m gan.weights fetch vgg16), vgg (a VGG-19 weight "
+                      "file), random, or auto (vgg16, else VGG-19, else random with a warning).")
   parser.add_argument("--weights", default=None, help="VGG-19 weight file (implies --extractor vgg "
                       "unless --extractor random).")
   parser.add_argument("--steps", type=int, default=2000)

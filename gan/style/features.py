@@ -2,7 +2,7 @@
 
 An extractor is a plain tuple of a name, its layer names and a pure function; the network's
 parameters live inside `apply` (closed over), so losses and optimisers take any extractor
-(pretrained VGG-19 in gan/style/vgg.py, fixed random convs in gan/style/random_features.py, or a
+(pretrained VGG-16 / VGG-19 in gan/style/vgg.py, fixed random convs in gan/style/random_features.py, or a
 tiny stand-in in the tests) without knowing how it is built.
 """
 
@@ -18,7 +18,7 @@ class FeatureExtractor(NamedTuple):
   """A fixed feature network.
 
   Attributes:
-    name: short identifier, e.g. "vgg19".
+    name: short identifier, e.g. "vgg16".
     layer_names: every layer `apply` can return, shallow to deep.
     apply: (images (N, H, W, 3) float32 in [-1, 1], layers: Sequence[str]) ->
       {layer: (N, h, w, C) float32} for exactly the requested layers.
