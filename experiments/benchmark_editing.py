@@ -68,6 +68,7 @@ from gan.editing import directions  # pylint: disable=g-import-not-at-top
 from gan.editing import edits  # pylint: disable=g-import-not-at-top
 from gan.editing import inversion  # pylint: disable=g-import-not-at-top
 from gan.metrics import image as image_metrics  # pylint: disable=g-import-not-at-top
+from gan.metrics import lpips  # pylint: disable=g-import-not-at-top
 
 # Attributes with a linear probe, and the ones a conditional direction holds fixed.
 LINEAR_ATTRIBUTES = ("brightness", "size", "aspect", "saturation", "hue_x", "hue_y")
@@ -92,6 +93,8 @@ def reconstruction_metrics(images: jax.Array, targets: jax.Array,
          "ssim": _summary(image_metrics.ssim(images, targets, data_range=2.0))}
   if perceptual is not None:
     out["perceptual"] = _summary(jax.jit(perceptual)(images, targets))
+  if lpips.available("alex") and min(images.shape[1:3]) >= lpips.MIN_SIZE["alex"]:
+    out["lpips_alex"] = _summary(lpips.distance(lpips.cached("alex"), images, targets))
   return out
 
 

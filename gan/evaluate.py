@@ -59,7 +59,6 @@ from gan import conditioning
 from gan import data
 from gan import sample
 from gan import sampling
-from gan import weights
 from gan.metrics import diversity
 from gan.metrics import fid
 from gan.metrics import image as image_metrics
@@ -390,11 +389,6 @@ def _rows(features: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.nda
   return {k: v[keep] for k, v in features.items()}
 
 
-@functools.lru_cache(maxsize=2)
-def _lpips_model(net: str) -> lpips.LpipsModel:
-  return lpips.load(net)
-
-
 def pix2pix_metrics(outputs: np.ndarray, targets: np.ndarray, net: Optional[FeatureNetwork] = None,
                     real: Optional[dict[str, np.ndarray]] = None, seed: int = 0) -> dict[str, float]:
   """outputs, targets (N, S, S, C) float32 in [-1, 1] -> mean "psnr" (dB), "ssim" and, when its
@@ -403,8 +397,8 @@ def pix2pix_metrics(outputs: np.ndarray, targets: np.ndarray, net: Optional[Feat
   features (real_features)."""
   results = {"psnr": float(np.mean(image_metrics.psnr(outputs, targets, data_range=2.0))),
              "ssim": float(np.mean(image_metrics.ssim(outputs, targets, data_range=2.0)))}
-  if weights.is_present("lpips_alex") and min(outputs.shape[1:3]) >= lpips.MIN_SIZE["alex"]:
-    results["lpips_alex"] = lpips.mean_distance(_lpips_model("alex"), outputs, targets)
+  if lpips.available("alex") and min(outputs.shape[1:3]) >= lpips.MIN_SIZE["alex"]:
+    results["lpips_alex"] = lpips.mean_distance(lpips.cached("alex"), outputs, targets)
   if net is not None:
     results.update(_fid_kid(real, features_of(net, outputs), seed))
   return results
@@ -518,7 +512,7 @@ def evaluate_translation_run(workdir: str, classifier_dir: Optional[str] = None,
                     else "real held-out target-domain photos vs real train target-domain photos"),
           "psnr_ssim": "data_range 2 on [-1, 1] images, mean over held-out pairs" if model.task == "pix2pix" else "",
           "lpips": ("LPIPS-Alex v0.1 (gan/metrics/lpips.py), mean over held-out pairs"
-                    if weights.is_present("lpips_alex") else
+                    if lpips.available("alex") else
                     "skipped: weights not fetched (python -m gan.weights fetch lpips)") if model.task == "pix2pix" else "",
           "seconds": time.perf_counter() - start,
       },

@@ -244,3 +244,18 @@ def test_pretrained_identity_and_finite_gradients(pretrained):
   np.testing.assert_allclose(lpips.distance(pretrained, a, a), [0, 0], atol=1e-6)
   grad = jax.grad(lambda x: lpips.loss(pretrained, x, b))(jnp.asarray(a))
   assert np.isfinite(grad).all() and float(jnp.abs(grad).max()) > 0
+
+
+def test_enhancement_metrics_report_lpips_when_fetched(monkeypatch):
+  """gan.editing.enhance_train.evaluate adds "lpips_alex" exactly when the weights are there."""
+  from gan.editing import enhance_train
+  rng = np.random.default_rng(0)
+  outputs, targets = (rng.uniform(-1, 1, (3, 32, 32, 3)).astype(np.float32) for _ in range(2))
+  model = lpips.init("alex", jax.random.key(0))
+  monkeypatch.setattr(lpips, "available", lambda net="alex": True)
+  monkeypatch.setattr(lpips, "cached", lambda net="alex": model)
+  result = enhance_train.evaluate(outputs, targets)
+  np.testing.assert_allclose(result["lpips_alex"], np.mean(lpips.distance(model, outputs, targets)), rtol=1e-5)
+  assert "lpips_alex" not in enhance_train.evaluate(outputs[:, :16, :16], targets[:, :16, :16])  # < 31 px
+  monkeypatch.setattr(lpips, "available", lambda net="alex": False)
+  assert set(enhance_train.evaluate(outputs, targets)) == {"psnr", "ssim"}

@@ -73,6 +73,7 @@ import optax
 
 from gan.losses import adversarial
 from gan.metrics import image as image_metrics
+from gan.metrics import lpips
 
 PathLike = Union[str, os.PathLike]
 
@@ -604,7 +605,8 @@ def pad_to_multiple(images: np.ndarray, multiple: int) -> tuple[np.ndarray, int,
 
 def evaluate(outputs: Any, targets: Any, perceptual: Optional[Perceptual] = None,
              batch_size: int = 100) -> dict[str, float]:
-  """Means over images of PSNR (dB), SSIM and the perceptual distance (when given).
+  """Means over images of PSNR (dB), SSIM, the perceptual distance (when given) and LPIPS-Alex
+  ("lpips_alex", when its weights are fetched and images are >= 31 px).
 
   outputs, targets: (N, H, W, 3) float in [-1, 1] (data_range 2 for PSNR / SSIM).
   """
@@ -617,6 +619,8 @@ def evaluate(outputs: Any, targets: Any, perceptual: Optional[Perceptual] = None
     values = [np.asarray(distance(outputs[i:i + batch_size], targets[i:i + batch_size]))
               for i in range(0, len(outputs), batch_size)]
     result["perceptual"] = float(np.mean(np.concatenate(values)))
+  if lpips.available("alex") and min(outputs.shape[1:3]) >= lpips.MIN_SIZE["alex"]:
+    result["lpips_alex"] = lpips.mean_distance(lpips.cached("alex"), outputs, targets, batch_size)
   return result
 
 

@@ -115,6 +115,19 @@ def load(net: str = "alex") -> LpipsModel:
   return LpipsModel(net, {"features": features, "lin": lin})
 
 
+def available(net: str = "alex") -> bool:
+  """Whether the weights of LPIPS-`net` have been fetched (and are intact)."""
+  _check_net(net)
+  needed = ["lpips_alex"] if net == "alex" else ["lpips_vgg", "vgg16"]
+  return all(weights.is_present(name) for name in needed)
+
+
+@functools.lru_cache(maxsize=2)
+def cached(net: str = "alex") -> LpipsModel:
+  """`load(net)` once per process, for metrics computed at every evaluation."""
+  return load(net)
+
+
 def init(net: str, key: jax.Array) -> LpipsModel:
   """LPIPS with random params of the right shapes (the module's init, lin weights uniform in [0, 1))."""
   _check_net(net)
