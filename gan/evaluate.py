@@ -192,6 +192,22 @@ def real_features(net: FeatureNetwork, data_config: ml_collections.ConfigDict, s
   return result
 
 
+class _Progress:
+  """Logs "<what>: done / total images, images/s" at most every `every` seconds (Inception features
+  of 10,000 images take minutes on a CPU)."""
+
+  def __init__(self, what: str, total: int, every: float = 30.0):
+    self.what, self.total, self.every = what, total, every
+    self.start = self.last = time.perf_counter()
+
+  def __call__(self, done: int) -> None:
+    now = time.perf_counter()
+    if now - self.last >= self.every or done >= self.total:
+      self.last = now
+      logging.info("%s: %d / %d images, %.1f images/s", self.what, done, self.total,
+                   done / max(now - self.start, 1e-9))
+
+
 def features_of(net: FeatureNetwork, images: np.ndarray) -> dict[str, np.ndarray]:
   """{"features": (N, D), "probs": (N, K)} of images (N, S, S, C), uint8 [0, 255] or float32 [-1, 1].
 
@@ -200,8 +216,11 @@ def features_of(net: FeatureNetwork, images: np.ndarray) -> dict[str, np.ndarray
   """
   extract = _jitted_features_and_probs(net.extract)
   scale = train_classifier.to_model_input if images.dtype == np.uint8 else (lambda x: x)
-  outputs = [jax.device_get(extract(net.variables, scale(images[i:i + net.batch_size])))
-             for i in range(0, len(images), net.batch_size)]
+  progress = _Progress(f"{net.name} features of real images", len(images))
+  outputs = []
+  for i in range(0, len(images), net.batch_size):
+    outputs.append(jax.device_get(extract(net.variables, scale(images[i:i + net.batch_size]))))
+    progress(min(i + net.batch_size, len(images)))
   result = {"features": np.concatenate([o[0] for o in outputs])}
   probs = _concat([o[1] for o in outputs])
   return result if probs is None else {**result, "probs": probs}
@@ -246,8 +265,12 @@ def sample_features(sampler, generator, g_params, g_batch_stats, net_variables, 
                                         z_dim, num_classes, pool)
   outputs = [sampler(g_params, stats, net_variables, jax.random.fold_in(key, 0), pool)]
   per_batch = outputs[0][0].shape[0]
-  outputs += [sampler(g_params, stats, net_variables, jax.random.fold_in(key, i), pool)
-              for i in range(1, -(-num_samples // per_batch))]
+  progress = _Progress("generated images and their features", num_samples)
+  for i in range(1, -(-num_samples // per_batch)):
+    outputs.append(sampler(g_params, stats, net_variables, jax.random.fold_in(key, i), pool))
+    if i % 16 == 0:   # an occasional wait keeps the count honest and costs nothing measurable
+      jax.block_until_ready(outputs[-1])
+      progress(min((i + 1) * per_batch, num_samples))
   features, probs, labels = (None if c is None else c[:num_samples]
                              for c in map(_concat, map(list, zip(*jax.device_get(outputs)))))
   result = {"features": features, "labels": labels if num_classes or pool is not None else None}
