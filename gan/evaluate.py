@@ -219,8 +219,14 @@ def features_of(net: FeatureNetwork, images: np.ndarray) -> dict[str, np.ndarray
   progress = _Progress(f"{net.name} features of real images", len(images))
   outputs = []
   for i in range(0, len(images), net.batch_size):
-    outputs.append(jax.device_get(extract(net.variables, scale(images[i:i + net.batch_size]))))
-    progress(min(i + net.batch_size, len(images)))
+    batch = images[i:i + net.batch_size]
+    rows = len(batch)
+    if rows < net.batch_size and len(images) > net.batch_size:
+      # The last partial batch is padded to the full size: one compiled program serves every batch.
+      batch = np.concatenate([batch, np.repeat(batch[-1:], net.batch_size - rows, axis=0)])
+    features, probs = jax.device_get(extract(net.variables, scale(batch)))
+    outputs.append((features[:rows], None if probs is None else probs[:rows]))
+    progress(i + rows)
   result = {"features": np.concatenate([o[0] for o in outputs])}
   probs = _concat([o[1] for o in outputs])
   return result if probs is None else {**result, "probs": probs}

@@ -590,8 +590,10 @@ def test_evaluate_with_inception_features(tmp_path, export_tensors, write_idx, m
   from gan import weights
   from gan import writers
   rng = np.random.default_rng(0)
+  # 32 images per split, 16 samples: batches of 16, so each of the two jitted programs (real
+  # features, generator + features) compiles once (InceptionV3 compiles take most of this test).
   for split in ("train", "test"):
-    write_idx(tmp_path, rng.integers(0, 255, (20, 28, 28), dtype=np.uint8), np.arange(20) % 10, split=split)
+    write_idx(tmp_path, rng.integers(0, 255, (32, 28, 28), dtype=np.uint8), np.arange(32) % 10, split=split)
   config = tiny.get_config()
   config.data.dir = str(tmp_path)
   config.train.batch_size = 4
@@ -616,18 +618,18 @@ def test_evaluate_with_inception_features(tmp_path, export_tensors, write_idx, m
                          sha256="0" * 64)
   monkeypatch.setenv("PRODUCTGAN_CACHE_DIR", str(tmp_path / "cache"))
   monkeypatch.setenv("PRODUCTGAN_WEIGHTS_DIR", str(tmp_path / "weights"))
-  record = evaluate.evaluate_run(workdir, classifier_dir="unused", num_samples=20, features="inception",
+  record = evaluate.evaluate_run(workdir, classifier_dir="unused", num_samples=16, features="inception",
                                  reference_split="test")
   model, floor = record["model"], record["real_data_floor"]
   assert np.isfinite(model["fid"]) and model["fid"] >= 0 and 0 <= floor["fid"] < model["fid"]
   assert not any(k.startswith("inception_score") for k in model)   # no classifier head
   assert "classes_covered" not in model
   computed = record["computed_with"]
-  assert computed["reference_split"] == "test" and computed["floor"] == "train (20 evenly spaced) vs test"
+  assert computed["reference_split"] == "test" and computed["floor"] == "train (16 evenly spaced) vs test"
   assert computed["protocol"]["resizer"] == "nvidia" and computed["protocol"]["weights_sha256"] == "0" * 64
   cached = sorted(os.listdir(tmp_path / "cache" / "reference_features"))
   assert cached == ["fashion_mnist-test_1ch-inception_nvidia_00000000-32px-features.npz",
-                    "fashion_mnist-train_1ch_20even-inception_nvidia_00000000-32px-features.npz"]
+                    "fashion_mnist-train_1ch_16even-inception_nvidia_00000000-32px-features.npz"]
 
 
 # --- The real weights against the TorchScript model ----------------------------------------------
