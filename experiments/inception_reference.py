@@ -22,6 +22,7 @@ import numpy as np
 from configs import dcgan_fashion_mnist, dcgan_products
 from gan import data
 from gan import provenance
+from gan import sampling
 from gan import weights
 
 SETS = {"fashion_mnist_32px": dcgan_fashion_mnist, "products_64px": dcgan_products}
@@ -65,7 +66,7 @@ def main() -> None:
   arrays = {}
   for name, module in SETS.items():
     images, labels, split = data.held_out_sample(module.get_config().data, args.num)
-    as_uint8 = np.round((images + 1.0) * 127.5).astype(np.uint8)
+    as_uint8 = sampling.to_uint8(images)
     arrays[f"{name}/features"] = torch_features(model, as_uint8)
     arrays[f"{name}/labels"] = labels
     print(f"{name}: {len(images)} {split} images {images.shape[1:]}, features max "

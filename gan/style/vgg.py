@@ -237,16 +237,6 @@ class VGG(nn.Module):
 # --- Weights ----------------------------------------------------------------------------------
 
 
-def _listing(items: list[str]) -> str:
-  return ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
-
-
-def _raise_on_problems(what: str, problems: dict[str, list[str]], hint: str = "") -> None:
-  problems = {k: v for k, v in problems.items() if v}
-  if problems:
-    raise ValueError(f"Not {what}: " + "; ".join(f"{k}: {_listing(v)}" for k, v in problems.items()) + hint)
-
-
 def check_params(params: Params, depth: int) -> None:
   """ValueError unless `params` are exactly VGG-`depth`'s: every conv with a kernel and a bias of
   the right shapes and nothing else (VGG-19 params given as VGG-16 would otherwise run silently on
@@ -258,7 +248,7 @@ def check_params(params: Params, depth: int) -> None:
                  for conv in arch.conv_names if conv in params
                  for leaf, shape in (("kernel", arch.kernel_shapes[conv]), ("bias", arch.kernel_shapes[conv][-1:]))
                  if leaf not in params[conv] or tuple(np.shape(params[conv][leaf])) != shape]
-  _raise_on_problems(f"VGG{depth} parameters", {"missing convs": missing, "unexpected entries": unexpected,
+  weights.raise_on_problems(f"VGG{depth} parameters", {"missing convs": missing, "unexpected entries": unexpected,
                                                 "wrong shapes": wrong_shape})
 
 
@@ -280,7 +270,7 @@ def params_from_numbered_convs(arrays: Mapping[str, np.ndarray], depth: int = 16
   unexpected = sorted(k for k in arrays if k.startswith(prefix) and k not in expected)
   wrong_shape = [f"{k}: {tuple(np.shape(arrays[k]))} != expected {shape}"
                  for k, (_, _, shape) in expected.items() if k in arrays and tuple(np.shape(arrays[k])) != shape]
-  _raise_on_problems(f"VGG{depth} convs numbered in network order under {prefix!r}",
+  weights.raise_on_problems(f"VGG{depth} convs numbered in network order under {prefix!r}",
                      {"missing arrays": missing, "unexpected arrays": unexpected, "wrong shapes": wrong_shape})
   params: Params = {}
   for key, (conv, leaf, _) in expected.items():
@@ -317,7 +307,7 @@ def params_from_torchvision_state_dict(state_dict: dict[str, np.ndarray]) -> Par
   hint = ""
   if any("running_mean" in k for k in unexpected):
     hint = " (this looks like vgg19_bn, with batch norm: use torchvision's plain vgg19 weights)"
-  _raise_on_problems("torchvision's vgg19 state dict",
+  weights.raise_on_problems("torchvision's vgg19 state dict",
                      {"missing keys": missing, "unexpected keys": unexpected, "wrong shapes": wrong_shape}, hint)
   params: Params = {}
   for key, (conv, leaf, _) in expected.items():
@@ -395,7 +385,7 @@ def load_keras_vgg19(path: PathLike) -> tuple[Params, str]:
         if value.shape != shape:
           wrong_shape.append(f"{groups[keras_name]} {leaf}: {value.shape} != expected {shape}")
       params[conv] = {"kernel": jnp.asarray(kernels[0]), "bias": jnp.asarray(biases[0])}
-  _raise_on_problems("Keras' VGG19 weights", {"missing layers": missing, "malformed layers": malformed,
+  weights.raise_on_problems("Keras' VGG19 weights", {"missing layers": missing, "malformed layers": malformed,
                                               "wrong shapes": wrong_shape})
   return params, "caffe"
 
