@@ -44,9 +44,10 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: dict) -> ml_co
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0                       # parameters, noise and data order all derive from it
-  # What gan/train.py trains: "generation" (a GAN from noise: the model / reg keys), "pix2pix"
-  # (paired edge map -> photo) or "cyclegan" (unpaired domain A <-> B); the translation tasks use
-  # config.translation, loss.name, optimizer, train, eval and sample (gan/style/translation.py).
+  # What gan/train.py trains, a key of gan.tasks.TASKS: "generation" (a GAN from noise: the model /
+  # reg keys), "pix2pix" (paired edge map -> photo) or "cyclegan" (unpaired domain A <-> B; both use
+  # config.translation, gan/tasks/translation.py), and the auxiliary models with their own config
+  # files: "classifier", "text_encoder", "enhance", "adain_decoder", "inversion_encoder".
   config.task = "generation"
 
   config.data = ml_collections.ConfigDict()
@@ -120,7 +121,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.ema_warmup = True        # decay ramps up as (1 + t) / (10 + t)
   # A NaN/inf loss (caught every log_every steps, never saved): "stop" keeps the last good checkpoint
   # and exits with an error; "rollback" resumes from it with every optimizer.*lr multiplied by
-  # rollback_lr_factor, at most max_rollbacks times (gan/recovery.py; logged in rollbacks.jsonl).
+  # rollback_lr_factor, at most max_rollbacks times (gan/train.py; logged in rollbacks.jsonl).
   config.train.on_non_finite = "stop"
   config.train.rollback_lr_factor = 0.5
   config.train.max_rollbacks = 3
@@ -129,8 +130,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval.every = 1000              # FID etc. of the EMA generator every N steps (0 = off)
   config.eval.num_samples = 2000        # generated samples per evaluation
   config.eval.seed = 0
-  # Domain classifier (python -m gan.metrics.train_classifier); evaluation is skipped with a
-  # warning when it has not been trained. The best checkpoint by FID is kept in best_checkpoint/.
+  # Domain classifier (task "classifier", configs/classifier_fashion_mnist.py); evaluation is skipped
+  # with a warning when it has not been trained. The best checkpoint by FID is kept in best_checkpoint/.
   config.eval.classifier_dir = "runs/classifier_fashion_mnist"
   # Feature network of the in-training FID: "domain" (the classifier above; ~1 s per evaluation) or
   # "inception" (InceptionV3 at 299 px, StyleGAN's protocol, numbers comparable with papers; needs
@@ -147,7 +148,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.sample.grid_rows = 10          # unconditional grids
   config.sample.standing_stats_batch = 1024  # batch used to re-estimate BN statistics of the sampled G
 
-  # Image translation (task "pix2pix" / "cyclegan"; gan/style/translation.py, gan/models/translation.py).
+  # Image translation (task "pix2pix" / "cyclegan"; gan/tasks/translation.py, gan/models/translation.py).
   # Translation sample grids show sample.grid_rows held-out examples: input | output | target (pix2pix)
   # or input | translation | translated back (cyclegan, half the rows per domain).
   config.translation = ml_collections.ConfigDict()

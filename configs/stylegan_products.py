@@ -3,6 +3,7 @@ generator that gan/editing inverts real photos into and edits (experiments/bench
 
   python -m gan.main --config configs/stylegan_products.py --workdir runs/stylegan_products
   python -m gan.sample --workdir runs/stylegan_products --num 64 --out stylegan_products.png
+  python -m gan.main --config configs/inversion_encoder_products.py --workdir runs/stylegan_products/encoder
   python experiments/benchmark_editing.py --workdir runs/stylegan_products \
       --classifier runs/classifier_products
 

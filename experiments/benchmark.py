@@ -40,9 +40,11 @@ from absl import logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import default as default_config  # pylint: disable=g-import-not-at-top
+from gan import host_memory  # pylint: disable=g-import-not-at-top
 from gan import evaluate  # pylint: disable=g-import-not-at-top
 from gan import provenance  # pylint: disable=g-import-not-at-top
 from gan import train  # pylint: disable=g-import-not-at-top
+from gan.metrics import evaluation
 
 _SWEEP = flags.DEFINE_string("sweep", None, "Sweep file, optionally with an argument: path.py[:arg].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder of the sweep (one sub-folder per run).")
@@ -51,9 +53,12 @@ _SHARD = flags.DEFINE_integer("shard", 0, "Run only runs i with i % num_shards =
 _NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Number of machines / processes sharing the sweep.")
 _INDEX = flags.DEFINE_integer("index", -1, "Run only this run index (>= 0).")
 _REPORT_ONLY = flags.DEFINE_boolean("report_only", False, "Only tabulate finished runs.")
-_FEATURES = flags.DEFINE_enum("features", "domain", sorted(evaluate.FEATURE_NETWORKS),
+_FEATURES = flags.DEFINE_enum("features", "domain", sorted(evaluation.FEATURE_NETWORKS),
                               "Feature network of the evaluation (gan.evaluate).")
 _REFERENCE = flags.DEFINE_enum("reference", "train", ["train", "test"], "Real split the samples are compared with.")
+_EVAL_SAMPLES = flags.DEFINE_integer("eval_samples", 0, "Generated images per run's evaluation (0 = the sweep "
+                                     "file's EVAL_SAMPLES). Fewer samples bias FID upwards: compare only runs "
+                                     "(and floors) evaluated with the same count.")
 
 
 def suffix(features: str) -> str:
@@ -183,6 +188,7 @@ def main(argv):
   if not 0 <= _SHARD.value < _NUM_SHARDS.value:
     raise app.UsageError(f"--shard must be in [0, --num_shards={_NUM_SHARDS.value}), got {_SHARD.value}.")
   module, arg = load_sweep(_SWEEP.value)
+  eval_samples = _EVAL_SAMPLES.value or module.EVAL_SAMPLES
   base_config, sweep = module.get_base_config(arg), module.get_sweep(arg)
   train.check_config(base_config)
   for overrides in sweep:   # every run's config is checked before the first one trains
@@ -196,7 +202,7 @@ def main(argv):
       overrides = sweep[i]
       logging.info("Sweep run %d / %d: %s", i + 1, len(sweep), overrides)
       run_one(base_config, overrides, run_dir(_WORKDIR.value, overrides), _CLASSIFIER.value,
-              module.EVAL_SAMPLES, _FEATURES.value, _REFERENCE.value)
+              eval_samples, _FEATURES.value, _REFERENCE.value)
   finished = []
   for overrides in sweep:
     path = os.path.join(run_dir(_WORKDIR.value, overrides), f"result{suffix(_FEATURES.value)}.json")
@@ -206,12 +212,14 @@ def main(argv):
   command = f"python -m experiments.benchmark --sweep {_SWEEP.value} --workdir {_WORKDIR.value}"
   if _FEATURES.value != "domain":
     command += f" --features {_FEATURES.value} --reference {_REFERENCE.value}"
+  if _EVAL_SAMPLES.value:
+    command += f" --eval_samples {_EVAL_SAMPLES.value}"
   if not _REPORT_ONLY.value:
     path = os.path.join(_WORKDIR.value, sweep_record_name(_SHARD.value, _NUM_SHARDS.value, _INDEX.value))
     provenance.write(path, provenance.finish(provenance.record(
         config=base_config, start_time=sweep_start,
         extra={"sweep": _SWEEP.value, "num_runs": len(sweep), "runs_selected": selected,
-               "runs_finished": len(finished), "eval_samples": module.EVAL_SAMPLES,
+               "runs_finished": len(finished), "eval_samples": eval_samples,
                "classifier": _CLASSIFIER.value, "features": _FEATURES.value, "reference": _REFERENCE.value})))
   print(write_report(_WORKDIR.value, finished, command, _FEATURES.value, _REFERENCE.value))
   print(f"{len(finished)} / {len(sweep)} runs finished; tables in "
@@ -219,4 +227,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  host_memory.retain_freed_memory()   # a process setting: applied by the program, not on import
   app.run(main)

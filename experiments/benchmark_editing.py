@@ -6,8 +6,9 @@
 Inversion: the held-out split's photos (val for the products; `--num_images` of them, evenly spread
 over the split, so shoes and handbags) are inverted by optimization in Z, W, W+ and W+ with
 optimized noise (`--steps` Adam steps each, pixel MSE + the domain classifier's perceptual
-distance, StyleGAN2 learning-rate ramp), by the encoder (trained here on G's samples and the
-train split's photos, `--encoder_steps`, saved in <workdir>/encoder and reused), and by the
+distance, StyleGAN2 learning-rate ramp), by the encoder (trained on G's samples and the train
+split's photos by the shared loop, `--encoder_steps`, in <workdir>/encoder and reused: task
+"inversion_encoder", configs/inversion_encoder_products.py), and by the
 encoder refined with `--refine_steps` optimization steps in W+. "mean_w" (no optimization, the
 average product) is the floor. Reported per variant: PSNR and SSIM (images in [-1, 1], at the
 generator's resolution), the perceptual distance (domain classifier, at its resolution), seconds
@@ -48,6 +49,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from typing import Any, Optional
@@ -59,16 +61,21 @@ import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 import ml_collections  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+from configs import default as default_config  # pylint: disable=g-import-not-at-top
+from configs import inversion_encoder_products  # pylint: disable=g-import-not-at-top
+from gan import host_memory  # pylint: disable=g-import-not-at-top
 from gan import attributes  # pylint: disable=g-import-not-at-top
 from gan import data  # pylint: disable=g-import-not-at-top
 from gan import provenance  # pylint: disable=g-import-not-at-top
-from gan import sample  # pylint: disable=g-import-not-at-top
+from gan import runs  # pylint: disable=g-import-not-at-top
+from gan import train  # pylint: disable=g-import-not-at-top
 from gan import sampling  # pylint: disable=g-import-not-at-top
 from gan.editing import directions  # pylint: disable=g-import-not-at-top
 from gan.editing import edits  # pylint: disable=g-import-not-at-top
 from gan.editing import inversion  # pylint: disable=g-import-not-at-top
 from gan.metrics import image as image_metrics  # pylint: disable=g-import-not-at-top
 from gan.metrics import lpips  # pylint: disable=g-import-not-at-top
+from gan.tasks import generation
 
 # Attributes with a linear probe, and the ones a conditional direction holds fixed.
 LINEAR_ATTRIBUTES = ("brightness", "size", "aspect", "saturation", "hue_x", "hue_y")
@@ -113,29 +120,37 @@ def run_projection(generator, variables, targets, key, space, options, perceptua
   return result, compile_seconds, time.perf_counter() - start
 
 
-def get_encoder(args, generator, variables, stats, perceptual, config, step: int, log):
-  """The run's encoder from <workdir>/encoder when it matches this checkpoint and settings, else trained."""
+def get_encoder(args, config, step: int, log):
+  """The run's encoder, <workdir>/encoder: trained there by the shared loop (task "inversion_encoder",
+  configs/inversion_encoder_products.py on the generator's data) until --encoder_steps, resuming an
+  interrupted run; a folder trained against another checkpoint or with other settings is retrained.
+  Returns (TrainedEncoder, {"train_seconds", "options"})."""
   directory = os.path.join(args.workdir, "encoder")
-  options = inversion.EncoderOptions(steps=args.encoder_steps, batch_size=args.encoder_batch,
-                                     perceptual_weight=args.perceptual_weight)
-  wanted = {"checkpoint_step": step, "options": dataclasses.asdict(options), "real_images": "train"}
+  encoder_config = default_config.apply_overrides(inversion_encoder_products.get_config(), {
+      "seed": args.seed + 1, "encoder.generator_workdir": args.workdir, "encoder.classifier_dir": args.classifier,
+      "encoder.perceptual": "classifier" if args.classifier else "none",
+      "encoder.perceptual_weight": args.perceptual_weight, "train.steps": args.encoder_steps,
+      "train.batch_size": args.encoder_batch})
+  encoder_config.data = config.data
+  wanted = {"generator_step": step, "perceptual": encoder_config.encoder.perceptual,
+            "perceptual_weight": args.perceptual_weight, "batch_size": args.encoder_batch, "seed": args.seed + 1}
   try:
-    trained, meta = inversion.load_encoder(directory)
-    if {k: meta.get(k) for k in wanted} == wanted:
-      log(f"Loaded the encoder from {directory} (trained in {meta['train_seconds']:.0f} s).")
-      return trained, meta
-  except FileNotFoundError:
+    saved = runs.load_config(directory)
+    found = {"generator_step": saved.encoder.generator_step, "perceptual": saved.encoder.perceptual,
+             "perceptual_weight": saved.encoder.perceptual_weight, "batch_size": saved.train.batch_size,
+             "seed": saved.seed}
+    if found != wanted:
+      log(f"Retraining the encoder in {directory}: it was trained with {found}, not {wanted}.")
+      shutil.rmtree(directory)
+  except runs.RunError:
     pass
-  log(f"Training the encoder ({options.steps} steps, batch {options.batch_size})...")
-  start = time.perf_counter()
-  trained, history = inversion.train_encoder(
-      generator, variables, jax.random.PRNGKey(args.seed + 1), options, perceptual=perceptual,
-      real_images=train_photos(config), stats=stats,
-      log=lambda s, r: log(f"  encoder step {s}: " + ", ".join(f"{k} {v:.4f}" for k, v in r.items() if k != "step"))
-      if s % 500 == 0 or s == options.steps else None)
-  meta = {**wanted, "train_seconds": time.perf_counter() - start, "history": history}
-  inversion.save_encoder(directory, trained, meta)
-  return trained, meta
+  log(f"Training the encoder ({args.encoder_steps} steps, batch {args.encoder_batch}; a finished run is reused)...")
+  train.train_and_evaluate(encoder_config, directory)
+  trained, _ = inversion.load_encoder(directory)
+  record = provenance.read(os.path.join(directory, provenance.RUN_RECORD))
+  return trained, {"train_seconds": record.get("total_wall_seconds") or 0.0,
+                   "options": {**encoder_config.encoder.to_dict(), "steps": args.encoder_steps,
+                               "batch_size": args.encoder_batch}}
 
 
 def real_edit_columns(generator, variables, photos, ws, noise, inverted, conditional, probes, coarse,
@@ -223,7 +238,7 @@ def main() -> None:
   def log(message):
     print(message, file=sys.stderr, flush=True)
 
-  config, generator, state, meta = sample.load_run(args.workdir)
+  config, generator, state, meta = generation.load(args.workdir)
   if not inversion.is_stylegan(generator):
     raise SystemExit(f"error: {args.workdir} is a {config.model.name} run; this benchmark needs a StyleGAN "
                      "(configs/stylegan_products.py). Z-only inversion of other models: gan.editing.inversion.project.")
@@ -236,7 +251,7 @@ def main() -> None:
   if args.classifier:
     if not os.path.isdir(os.path.join(args.classifier, "checkpoints")):
       raise SystemExit(f"error: no domain classifier in {args.classifier}. Train it with: python -m "
-                       "gan.metrics.train_classifier --config configs/classifier_products.py --workdir "
+                       "gan.main --config configs/classifier_products.py --workdir "
                        f"{args.classifier} (or pass --classifier '' to skip perceptual distances).")
     classifier = edits.DomainClassifier.load(args.classifier)
   perceptual = classifier.perceptual() if classifier is not None else None
@@ -275,7 +290,7 @@ def main() -> None:
                       "final_loss": float(result.losses[-1]), "options": dataclasses.asdict(options)}
     log(f"  PSNR {variants[name]['psnr']['mean']:.2f} dB, {run_s / args.num_images:.2f} s/image")
 
-  trained, encoder_meta = get_encoder(args, generator, variables, stats, perceptual, config, step, log)
+  trained, encoder_meta = get_encoder(args, config, step, log)
   inversion.encode(trained, targets).block_until_ready()     # compile for this batch shape
   start = time.perf_counter()
   encoded = jax.block_until_ready(inversion.encode(trained, targets))
@@ -434,4 +449,5 @@ def format_tables(record: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
+  host_memory.retain_freed_memory()   # a process setting: applied by the program, not on import
   main()

@@ -4,8 +4,10 @@
       [--tasks superres_x2,superres_x4,superres_x4_noadv,denoise_gaussian,denoise_jpeg,inpaint] \
       [--retrain] [--steps N] [--classifier runs/classifier_products] [--figure docs/enhance_products.png]
 
-Trains each model of configs/enhance_products.py on the 1,600 training photos (64x64; skipped when
-workdir/<task> already holds one, unless --retrain) and evaluates it on the 400 held-out val photos
+Trains each model of configs/enhance_products.py on the 1,600 training photos (64x64) with the shared
+loop (python -m gan.main's, task "enhance": an interrupted benchmark resumes the model it was
+training; skipped when workdir/<task> holds a finished one, unless --retrain, which deletes it
+first) and evaluates it on the 400 held-out val photos
 with fixed-seed synthetic degradations:
   superres_x2 / x4:  PSNR, SSIM, perceptual distance vs bicubic upsampling of the bicubic-
                      downscaled photo. superres_x4_noadv is x4 without the adversarial term
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from typing import Any, Callable, NamedTuple, Optional
@@ -45,16 +48,20 @@ from absl import logging  # pylint: disable=g-import-not-at-top
 import jax  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+from configs import default as default_config  # pylint: disable=g-import-not-at-top
 from configs import enhance_products  # pylint: disable=g-import-not-at-top
+from gan import host_memory  # pylint: disable=g-import-not-at-top
 from gan import data  # pylint: disable=g-import-not-at-top
 from gan import figures  # pylint: disable=g-import-not-at-top
 from gan import provenance  # pylint: disable=g-import-not-at-top
 from gan import sampling  # pylint: disable=g-import-not-at-top
+from gan import train  # pylint: disable=g-import-not-at-top
 from gan.editing import background  # pylint: disable=g-import-not-at-top
 from gan.editing import denoise  # pylint: disable=g-import-not-at-top
 from gan.editing import enhance_train  # pylint: disable=g-import-not-at-top
 from gan.editing import inpaint  # pylint: disable=g-import-not-at-top
 from gan.editing import superres  # pylint: disable=g-import-not-at-top
+from gan.tasks import generation
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 # Task -> (config argument, config overrides): the ablation is a config override.
@@ -95,21 +102,36 @@ def load_photos(split: str, limit: int = 0) -> np.ndarray:
   return data.load_dataset(config).images
 
 
-def get_model(name: str, workdir: str, train_images: np.ndarray, retrain: bool,
-              steps: Optional[int]) -> enhance_train.Enhancer:
+def get_model(name: str, workdir: str, retrain: bool, steps: Optional[int]) -> enhance_train.Enhancer:
+  """The model of `name` in workdir/<name>: trained there by the shared loop (task "enhance") unless
+  it already reached its steps; an unfinished run resumes. --retrain deletes the folder first."""
   variant, overrides = VARIANTS[name]
   directory = os.path.join(workdir, name)
-  if retrain or not os.path.isfile(os.path.join(directory, enhance_train.CONFIG_FILE)):
-    config = enhance_products.get_config(variant)
-    for key, value in overrides.items():
-      section, field = key.split(".")
-      config[section][field] = value
-    if steps:
-      config.train.steps = steps
-    print(f"Training {name} ({config.train.steps} steps) -> {directory}", flush=True)
-    result = enhance_train.train(config, train_images)
-    enhance_train.save(directory, config, result)
+  config = default_config.apply_overrides(enhance_products.get_config(variant), overrides)
+  if steps:
+    config.train.steps = steps
+  if retrain and os.path.isdir(directory):
+    print(f"--retrain: deleting {directory}", flush=True)
+    shutil.rmtree(directory)
+  try:
+    model = enhance_train.load(directory)
+    if model.meta["step"] >= config.train.steps:
+      return model
+  except FileNotFoundError:
+    pass
+  print(f"Training {name} ({config.train.steps} steps) -> {directory}", flush=True)
+  train.train_and_evaluate(config, directory)
   return enhance_train.load(directory)
+
+
+def training_info(model: enhance_train.Enhancer, directory: str) -> dict[str, Any]:
+  """Steps, wall seconds of all attempts (the run's provenance.json) and the losses used."""
+  loss = model.config.loss
+  wall = provenance.read(os.path.join(directory, provenance.RUN_RECORD)).get("total_wall_seconds")
+  return {"steps": model.meta["step"], "train_seconds": wall,
+          "perceptual_loss": loss.perceptual if loss.perceptual_weight > 0 else "none",
+          "adversarial": loss.adversarial if loss.adversarial_weight > 0 else "off",
+          "eval": model.meta.get("eval", {})}
 
 
 def scores(outputs: Any, targets: np.ndarray, perceptual, masks: Optional[np.ndarray] = None
@@ -179,9 +201,8 @@ class MaskedInversion(NamedTuple):
 
 def load_masked_inversion(workdir: str, num_images: int, steps: int) -> MaskedInversion:
   """The unconditional StyleGAN run in `workdir` (its EMA generator) set up for masked inversion."""
-  from gan import sample  # pylint: disable=g-import-not-at-top
   from gan.editing import inversion  # pylint: disable=g-import-not-at-top
-  _, generator, state, _ = sample.load_run(workdir)
+  _, generator, state, _ = generation.load(workdir)
   if not inversion.is_stylegan(generator) or generator.num_classes:
     sys.exit(f"error: --stylegan {workdir} is not an unconditional StyleGAN run "
              "(train one with configs/stylegan_products.py).")
@@ -337,9 +358,8 @@ def main() -> None:
   if unknown:
     sys.exit(f"error: unknown tasks {unknown}; valid: {', '.join(VARIANTS)}")
 
-  train_u8 = load_photos("train")
   val = np.asarray(enhance_train.to_float(load_photos("val", args.num_val)))
-  tune = np.asarray(enhance_train.to_float(train_u8[:TUNE_IMAGES]))
+  tune = np.asarray(enhance_train.to_float(load_photos("train", TUNE_IMAGES)))
   perceptual = (enhance_train.classifier_perceptual(args.classifier)
                 if enhance_train.classifier_available(args.classifier) else None)
   record = {"command": " ".join(["python -m experiments.benchmark_enhance"] + sys.argv[1:]),
@@ -348,7 +368,7 @@ def main() -> None:
             "devices": str(jax.devices()), "tasks": {}}
   evaluated = {}
   for task in tasks:
-    model = get_model(task, args.workdir, train_u8, args.retrain, args.steps)
+    model = get_model(task, args.workdir, args.retrain, args.steps)
     print(f"Evaluating {task}", flush=True)
     if model.task.name == "superres":
       result = eval_superres(model, val, perceptual)
@@ -359,8 +379,9 @@ def main() -> None:
                   if args.stylegan else None)
       result = eval_inpaint(model, val, perceptual, inverter)
     evaluated[task] = result
-    record["tasks"][task] = {"methods": result["methods"], "train": model.meta["info"],
-                             "workdir": os.path.join(args.workdir, task)}
+    directory = os.path.join(args.workdir, task)
+    record["tasks"][task] = {"methods": result["methods"], "train": training_info(model, directory),
+                             "workdir": directory}
     print(json.dumps(record["tasks"][task]["methods"], indent=1), flush=True)
   # Wall time covers training the models that were not already there.
   record["provenance"] = provenance.finish(provenance.record(config=vars(args), seed=EVAL_SEED,
@@ -378,4 +399,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+  host_memory.retain_freed_memory()   # a process setting: applied by the program, not on import
   main()

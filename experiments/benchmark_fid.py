@@ -22,10 +22,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # pylint: disable=g-import-not-at-top
 
-from gan import evaluate  # pylint: disable=g-import-not-at-top
+from gan import host_memory  # pylint: disable=g-import-not-at-top
 from gan import provenance  # pylint: disable=g-import-not-at-top
-from gan import sample  # pylint: disable=g-import-not-at-top
 from gan.metrics import fid  # pylint: disable=g-import-not-at-top
+from gan.tasks import generation
+from gan.metrics import evaluation
 
 
 def timed(fn):
@@ -43,14 +44,14 @@ def main() -> None:
   args = parser.parse_args()
   start_time = time.time()
 
-  net = evaluate.domain_network(args.classifier)
-  config, generator, state, meta = sample.load_run(args.workdir)
-  real_train, t_real_train = timed(lambda: evaluate.real_features(net, config.data, "train"))
-  real_test, t_real_test = timed(lambda: evaluate.real_features(net, config.data, "test"))
-  sampler = evaluate.make_feature_sampler(generator, net, config.model.z_dim)
+  net = evaluation.domain_network(args.classifier)
+  config, generator, state, meta = generation.load(args.workdir)
+  real_train, t_real_train = timed(lambda: evaluation.real_features(net, config.data, "train"))
+  real_test, t_real_test = timed(lambda: evaluation.real_features(net, config.data, "test"))
+  sampler = evaluation.make_feature_sampler(generator, net, config.model.z_dim)
 
   def generate():
-    return evaluate.sample_features(sampler, generator, state.ema_g_params, state.g_batch_stats, net.variables,
+    return evaluation.sample_features(sampler, generator, state.ema_g_params, state.g_batch_stats, net.variables,
                                     num_samples=args.num_samples, seed=args.seed, z_dim=config.model.z_dim,
                                     standing_stats_batch=config.sample.standing_stats_batch)
 
@@ -58,9 +59,9 @@ def main() -> None:
   fake, t_generate_warm = timed(generate)
 
   fid_value, t_fid = timed(lambda: fid.fid_from_features(real_train["features"], fake["features"]))
-  metrics, t_all = timed(lambda: evaluate.compare(real_train, fake, net, args.seed, fake["labels"]))
+  metrics, t_all = timed(lambda: evaluation.compare(real_train, fake, net, args.seed, fake["labels"]))
   floor_fake = {k: v[:args.num_samples] for k, v in real_test.items()}
-  floor, t_floor = timed(lambda: evaluate.compare(real_train, floor_fake, net, args.seed, floor_fake["labels"]))
+  floor, t_floor = timed(lambda: evaluation.compare(real_train, floor_fake, net, args.seed, floor_fake["labels"]))
 
   record = {
       "workdir": args.workdir, "step": meta["step"], "num_samples": args.num_samples,
@@ -90,4 +91,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+  host_memory.retain_freed_memory()   # a process setting: applied by the program, not on import
   main()

@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # pylint: disable=g-import-not-at-top
 
 from configs import dcgan_products, default  # pylint: disable=g-import-not-at-top
+from gan import host_memory  # pylint: disable=g-import-not-at-top
 from gan import data, provenance, stylize  # pylint: disable=g-import-not-at-top
 from gan.style import controls, gatys  # pylint: disable=g-import-not-at-top
 
@@ -72,4 +73,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+  host_memory.retain_freed_memory()   # a process setting: applied by the program, not on import
   sys.exit(main())

@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from gan import host_memory
 from gan import provenance
 from gan import weights
 
@@ -105,4 +106,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+  host_memory.retain_freed_memory()   # a process setting: applied by the program, not on import
   main()

@@ -30,6 +30,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-
 import ml_collections  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+from gan import host_memory  # pylint: disable=g-import-not-at-top
 from gan import data  # pylint: disable=g-import-not-at-top
 from gan import input_pipeline  # pylint: disable=g-import-not-at-top
 from gan import provenance  # pylint: disable=g-import-not-at-top
@@ -113,4 +114,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+  host_memory.retain_freed_memory()   # a process setting: applied by the program, not on import
   main()

@@ -31,9 +31,11 @@ import jax
 from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from gan import host_memory  # pylint: disable=g-import-not-at-top
 from gan import input_pipeline  # pylint: disable=g-import-not-at-top
 from gan import provenance  # pylint: disable=g-import-not-at-top
-from gan import train  # pylint: disable=g-import-not-at-top
+from gan import runs
+from gan.tasks import generation
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/dcgan_fashion_mnist.py", "Config to time.")
 _BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["64", "256"], "Global batch sizes.")
@@ -87,8 +89,8 @@ def peak_memory_bytes() -> int:
 def time_config(config, batch_size: int, steps: int, repeats: int) -> dict:
   config = config.copy_and_resolve_references()
   config.train.batch_size = batch_size
-  mesh = train.make_mesh()
-  _, state, train_step = train.create_state_and_step(config, mesh)
+  mesh = runs.make_mesh()
+  _, state, train_step = generation.create_state_and_step(config, mesh)
   # Random data through the real pipeline, so the batch has the step's exact structure.
   batch = input_pipeline.random_device_batch(config, mesh)
   start = time.perf_counter()
@@ -165,4 +167,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  host_memory.retain_freed_memory()   # a process setting: applied by the program, not on import
   app.run(main)

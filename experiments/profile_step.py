@@ -26,10 +26,12 @@ import jax
 from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from gan import host_memory  # pylint: disable=g-import-not-at-top
 from gan import input_pipeline  # pylint: disable=g-import-not-at-top
 from gan import profiling  # pylint: disable=g-import-not-at-top
 from gan import provenance  # pylint: disable=g-import-not-at-top
-from gan import train  # pylint: disable=g-import-not-at-top
+from gan import runs
+from gan.tasks import generation
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/dcgan_fashion_mnist.py", "Config to profile.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Global batch size.")
@@ -42,8 +44,8 @@ def profile(config, batch_size: int, steps: int, top: int) -> dict:
   """profiling.profile_calls of the config's real train step on random data of its structure."""
   config = config.copy_and_resolve_references()
   config.train.batch_size = batch_size
-  mesh = train.make_mesh()
-  _, state, train_step = train.create_state_and_step(config, mesh)
+  mesh = runs.make_mesh()
+  _, state, train_step = generation.create_state_and_step(config, mesh)
   return profiling.profile_calls(train_step, (state, input_pipeline.random_device_batch(config, mesh)),
                                  steps, top)
 
@@ -74,4 +76,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  host_memory.retain_freed_memory()   # a process setting: applied by the program, not on import
   app.run(main)

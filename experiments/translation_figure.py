@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw  # pylint: disable=g-import-not-at-top
 from gan import data  # pylint: disable=g-import-not-at-top
 from gan import figures  # pylint: disable=g-import-not-at-top
 from gan import sampling  # pylint: disable=g-import-not-at-top
-from gan.style import translation  # pylint: disable=g-import-not-at-top
+from gan.tasks import translation  # pylint: disable=g-import-not-at-top
 
 GAP = 8          # pixels between column groups
 HEADER = 14      # pixels of caption above each group

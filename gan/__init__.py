@@ -1,6 +1,5 @@
-"""productgan: GANs for product images in JAX."""
+"""productgan: GANs for product images in JAX.
 
-from gan import host_memory
-
-# Before JAX starts XLA's threads: without it every CPU train step page-faults its buffers anew.
-host_memory.retain_freed_memory()
+Importing the package changes nothing in the process: process-wide settings (the host-memory
+allocator, gan/host_memory.py) are applied by the commands and benchmarks that want them.
+"""

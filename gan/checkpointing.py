@@ -24,10 +24,10 @@ import weakref
 
 from absl import logging
 import jax
-import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from gan import cli
 from gan import distributed
 
 CORRUPT_SUFFIX = ".corrupt"
@@ -48,16 +48,6 @@ class CheckpointWriteError(OSError):
 
 # The step each manager is writing: an Orbax write error surfaces one save later (saves are async).
 _pending_step: "weakref.WeakKeyDictionary[ocp.CheckpointManager, int]" = weakref.WeakKeyDictionary()
-
-
-def shape_signature(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """The config values that determine parameter shapes; a checkpoint must match them to be restored."""
-  return {
-      **{f"model.{key}": value for key, value in sorted(config.model.to_dict().items())},
-      "data.image_size": config.data.image_size,
-      "data.channels": config.data.channels,
-      "data.num_classes": config.data.num_classes,
-  }
 
 
 def make_manager(workdir: str, keep: int, folder: str = "checkpoints", *,
@@ -82,17 +72,8 @@ def latest_meta(manager: ocp.CheckpointManager) -> Optional[dict[str, Any]]:
     return manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
   except Exception as e:  # pylint: disable=broad-except  (any decoding error of a damaged file)
     logging.warning("Cannot read the metadata of %s/%d (%s); ignoring it.", manager.directory, step,
-                    _one_line(e))
+                    cli.one_line(e, root_cause=True))
     return None
-
-
-def _one_line(error: BaseException) -> str:
-  """The explicit root cause (`raise ... from`), in one line: TensorStore's outer exception only
-  says "see details". Implicit contexts are internal (json's StopIteration) and not followed."""
-  while error.__cause__ is not None:
-    error = error.__cause__
-  text = " ".join(str(error).split()).rstrip(".")
-  return f"{type(error).__name__}: {text[:300]}{'...' if len(text) > 300 else ''}"
 
 
 def _disk_full(error: BaseException) -> bool:
@@ -119,12 +100,12 @@ def _as_write_error(manager: ocp.CheckpointManager, error: Exception) -> Optiona
   if _disk_full(error):
     result = CheckpointWriteError(
         f"No space left on the device while writing {where} "
-        f"({getattr(error, 'filename', None) or _one_line(error)}). Free some space on that disk (or "
-        f"move the run to a larger one with a new --workdir). {kept}")
+        f"({getattr(error, 'filename', None) or cli.one_line(error, root_cause=True)}). Free some space "
+        f"on that disk (or move the run to a larger one with a new --workdir). {kept}")
     result.errno = errno.ENOSPC
     return result
-  result = CheckpointWriteError(f"Cannot write {where}: {_one_line(error)}. Check that the folder is "
-                                f"writable. {kept}")
+  result = CheckpointWriteError(f"Cannot write {where}: {cli.one_line(error, root_cause=True)}. Check that the "
+                                f"folder is writable. {kept}")
   result.errno = getattr(error, "errno", None)
   return result
 
@@ -257,9 +238,9 @@ def restore_latest(manager: ocp.CheckpointManager, target: Any, signature: dict[
     except CheckpointMismatchError:
       raise
     except Exception as e:  # pylint: disable=broad-except  (decoding errors have many types)
-      unreadable.append((step, _one_line(e)))
+      unreadable.append((step, cli.one_line(e, root_cause=True)))
       logging.warning("Checkpoint %s/%d is unreadable, trying the previous one. %s", directory, step,
-                      _one_line(e))
+                      cli.one_line(e, root_cause=True))
   if unreadable:
     moved = _move_aside(manager, [step for step, _ in unreadable]) if move_aside_unreadable else []
     listing = "; ".join(f"step {step}: {why}" for step, why in unreadable)

@@ -4,16 +4,14 @@
   "attributes": gan.attributes.attribute_vectors of each image (brightness, size, shape, colour...),
                 in [0, 1]; a user profile is such a vector (e.g. brightness 0.8, a red colour point).
   "text":       the caption of each image (class name + measured attributes, gan.attributes.captions)
-                embedded by a text encoder trained contrastively beforehand (gan.text), loaded from
-                data.text_encoder_dir. Train one with
+                embedded by a text encoder trained contrastively beforehand (task "text_encoder",
+                gan/tasks/text_encoder.py), loaded from the run in data.text_encoder_dir. Train one with
 
-    python -m gan.conditioning --config configs/text_dcgan_fashion_mnist.py \
-        --workdir runs/text_encoder_fashion_mnist
+    python -m gan.main --config configs/text_encoder_fashion_mnist.py --workdir runs/text_encoder_fashion_mnist
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Optional
 
@@ -44,11 +42,25 @@ def dataset_captions(dataset: data.Dataset, reference: Optional[data.Dataset] = 
                              channels=dataset.images.shape[-1], reference=reference_measurements)
 
 
+def config_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """What is wrong with data.condition / model.cond_dim (one message per problem)."""
+  condition = config.data.get("condition", "none")
+  if condition not in CONDITIONS:
+    return [f"Unknown data.condition {condition!r}; valid: {list(CONDITIONS)}."]
+  if (condition == "none") != (config.model.cond_dim == 0):
+    return [f"data.condition={condition!r} needs model.cond_dim "
+            f"{'= 0' if condition == 'none' else '> 0 (the size of the condition vector)'}, "
+            f"got {config.model.cond_dim}."]
+  return []
+
+
 def load_text_conditioner(directory: str) -> text.TextConditioner:
+  """The text encoder run in `directory` (text.load); ConditionError saying how to train one if absent."""
   if not directory or not os.path.isdir(directory):
     raise ConditionError(
         f"data.condition='text' needs a trained text encoder in data.text_encoder_dir, got {directory!r}. "
-        "Train one with: python -m gan.conditioning --config <your config> --workdir <dir>, then pass "
+        f"Train one with: {text.TRAIN_COMMAND.format(workdir='<dir>')} (a config of your data: "
+        "task 'text_encoder', model.embed_dim = your model.cond_dim), then pass "
         "--config.data.text_encoder_dir=<dir>.")
   return text.load(directory)
 
@@ -85,38 +97,7 @@ def load_pool(workdir: str) -> sampling.ConditionPool:
     return sampling.ConditionPool(f["labels"], f["cond"])
 
 
-def main(argv):
-  """Trains the text encoder for a config's dataset and reports caption retrieval on the test split."""
-  del argv
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  config = flags.FLAGS.config
-  workdir = flags.FLAGS.workdir
-  dataset = data.load_dataset(config.data)
-  captions = dataset_captions(dataset)
-  conditioner = text.train_text_encoder(captions, dataset.images, embed_dim=config.model.cond_dim,
-                                        steps=flags.FLAGS.steps, seed=config.seed)
-  text.save(conditioner, workdir)
-  test_config = config.data.copy_and_resolve_references()
-  test_config.split = data.held_out_split(config.data)
-  report = {"train_examples": len(dataset), "distinct_captions": len(set(captions)),
-            "train_retrieval_accuracy": text.retrieval_accuracy(conditioner, captions[:2000], dataset.images[:2000])}
-  try:
-    test = data.load_dataset(test_config)
-    report["test_retrieval_accuracy"] = text.retrieval_accuracy(
-        conditioner, dataset_captions(test, reference=dataset), test.images)
-  except (data.DataError, text.UnknownWordError) as e:
-    report["test_retrieval_accuracy"] = f"not measured: {e}"
-  with open(os.path.join(workdir, "report.json"), "w", encoding="utf-8") as f:
-    json.dump(report, f, indent=2)
-  print(json.dumps(report, indent=2))
-
-
 if __name__ == "__main__":
-  from absl import app  # pylint: disable=g-import-not-at-top
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  config_flags.DEFINE_config_file("config", None, "Config whose data (and model.cond_dim) to use.")
-  flags.DEFINE_string("workdir", None, "Where to save the text encoder.")
-  flags.DEFINE_integer("steps", 2000, "Contrastive training steps.")
-  flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  # The former training command: the text encoder is a task of the shared loop now.
+  raise SystemExit("error: python -m gan.conditioning no longer trains the text encoder; run "
+                   + text.TRAIN_COMMAND.format(workdir="runs/text_encoder_fashion_mnist"))

@@ -54,10 +54,12 @@ import numpy as np
 from PIL import Image
 from PIL import ImageOps
 
+from gan import cli
+
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 MNIST_CLASSES = tuple(str(d) for d in range(10))
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+IMAGE_EXTENSIONS = cli.IMAGE_EXTENSIONS   # one list for every reader of image folders
 RESIZE_MODES = ("pad", "resize")
 CROPS = ("none", "left_half", "right_half")
 
@@ -72,7 +74,7 @@ IDX_HELP = ("Get them from https://github.com/zalandoresearch/fashion-mnist (Fas
             "with network access.")
 
 
-class DataError(ValueError):
+class DataError(cli.UserError):
   """Bad data or data config; the message says what is wrong and how to fix it."""
 
 
@@ -288,21 +290,30 @@ def flatten_to_mode(image: Image.Image, mode: str = "RGB") -> Image.Image:
   return image.convert(mode)
 
 
+class AnimatedImageError(ValueError):
+  """An animated image (several frames) where one still image is needed."""
+
+
 def read_rgb(path: os.PathLike | str) -> Image.Image:
   """An image file at its own size -> RGB PIL image (EXIF orientation applied, see flatten_to_mode).
 
   Raises:
     FileNotFoundError: no file at `path`.
-    ValueError: not a readable image, or larger than PIL's decompression-bomb limit (~179M
-      pixels); the message says which and what to do.
+    ValueError: not a readable image, animated (AnimatedImageError), or larger than PIL's
+      decompression-bomb limit (~179M pixels); the message says which and what to do.
   """
   path = Path(path)
   if not path.is_file():
     raise FileNotFoundError(f"Image file not found: {path}")
   try:
     with Image.open(path) as image:
+      if getattr(image, "n_frames", 1) > 1:   # GIF / WebP / APNG: which frame is meant is unknowable
+        raise AnimatedImageError(f"Image {path} is animated ({image.n_frames} frames); one still image is "
+                                 "needed. Save the frame you want as a PNG or JPEG and pass that file.")
       image.load()
       return flatten_to_mode(ImageOps.exif_transpose(image), "RGB")
+  except AnimatedImageError:
+    raise
   except Image.DecompressionBombError as e:   # not an OSError
     raise ValueError(f"Image {path} is too large: {str(e).rstrip('.')}. Resize it (a few thousand "
                      "pixels per side is plenty) and retry.") from None
@@ -347,7 +358,7 @@ def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
     raise DataError(f"data.dir {str(folder)!r} is not a folder. {layout}")
   class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
   if not class_dirs:
-    loose = sum(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir())
+    loose = len(cli.image_files(folder))
     if not loose:
       raise DataError(f"{folder} has no class subfolders and no images. {layout}")
     # A flat folder of images is one class (unconditional training on a whole catalog).
@@ -355,8 +366,7 @@ def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
     class_dirs = [folder]
   paths, labels = [], []
   for label, class_dir in enumerate(class_dirs):
-    files = sorted(p for p in class_dir.iterdir()
-                   if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    files = cli.image_files(class_dir)
     if not files:
       raise DataError(f"Class folder {class_dir} has no images. {layout}")
     paths += files
@@ -564,12 +574,17 @@ def load_dataset(data_config: ml_collections.ConfigDict) -> Dataset:
   return SOURCES[data_config.source](data_config)
 
 
+def held_out_dataset(data_config: ml_collections.ConfigDict, max_examples: int = 0) -> Dataset:
+  """The held-out split of `data_config` (see held_out_split), its first `max_examples` (0 = all)."""
+  return load_dataset(ml_collections.ConfigDict({**data_config.to_dict(), "split": held_out_split(data_config),
+                                                 "max_examples": max_examples}))
+
+
 def held_out_sample(data_config: ml_collections.ConfigDict, num: int) -> tuple[np.ndarray, np.ndarray, str]:
   """`num` examples evenly spaced over the held-out split (so every class of a class-sorted split
   is represented): (images (num, S, S, C) float32 in [-1, 1], labels (num,), split name)."""
   split = held_out_split(data_config)
-  config = ml_collections.ConfigDict({**data_config.to_dict(), "split": split, "max_examples": 0})
-  dataset = load_dataset(config)
+  dataset = held_out_dataset(data_config)
   if not 0 < num <= len(dataset.images):
     raise DataError(f"Asked for {num} held-out images; the {split} split has {len(dataset.images)}.")
   index = np.linspace(0, len(dataset.images) - 1, num).round().astype(int)

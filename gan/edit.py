@@ -13,8 +13,8 @@ denoising, inpainting, new backgrounds.
   python -m gan.edit --op background --image photos/ --background beach.jpg --feather 1.5 --out new/
 
 Ops (OPS maps each name to a function building the per-image edit; gan/editing/ holds the code):
-  superres:   x2 or x4 (--scale; must match the model) with a model trained by
-              gan.editing.enhance_train; --workdir default runs/enhance/superres_x<scale>.
+  superres:   x2 or x4 (--scale; must match the model) with a model trained as task "enhance"
+              (configs/enhance_products.py); --workdir default runs/enhance/superres_x<scale>.
   denoise:    Gaussian-noise or JPEG-artefact removal; --workdir default
               runs/enhance/denoise_gaussian (runs/enhance/denoise_jpeg for JPEG artefacts);
               --strength in [0, 1] blends input (0) and denoised (1).
@@ -46,16 +46,17 @@ strength out of range, missing model) print one line "error: ..." and exit with 
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
 import os
 from pathlib import Path
-import sys
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
+from absl import app
+from absl import flags
 import numpy as np
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+from gan import cli
+
 DEFAULT_RUNS = os.path.join("runs", "enhance")
 DEFAULT_STYLEGAN = os.path.join("runs", "stylegan_products")
 INPAINT_METHODS = ("model", "inversion")
@@ -63,12 +64,8 @@ INPAINT_METHODS = ("model", "inversion")
 Edit = Callable[[np.ndarray], np.ndarray]   # (H, W, 3) float32 in [-1, 1] -> (H', W', 3)
 
 
-class EditError(ValueError):
+class EditError(cli.UserError):
   """A user error; the message says what is wrong and how to fix it."""
-
-
-def _one_line(error: BaseException) -> str:
-  return " ".join(str(error).split())
 
 
 def read_image(path: os.PathLike | str) -> np.ndarray:
@@ -77,7 +74,7 @@ def read_image(path: os.PathLike | str) -> np.ndarray:
   try:
     image = data.read_rgb(path)
   except (FileNotFoundError, ValueError) as e:
-    raise EditError(_one_line(e)) from None
+    raise EditError(cli.one_line(e)) from None
   return np.asarray(image, np.float32) / 127.5 - 1.0
 
 
@@ -91,33 +88,8 @@ def read_mask(path: os.PathLike | str) -> np.ndarray:
     with Image.open(path) as image:
       grey = np.asarray(image.convert("L"))
   except OSError as e:
-    raise EditError(f"Cannot read mask {path}: {_one_line(e)}") from None
+    raise EditError(f"Cannot read mask {path}: {cli.one_line(e)}") from None
   return (grey >= 128).astype(np.float32)[..., None]
-
-
-def image_pairs(image: str, out: str) -> list[tuple[Path, Path]]:
-  """[(input, output PNG)]: a file -> `out` (.png, or a folder); a folder -> out/<name>.png each."""
-  image_path, out_path = Path(image), Path(out)
-  if image_path.is_dir():
-    inputs = sorted(p for p in image_path.iterdir()
-                    if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not inputs:
-      raise EditError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) in the folder {image_path}.")
-    if out_path.exists() and not out_path.is_dir():
-      raise EditError(f"--image is a folder, so --out must be a folder; {out_path} is a file.")
-    names = [p.stem for p in inputs]
-    clashes = sorted({n for n in names if names.count(n) > 1})
-    if clashes:
-      raise EditError(f"Several inputs in {image_path} would be written to the same output "
-                      f"{', '.join(n + '.png' for n in clashes)}; rename them.")
-    return [(p, out_path / f"{p.stem}.png") for p in inputs]
-  if not image_path.is_file():
-    raise EditError(f"Image file not found: {image_path}")
-  if out_path.is_dir():
-    return [(image_path, out_path / f"{image_path.stem}.png")]
-  if out_path.suffix.lower() != ".png":
-    raise EditError(f"Outputs are PNG: --out must end in .png (or be a folder), got {out_path}.")
-  return [(image_path, out_path)]
 
 
 def _load_model(workdir: str, task: str):
@@ -125,13 +97,13 @@ def _load_model(workdir: str, task: str):
   try:
     return enhance_train.load(workdir, task)
   except (FileNotFoundError, ValueError) as e:
-    raise EditError(_one_line(e)) from None
+    raise EditError(cli.one_line(e)) from None
 
 
 # --- Ops: each validates its options, loads what it needs once, and returns the per-image edit.
 
 
-def make_superres(args: argparse.Namespace) -> Edit:
+def make_superres(args: flags.FlagValues) -> Edit:
   from gan.editing import superres  # pylint: disable=g-import-not-at-top
   if args.scale is not None and args.scale not in superres.SCALES:
     raise EditError(f"--scale must be one of {superres.SCALES}, got {args.scale}.")
@@ -145,7 +117,7 @@ def make_superres(args: argparse.Namespace) -> Edit:
   return lambda image: superres.super_resolve(model, image)
 
 
-def make_denoise(args: argparse.Namespace) -> Edit:
+def make_denoise(args: flags.FlagValues) -> Edit:
   from gan.editing import denoise  # pylint: disable=g-import-not-at-top
   strength = 1.0 if args.strength is None else args.strength
   if not 0.0 <= strength <= 1.0:
@@ -158,7 +130,7 @@ def make_denoise(args: argparse.Namespace) -> Edit:
   return edit
 
 
-def make_inpaint(args: argparse.Namespace) -> Edit:
+def make_inpaint(args: flags.FlagValues) -> Edit:
   from gan.editing import inpaint  # pylint: disable=g-import-not-at-top
   if (args.mask is None) == (args.box is None):
     raise EditError("--op inpaint needs exactly one of --mask MASK.png (white = fill) and "
@@ -177,8 +149,10 @@ def make_inpaint(args: argparse.Namespace) -> Edit:
   if args.method == "inversion":
     g = _load_stylegan(args)
     options = _projection_options(args, from_encoder=False)   # the encoder would see the hole
+    perceptual = _perceptual(args)   # compares the known pixels only (the hole is weighted 0)
     fill = lambda image, hole: inpaint.masked_inversion(g.generator, g.variables, image, hole, g.key,
-                                                        options=options, noise=g.noise, stats=g.stats)[0]
+                                                        options=options, noise=g.noise, stats=g.stats,
+                                                        perceptual=perceptual)[0]
   else:
     model = _load_model(args.workdir or os.path.join(DEFAULT_RUNS, "inpaint"), "inpaint")
     fill = lambda image, hole: inpaint.inpaint(model, image, hole)
@@ -191,13 +165,13 @@ def make_inpaint(args: argparse.Namespace) -> Edit:
     try:
       hole = mask if mask is not None else inpaint.box_mask(h, w, box)
     except ValueError as e:
-      raise EditError(_one_line(e)) from None
+      raise EditError(cli.one_line(e)) from None
     return fill(image, hole)
 
   return edit
 
 
-def make_background(args: argparse.Namespace) -> Edit:
+def make_background(args: flags.FlagValues) -> Edit:
   from gan.editing import background  # pylint: disable=g-import-not-at-top
   spec = args.background or "white"
   feather = background.DEFAULT_FEATHER if args.feather is None else args.feather
@@ -209,7 +183,7 @@ def make_background(args: argparse.Namespace) -> Edit:
   try:
     background.parse_background(spec, 2, 2)  # a bad colour or missing file fails before any work
   except (ValueError, FileNotFoundError) as e:
-    raise EditError(f"--background: {_one_line(e)}") from None
+    raise EditError(f"--background: {cli.one_line(e)}") from None
 
   def edit(image: np.ndarray) -> np.ndarray:
     new = background.parse_background(spec, image.shape[0], image.shape[1])
@@ -241,18 +215,18 @@ class _StyleGAN(NamedTuple):
   key: Any
 
 
-def _load_stylegan(args: argparse.Namespace) -> _StyleGAN:
+def _load_stylegan(args: flags.FlagValues) -> _StyleGAN:
   """The unconditional StyleGAN run in --workdir (default runs/stylegan_products) and its encoder."""
   import jax  # pylint: disable=g-import-not-at-top
-  from gan import sample  # pylint: disable=g-import-not-at-top
+  from gan.tasks import generation  # pylint: disable=g-import-not-at-top
   from gan.editing import inversion  # pylint: disable=g-import-not-at-top
   workdir = args.workdir or DEFAULT_STYLEGAN
   if args.steps is not None and args.steps < 0:
     raise EditError(f"--steps (projection steps) must be >= 0, got {args.steps}.")
   try:
-    _, generator, state, _ = sample.load_run(workdir)
+    _, generator, state, _ = generation.load(workdir)
   except (FileNotFoundError, ValueError) as e:
-    raise EditError(f"{_one_line(e)} (--op {args.op} needs a trained StyleGAN run: python -m gan.main "
+    raise EditError(f"{cli.one_line(e)} (--op {args.op} needs a trained StyleGAN run: python -m gan.main "
                     "--config configs/stylegan_products.py --workdir runs/stylegan_products)") from None
   if not inversion.is_stylegan(generator) or generator.num_classes:
     raise EditError(f"--op {args.op} works in the W+ space of an unconditional StyleGAN; {workdir} holds "
@@ -262,42 +236,62 @@ def _load_stylegan(args: argparse.Namespace) -> _StyleGAN:
     encoder, _ = inversion.load_encoder(os.path.join(workdir, "encoder"))
   except FileNotFoundError:
     encoder = None
+  except ValueError as e:   # another kind of run, or checkpoints that do not fit
+    raise EditError(f"{os.path.join(workdir, 'encoder')}: {cli.one_line(e)}") from None
   key = jax.random.PRNGKey(args.seed)
   stats = inversion.w_statistics(generator, variables, key)
   noise = inversion.draw_noise(generator, variables, 1, jax.random.fold_in(key, 1))
   return _StyleGAN(generator, variables, encoder, stats, noise, key)
 
 
-def _projection_options(args: argparse.Namespace, from_encoder: bool):
+def _projection_options(args: flags.FlagValues, from_encoder: bool):
   """W+ projection settings: --steps (default 100 refining an encoder's guess, else 300 from the
   mean w); a refinement starts close, so a smaller step size and no latent perturbation."""
   from gan.editing import inversion  # pylint: disable=g-import-not-at-top
   steps = args.steps if args.steps is not None else (100 if from_encoder else 300)
   refine = {"latent_noise": 0.0, "learning_rate": 0.02} if from_encoder else {}
-  return inversion.ProjectionOptions(steps=steps, perceptual_weight=0.0, **refine)
+  return inversion.ProjectionOptions(steps=steps, **refine)
 
 
-def _inverter(args: argparse.Namespace):
+def _perceptual(args: flags.FlagValues):
+  """The projection's perceptual term from --perceptual (auto: LPIPS-VGG when fetched, as StyleGAN2's
+  projector; else the domain classifier's distance; else pixels only), said on stdout."""
+  from gan.editing import edits  # pylint: disable=g-import-not-at-top
+  from gan.editing import inversion  # pylint: disable=g-import-not-at-top
+  try:
+    choice = inversion.resolve_perceptual(args.perceptual, args.classifier)
+  except ValueError as e:
+    raise EditError(f"--perceptual {args.perceptual}: {cli.one_line(e)}") from None
+  print(f"Inversion perceptual term: {choice}" + (" (pixel MSE only)" if choice == "none" else ""))
+  if choice == "lpips_vgg":
+    return inversion.lpips_perceptual("vgg")
+  if choice == "classifier":
+    return edits.DomainClassifier.load(args.classifier).perceptual()
+  return None
+
+
+def _inverter(args: flags.FlagValues):
   """(StyleGAN, invert): invert(image (H, W, 3)) -> (W+ latents (1, num_ws, w_dim), noise maps,
-  reconstruction (S, S, 3)): the run's encoder (<workdir>/encoder, from
-  experiments/benchmark_editing.py) refined by --steps of W+ projection, or without an encoder
-  --steps of projection from the mean w."""
+  reconstruction (S, S, 3)): the run's encoder (<workdir>/encoder, python -m gan.main --config
+  configs/inversion_encoder_products.py --workdir <workdir>/encoder) refined by --steps of W+
+  projection, or without an encoder --steps of projection from the mean w."""
   from gan.editing import inversion  # pylint: disable=g-import-not-at-top
   g = _load_stylegan(args)
   options = _projection_options(args, g.encoder is not None)
+  perceptual = _perceptual(args)
 
   def invert(image: np.ndarray):
     target = _square_resize(image, g.generator.image_size)[None]
     init = (inversion.encode(g.encoder, target) if g.encoder is not None
             else inversion.initial_latents(g.generator, g.variables, "w+", 1, g.key, g.stats))
     result = inversion.project(g.generator, g.variables, target, g.key, space="w+", options=options, init=init,
-                               noise=g.noise, stats=g.stats)
+                               noise=g.noise, stats=g.stats, perceptual=perceptual)
     return result.latents, result.noise, np.asarray(result.images[0])
 
   return g, invert
 
 
-def make_invert(args: argparse.Namespace) -> Edit:
+def make_invert(args: flags.FlagValues) -> Edit:
   """The generator's reconstruction of the photo (its resolution); --save-latent keeps W+ (.npy)."""
   _, invert = _inverter(args)
 
@@ -310,7 +304,7 @@ def make_invert(args: argparse.Namespace) -> Edit:
   return edit
 
 
-def make_direction(args: argparse.Namespace) -> Edit:
+def make_direction(args: flags.FlagValues) -> Edit:
   """Inverts the photo, moves its W+ along --direction by --strength (std of w along it), renders.
   Prints how the measured attributes (brightness, size, colour shares, ...) changed."""
   from gan.editing import directions  # pylint: disable=g-import-not-at-top
@@ -327,7 +321,7 @@ def make_direction(args: argparse.Namespace) -> Edit:
   try:
     known = directions.load_directions(path)
   except (FileNotFoundError, ValueError) as e:
-    raise EditError(f"{_one_line(e)} Find the run's directions first: python experiments/benchmark_editing.py "
+    raise EditError(f"{cli.one_line(e)} Find the run's directions first: python experiments/benchmark_editing.py "
                     f"--workdir {workdir}") from None
   if args.direction not in known:
     import difflib  # pylint: disable=g-import-not-at-top
@@ -351,7 +345,7 @@ def make_direction(args: argparse.Namespace) -> Edit:
   return edit
 
 
-OPS: dict[str, Callable[[argparse.Namespace], Edit]] = {
+OPS: dict[str, Callable[[flags.FlagValues], Edit]] = {
     "superres": make_superres,
     "denoise": make_denoise,
     "inpaint": make_inpaint,
@@ -361,74 +355,63 @@ OPS: dict[str, Callable[[argparse.Namespace], Edit]] = {
 }
 
 
-def write_png(path: Path, image: np.ndarray, description: str) -> None:
-  """(H, W, 3) float in [-1, 1] -> PNG with an "edit" text chunk saying how it was made."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  from PIL import PngImagePlugin  # pylint: disable=g-import-not-at-top
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """Command-line flags, defined only when run as a program (the module is also a library)."""
+  fv = flag_values
+  flags.DEFINE_string("op", None, f"One of {', '.join(OPS)}.", flag_values=fv)
+  flags.DEFINE_string("image", None, "Input image, or a folder of images.", flag_values=fv)
+  flags.DEFINE_string("out", None, "Output PNG, or a folder for a folder of inputs.", flag_values=fv)
+  flags.DEFINE_string("workdir", None, f"Trained model (default {DEFAULT_RUNS}/<task>).", flag_values=fv)
+  flags.DEFINE_integer("scale", None, "superres: 2 or 4.", flag_values=fv)
+  flags.DEFINE_float("strength", None, "denoise: in [0, 1] (default 1); direction: std of w along it, in "
+                     "[-10, 10] (default 1).", flag_values=fv)
+  flags.DEFINE_string("mask", None, "inpaint: mask image of the image's size, white = fill.", flag_values=fv)
+  flags.DEFINE_string("box", None, "inpaint: x0,y0,x1,y1 region to fill.", flag_values=fv)
+  flags.DEFINE_string("method", "model", "inpaint: model (the trained inpainting generator) | inversion "
+                      "(masked W+ inversion of the StyleGAN in --workdir, default runs/stylegan_products).",
+                      flag_values=fv)
+  flags.DEFINE_string("background", None, "background: white | #RRGGBB | gradient:#TOP,#BOTTOM | image path.",
+                      flag_values=fv)
+  flags.DEFINE_float("feather", None, "background: edge softness (pixels).", flag_values=fv)
+  flags.DEFINE_string("photo_background", "white", "background: the photo's backdrop, white | black | plain.",
+                      flag_values=fv)
+  flags.DEFINE_string("direction", None, "direction: a name from <workdir>/editing/directions.npz.",
+                      flag_values=fv)
+  flags.DEFINE_integer("steps", None, "invert / direction: W+ projection steps (default 100 after the "
+                       "encoder, else 300).", flag_values=fv)
+  flags.DEFINE_string("save_latent", None, "invert: also save the W+ latent (num_ws, w_dim) to this .npy file.",
+                      flag_values=fv)
+  flags.DEFINE_integer("seed", 0, "invert / direction: noise maps and projection.", flag_values=fv)
+  flags.DEFINE_enum("perceptual", "auto", ["auto", "lpips_vgg", "classifier", "none"],
+                    "invert / direction: perceptual term of the projection (auto: LPIPS-VGG when fetched, as "
+                    "StyleGAN2's projector, else the domain classifier's distance, else pixels only).",
+                    flag_values=fv)
+  flags.DEFINE_string("classifier", "runs/classifier_products", "invert / direction: the domain classifier "
+                      "of --perceptual classifier.", flag_values=fv)
+  cli.alias_dashes(["photo_background", "save_latent"], fv)
+  flags.mark_flags_as_required(["op", "image", "out"], flag_values=fv)
+
+
+def run_cli(args: flags.FlagValues, argv: Sequence[str]) -> None:
+  """Edits --image into --out as the flags `args` say (argv: what absl left, the program first)."""
   from gan import sampling  # pylint: disable=g-import-not-at-top
-  info = PngImagePlugin.PngInfo()
-  info.add_text("edit", description)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  Image.fromarray(sampling.to_uint8(image)).save(path, format="PNG", pnginfo=info)
-
-
-class _Parser(argparse.ArgumentParser):
-  """Usage errors exit with code 1 and one line, as the other errors."""
-
-  def error(self, message: str):
-    self.exit(1, f"error: {message} (see python -m gan.edit --help)\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-  p = _Parser(prog="python -m gan.edit",
-              description="Enhance / repair product photos (see the docstring of gan/edit.py).")
-  p.add_argument("--op", required=True, help=f"One of {', '.join(OPS)}.")
-  p.add_argument("--image", required=True, help="Input image, or a folder of images.")
-  p.add_argument("--out", required=True, help="Output PNG, or a folder for a folder of inputs.")
-  p.add_argument("--workdir", default=None, help=f"Trained model (default {DEFAULT_RUNS}/<task>).")
-  p.add_argument("--scale", type=int, default=None, help="superres: 2 or 4.")
-  p.add_argument("--strength", type=float, default=None,
-                 help="denoise: in [0, 1] (default 1); direction: std of w along it, in [-10, 10] (default 1).")
-  p.add_argument("--mask", default=None, help="inpaint: mask image of the image's size, white = fill.")
-  p.add_argument("--box", default=None, help="inpaint: x0,y0,x1,y1 region to fill.")
-  p.add_argument("--method", default="model",
-                 help="inpaint: model (the trained inpainting generator) | inversion (masked W+ inversion "
-                      "of the StyleGAN in --workdir, default runs/stylegan_products).")
-  p.add_argument("--background", default=None,
-                 help="background: white | #RRGGBB | gradient:#TOP,#BOTTOM | image path.")
-  p.add_argument("--feather", type=float, default=None, help="background: edge softness (pixels).")
-  p.add_argument("--photo-background", "--photo_background", dest="photo_background",
-                 default="white", help="background: the photo's backdrop, white | black | plain.")
-  p.add_argument("--direction", default=None, help="direction: a name from <workdir>/editing/directions.npz.")
-  p.add_argument("--steps", type=int, default=None,
-                 help="invert / direction: W+ projection steps (default 100 after the encoder, else 300).")
-  p.add_argument("--save-latent", "--save_latent", dest="save_latent", default=None,
-                 help="invert: also save the W+ latent (num_ws, w_dim) to this .npy file.")
-  p.add_argument("--seed", type=int, default=0, help="invert / direction: noise maps and projection.")
-  return p
-
-
-def run_cli(args: argparse.Namespace) -> int:
+  cli.check_no_arguments(argv[1:])
   if args.op not in OPS:
     raise EditError(f"Unknown op {args.op!r}; valid: {', '.join(OPS)}.")
-  pairs = image_pairs(args.image, args.out)
+  pairs = cli.image_outputs(args.image, args.out, "--image")
   first = read_image(pairs[0][0])  # an unreadable image fails before any model is loaded
   edit = OPS[args.op](args)
   for i, (source, target) in enumerate(pairs):
     result = edit(first if i == 0 else read_image(source))
-    write_png(target, result, f"op={args.op}; source={source.name}")
+    cli.write_png(target, sampling.to_uint8(result), f"op={args.op}; source={source.name}", key="edit")
     print(f"Wrote {target} ({result.shape[1]}x{result.shape[0]}, op {args.op})")
-  return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  args = _parser().parse_args(argv)
-  try:
-    return run_cli(args)
-  except EditError as e:
-    print(f"error: {_one_line(e)}", file=sys.stderr)
-    return 1
+def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """`python -m gan.edit`: user errors print one paragraph "error: ..." and exit with code 1."""
+  cli.run_command(lambda: run_cli(flag_values, argv))
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  define_flags()
+  app.run(main, flags_parser=cli.parse_flags)

@@ -12,8 +12,8 @@ would retain memory too, but its lock made every XLA compile ~1.8 s slower. Limi
 thread heaps are 64 MiB at most, so a single block of 64 MiB or more allocated on one of XLA's
 threads is still mmapped and unmapped on free (e.g. the 173 MiB of temporaries at batch 256).
 
-`retain_freed_memory` runs on import of `gan` (`gan/__init__.py`), before XLA starts its threads,
-so every entry point (training, benchmarks, notebooks, tests) measures and runs the same. Set
+`retain_freed_memory` is called by the commands (gan.main) and the benchmarks in experiments/
+before XLA starts its threads; importing `gan` changes nothing (a library must not). Set
 PRODUCTGAN_MALLOC=default to keep glibc's defaults. On other C libraries (musl, macOS) it does
 nothing. It is only the host allocator: accelerator memory is XLA's own (BFC) allocator and
 unaffected.

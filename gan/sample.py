@@ -10,63 +10,30 @@ Uses the EMA generator (--noema for the raw one) with re-estimated batch-norm st
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import sys
 from typing import Optional, Sequence
 
 from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from configs import default as default_config
 from gan import checkpointing
+from gan import cli
 from gan import conditioning
-from gan import models
 from gan import sampling
-from gan import state as state_lib
+from gan.tasks import generation
 
 
-class SampleError(ValueError):
-  pass
+class SampleError(cli.UserError):
+  """A bad flag value of gan.sample (label, attributes, output path); the message says the fix."""
 
 
 # What the command line reports as one "error: ..." line (exit code 1) instead of a traceback.
-USER_ERRORS = (SampleError, conditioning.ConditionError, checkpointing.CheckpointMismatchError,
+USER_ERRORS = (cli.UserError, conditioning.ConditionError, checkpointing.CheckpointMismatchError,
                checkpointing.CheckpointCorruptError)
-
-
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise SampleError(f"{path} not found: {workdir!r} is not a training workdir. Train first with "
-                      f"python -m gan.main --config configs/... --workdir {workdir}")
-  try:
-    with open(path, encoding="utf-8") as f:
-      saved = json.load(f)
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-    raise SampleError(f"Cannot read {path} ({e}): the run's config is damaged. Restore it from a copy, "
-                      "or rewrite it with the config the run was trained with.") from None
-  if not isinstance(saved, dict):
-    raise SampleError(f"{path} does not hold a config (a JSON object); restore it from a copy.")
-  # Keys added to the codebase after the run started take their defaults (which reproduce the
-  # behaviour the run was trained with).
-  config = default_config.get_config()
-
-  def merge(node: ml_collections.ConfigDict, values: dict) -> None:
-    for key, value in values.items():
-      if isinstance(value, dict) and key in node and isinstance(node[key], ml_collections.ConfigDict):
-        merge(node[key], value)
-      else:
-        with node.ignore_type():
-          node[key] = value
-
-  merge(config, saved)
-  return config
 
 
 def parse_label(label: str, class_names: Sequence[str]) -> int:
@@ -85,28 +52,6 @@ def parse_label(label: str, class_names: Sequence[str]) -> int:
     problem = "is ambiguous" if matches else "is not a class of this model"
     raise SampleError(f"--label {label!r} {problem}. Valid labels: {listing}.")
   return matches[0]
-
-
-def load_run(workdir: str):
-  """(config, generator, state, meta) of a training run's latest checkpoint."""
-  config = load_config(workdir)
-  generator, discriminator = models.build(config)
-  g_tx, d_tx = state_lib.make_optimizers(config)
-  # Shapes only (the restore overwrites every value): compiling the init costs ~9 s of CPU.
-  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  target = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device), jax.eval_shape(
-      lambda: state_lib.init_state(config, generator, discriminator, g_tx, d_tx)))
-  if not os.path.isdir(os.path.join(workdir, "checkpoints")):
-    raise SampleError(f"No checkpoints in {workdir}: train first (or wait for the first checkpoint).")
-  manager = checkpointing.make_manager(workdir, config.train.keep_checkpoints)
-  try:
-    restored = checkpointing.restore_latest(manager, target, checkpointing.shape_signature(config))
-  finally:
-    manager.close()
-  if restored is None:
-    raise SampleError(f"No complete checkpoint in {workdir}/checkpoints yet.")
-  state, meta = restored
-  return config, generator, state, meta
 
 
 def parse_attributes(spec: str, pool: sampling.ConditionPool) -> np.ndarray:
@@ -140,7 +85,7 @@ def sample_images(workdir: str, num: int, label: Optional[str] = None, seed: int
   """
   if num <= 0:
     raise SampleError(f"--num must be positive, got {num}.")
-  config, generator, state, meta = load_run(workdir)
+  config, generator, state, meta = generation.load(workdir)
   num_classes = generator.num_classes
   z_key, stats_key, cond_key = jax.random.split(jax.random.PRNGKey(seed), 3)
   z = jax.random.normal(z_key, (num, config.model.z_dim), jnp.float32)
@@ -188,35 +133,36 @@ def check_output_path(out: str) -> None:
     raise SampleError(f"--out {out}: unknown image extension; use e.g. .png.")
 
 
-def define_flags() -> None:
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   """Command-line flags, defined only when run as a program (the module is also a library)."""
-  flags.DEFINE_string("workdir", None, "Workdir of a training run.")
-  flags.DEFINE_integer("num", 64, "Number of images.")
-  flags.DEFINE_string("out", "samples.png", "Output PNG grid.")
-  flags.DEFINE_string("label", None, "Class name (e.g. sneaker) or id (e.g. 7); conditional models only.")
-  flags.DEFINE_string("text", None, 'A description, e.g. "a red handbag"; text-conditioned models only.')
+  flags.DEFINE_string("workdir", None, "Workdir of a training run.", flag_values=flag_values)
+  flags.DEFINE_integer("num", 64, "Number of images.", flag_values=flag_values)
+  flags.DEFINE_string("out", "samples.png", "Output PNG grid.", flag_values=flag_values)
+  flags.DEFINE_string("label", None, "Class name (e.g. sneaker) or id (e.g. 7); conditional models only.",
+                      flag_values=flag_values)
+  flags.DEFINE_string("text", None, 'A description, e.g. "a red handbag"; text-conditioned models only.',
+                      flag_values=flag_values)
   flags.DEFINE_string("attributes", None, "e.g. brightness=0.8,size=0.3 (values in [0, 1]); "
-                      "attribute-conditioned models only.")
-  flags.DEFINE_integer("seed", 0, "Seed of the latents.")
-  flags.DEFINE_boolean("ema", True, "Use the EMA generator weights.")
-  flags.DEFINE_integer("columns", 0, "Grid columns (0 = automatic).")
+                      "attribute-conditioned models only.", flag_values=flag_values)
+  flags.DEFINE_integer("seed", 0, "Seed of the latents.", flag_values=flag_values)
+  flags.DEFINE_boolean("ema", True, "Use the EMA generator weights.", flag_values=flag_values)
+  flags.DEFINE_integer("columns", 0, "Grid columns (0 = automatic).", flag_values=flag_values)
+  flags.mark_flags_as_required(["workdir"], flag_values=flag_values)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  try:
-    f = flags.FLAGS
-    check_output_path(f.out)
-    images, columns = sample_images(f.workdir, f.num, f.label, f.seed, f.ema, f.text, f.attributes)
-  except USER_ERRORS as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(1)
-  sampling.save_png(flags.FLAGS.out, sampling.make_grid(images, flags.FLAGS.columns or columns))
-  print(f"Wrote {len(images)} samples to {flags.FLAGS.out}")
+def run_cli(f: flags.FlagValues, argv: Sequence[str]) -> None:
+  cli.check_no_arguments(argv[1:])
+  check_output_path(f.out)
+  images, columns = sample_images(f.workdir, f.num, f.label, f.seed, f.ema, f.text, f.attributes)
+  sampling.save_png(f.out, sampling.make_grid(images, f.columns or columns))
+  print(f"Wrote {len(images)} samples to {f.out}")
+
+
+def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """`python -m gan.sample`: user errors print one paragraph "error: ..." and exit with code 1."""
+  cli.run_command(lambda: run_cli(flag_values, argv), USER_ERRORS)
 
 
 if __name__ == "__main__":
   define_flags()
-  flags.mark_flags_as_required(["workdir"])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -27,12 +27,25 @@ class GanState:
   ema_g_params: Params       # exponential moving average of g_params (used for sampling)
 
 
+OPTIMIZERS = ("adam",)
+
+
+def config_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """What is wrong with the optimizer and EMA keys this module reads (one message per key)."""
+  problems = []
+  if config.optimizer.name not in OPTIMIZERS:
+    problems.append(f"Unknown optimizer.name {config.optimizer.name!r}; valid names: {list(OPTIMIZERS)}.")
+  if not 0.0 <= config.train.ema_decay < 1.0:
+    problems.append(f"train.ema_decay must be in [0, 1), got {config.train.ema_decay}.")
+  return problems
+
+
 def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation,
                                                                   optax.GradientTransformation]:
   """Adam for G and D; separate learning rates allow a two-timescale update rule (TTUR)."""
   opt = config.optimizer
-  if opt.name != "adam":
-    raise ValueError(f"Unknown optimizer.name {opt.name!r}; valid names: ['adam'].")
+  if opt.name not in OPTIMIZERS:
+    raise ValueError(f"Unknown optimizer.name {opt.name!r}; valid names: {list(OPTIMIZERS)}.")
   g_tx = optax.adam(opt.g_lr, b1=opt.b1, b2=opt.b2)
   d_tx = optax.adam(opt.d_lr, b1=opt.b1, b2=opt.b2)
   return g_tx, d_tx

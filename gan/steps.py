@@ -27,6 +27,25 @@ def ema_decay(step: jax.Array, decay: float, warmup: bool) -> jax.Array:
   return jnp.minimum(decay, (1.0 + t) / (10.0 + t))
 
 
+def config_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """What is wrong with the loss and regularizer keys the step reads (one message per key)."""
+  problems = []
+  if config.loss.name not in adversarial.LOSSES:
+    problems.append(f"Unknown loss.name {config.loss.name!r}; valid names: {sorted(adversarial.LOSSES)}.")
+  if not isinstance(config.loss.d_steps, int) or config.loss.d_steps < 1:
+    problems.append(f"loss.d_steps must be an int >= 1, got {config.loss.d_steps!r}.")
+  for key in ("r1_gamma", "gp_weight"):
+    if config.reg[key] < 0:
+      problems.append(f"reg.{key} must be >= 0 (0 = off), got {config.reg[key]}.")
+  if config.reg.r1_every < 1:
+    problems.append(f"reg.r1_every must be >= 1, got {config.reg.r1_every}.")
+  unknown_ops = [op.strip() for op in config.reg.diff_augment.split(",")
+                 if op.strip() and op.strip() not in augment.POLICIES]
+  if unknown_ops:
+    problems.append(f"Unknown reg.diff_augment ops {unknown_ops}; valid: a comma list of {sorted(augment.POLICIES)}.")
+  return problems
+
+
 def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module, discriminator: nn.Module,
                     g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation,
                     batch_sharding: Optional[jax.sharding.Sharding] = None
@@ -45,10 +64,10 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module, dis
   `batch_sharding` constrains the latent noise to be laid out like the batch, so each device draws
   and processes only its share (with partitionable threefry the values do not depend on the layout).
   """
+  if problems := config_problems(config):
+    raise ValueError(" ".join(problems))
   loss = adversarial.get(config.loss.name)
   d_steps = int(config.loss.d_steps)
-  if d_steps < 1:
-    raise ValueError(f"loss.d_steps must be >= 1, got {d_steps}.")
   conditional = bool(config.model.conditional)
   use_cond = bool(config.model.cond_dim)
   z_dim = config.model.z_dim

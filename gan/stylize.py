@@ -14,9 +14,10 @@
 Methods:
   gatys:    optimises the image (gan/style/gatys.py): `--steps` Adam steps at `--size`, slow
             (seconds to minutes per image on CPU), any style, no training.
-  adain:    one forward pass of a decoder trained by `python -m gan.style.adain` (gan/style/
-            adain.py), read from `--adain_dir` (default runs/adain_products); fast, any style.
-  cyclegan: one forward pass of a generator trained by CycleGAN (gan/style/translation.py;
+  adain:    one forward pass of a decoder trained by `python -m gan.main --config
+            configs/adain_products.py` (gan/style/adain.py), read from `--adain_dir` (default
+            runs/adain_products); fast, any style.
+  cyclegan: one forward pass of a generator trained by CycleGAN (gan/tasks/translation.py;
             python -m gan.main --config configs/cyclegan_products.py --workdir RUN), read from
             `--workdir`: `--direction` a2b (default: shoe -> handbag for the products run) or b2a.
             The style is the other domain, so there is no --style / --weights / --profile.
@@ -27,7 +28,7 @@ Methods:
   blends the output with the content, --mask keeps the content outside the product (or inside),
   --preserve-color keeps the content's colours (cyclegan only: an edge map has none).
   Python: translate_image(content_path, "cyclegan", workdir) or, for arrays,
-  gan.style.translation.load(workdir) + translate(...).
+  gan.tasks.translation.load(workdir) + translate(...).
 
 Feature extractor (`--extractor`, gan/style/vgg.py; nothing is downloaded at run time, a missing
 weight file is an error with instructions): "vgg16" is torchvision's ImageNet VGG16 fetched once
@@ -57,16 +58,17 @@ stderr and exit with code 1.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
 import dataclasses
-import json
 import os
 from pathlib import Path
-import sys
 from typing import Any, Optional, Union
 
+from absl import app
+from absl import flags
 import numpy as np
+
+from gan import cli
 
 PathLike = Union[str, os.PathLike]
 
@@ -77,16 +79,10 @@ EXTRACTORS = ("auto", "vgg16", "vgg", "random")   # = gan.style.adain.EXTRACTORS
 DEFAULT_ADAIN_DIR = os.path.join("runs", "adain_products")
 DEFAULT_SIZE = 256
 DEFAULT_STEPS = 300
-# gan.data.IMAGE_EXTENSIONS, repeated so that the CLI does not import the data module.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-class StylizeError(ValueError):
+class StylizeError(cli.UserError):
   """A user error; the message says what is wrong and how to fix it."""
-
-
-def _one_line(error: BaseException) -> str:
-  return " ".join(str(error).split())
 
 
 def _check_method(method: str) -> str:
@@ -116,7 +112,7 @@ def _check_options(style_paths: Sequence[PathLike], weights: Optional[Sequence[f
     try:
       weights = style_losses.check_blend_weights(weights, len(style_paths))
     except ValueError as e:
-      raise StylizeError(_one_line(e)) from None
+      raise StylizeError(cli.one_line(e)) from None
   if preserve_color is not None and preserve_color not in controls.COLOR_METHODS:
     raise StylizeError(f"Unknown preserve-color {preserve_color!r}; valid: "
                        f"{', '.join(controls.COLOR_METHODS)}.")
@@ -129,16 +125,34 @@ def _check_options(style_paths: Sequence[PathLike], weights: Optional[Sequence[f
   return alpha, weights
 
 
+# Smaller images hold too few pixels for a style (Gram statistics of a few feature positions) or a
+# recognisable content; upscaling them to --size would only blur.
+MIN_IMAGE_SIDE = 16
+
+
 def _load(path: PathLike, size: int, what: str) -> np.ndarray:
-  """(size, size, 3) float32 in [-1, 1]; StylizeError naming `what` on a missing / bad file."""
+  """(size, size, 3) float32 in [-1, 1]; StylizeError naming `what` on a missing / bad / tiny /
+  animated file. Grey, palette, CMYK and transparent images are converted to RGB (on white)."""
   from gan.style import controls  # pylint: disable=g-import-not-at-top
   try:
-    return controls.load_image(path, size)
+    image = controls.load_image(path, size)
+    width, height = _image_size(path)
+    if min(width, height) < MIN_IMAGE_SIDE:
+      raise StylizeError(f"{what}: {path} is {width}x{height} px, too small to transfer style from or to "
+                         f"(at least {MIN_IMAGE_SIDE} px per side); use a larger image.")
+    return image
   except FileNotFoundError as e:
-    raise StylizeError(f"{what}: {_one_line(e)}; check the path.") from None
+    raise StylizeError(f"{what}: {cli.one_line(e)}; check the path.") from None
   except ValueError as e:    # unreadable, or too large (data.read_rgb says which)
     advice = "" if "too large" in str(e) else " Give a readable image file (JPEG, PNG, BMP, WebP)."
-    raise StylizeError(f"{what}: {_one_line(e).rstrip('.')}.{advice}") from None
+    raise StylizeError(f"{what}: {cli.one_line(e).rstrip('.')}.{advice}") from None
+
+
+def _image_size(path: PathLike) -> tuple[int, int]:
+  """(width, height) of a readable image file, from its header."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  with Image.open(path) as image:
+    return image.size
 
 
 def resolve_extractor(extractor: Any = "auto", vgg_weights: Optional[PathLike] = None):
@@ -153,24 +167,22 @@ def resolve_extractor(extractor: Any = "auto", vgg_weights: Optional[PathLike] =
   try:
     return adain.resolve_extractor(extractor, vgg_weights)
   except (ValueError, FileNotFoundError) as e:  # missing (also gan.weights.MissingWeightsError) or malformed
-    raise StylizeError(_one_line(e)) from None
+    raise StylizeError(cli.one_line(e)) from None
 
 
 def _load_adain(adain_dir: Optional[PathLike], extractor: Any, vgg_weights: Optional[PathLike]):
   from gan.style import adain  # pylint: disable=g-import-not-at-top
   from gan.style.features import FeatureExtractor  # pylint: disable=g-import-not-at-top
   adain_dir = Path(adain_dir or DEFAULT_ADAIN_DIR)
-  if not (adain_dir / adain.CONFIG_FILE).is_file():
-    raise StylizeError(f"--method adain needs a trained decoder: {adain_dir} has no "
-                       f"{adain.CONFIG_FILE}. Train one with python -m gan.style.adain --workdir "
-                       f"{adain_dir} (or pass --adain_dir).")
+  try:
+    saved = str(adain.run_config(adain_dir).adain.extractor)
+  except FileNotFoundError as e:
+    raise StylizeError(f"--method adain needs a trained decoder: {cli.one_line(e)} (or pass --adain_dir).") from None
+  except ValueError as e:
+    raise StylizeError(cli.one_line(e)) from None
   if extractor not in (None, "auto") and not isinstance(extractor, FeatureExtractor):
     if extractor not in EXTRACTORS:
       raise StylizeError(f"Unknown extractor {extractor!r}; valid: {', '.join(EXTRACTORS)}.")
-    try:
-      saved = str(json.loads((adain_dir / adain.CONFIG_FILE).read_text(encoding="utf-8"))["extractor"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-      raise StylizeError(f"Cannot read {adain_dir / adain.CONFIG_FILE}: {_one_line(e)}") from None
     wanted = {"vgg16": "vgg16", "vgg": "vgg19", "random": "random("}[extractor]
     if not saved.startswith(wanted):
       raise StylizeError(f"The AdaIN decoder in {adain_dir} was trained with extractor {saved!r}; "
@@ -180,7 +192,7 @@ def _load_adain(adain_dir: Optional[PathLike], extractor: Any, vgg_weights: Opti
     return adain.load(adain_dir, extractor if isinstance(extractor, FeatureExtractor) else None,
                       vgg_weights=vgg_weights)
   except (FileNotFoundError, ValueError) as e:
-    raise StylizeError(_one_line(e)) from None
+    raise StylizeError(cli.one_line(e)) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,7 +308,7 @@ def make_translation_stylizer(method: str, workdir: Optional[PathLike], *, direc
   from PIL import Image  # pylint: disable=g-import-not-at-top
   from gan import sampling  # pylint: disable=g-import-not-at-top
   from gan.style import controls  # pylint: disable=g-import-not-at-top
-  from gan.style import translation  # pylint: disable=g-import-not-at-top
+  from gan.tasks import translation  # pylint: disable=g-import-not-at-top
   if method not in TRANSLATION_METHODS:
     raise StylizeError(f"Unknown translation method {method!r}; valid: {', '.join(TRANSLATION_METHODS)}.")
   if not workdir:
@@ -320,7 +332,7 @@ def make_translation_stylizer(method: str, workdir: Optional[PathLike], *, direc
   try:
     model = translation.load(os.fspath(workdir))
   except ValueError as e:   # TranslationError and checkpointing's mismatch / corrupt-checkpoint errors
-    raise StylizeError(_one_line(e)) from None
+    raise StylizeError(cli.one_line(e)) from None
   if model.task != method:
     raise StylizeError(f"{workdir} is a {model.task} run: use --method {model.task}.")
   directions = translation.DIRECTIONS[method]
@@ -356,41 +368,6 @@ def translate_image(content_path: PathLike, method: str, workdir: PathLike, *, d
                                    preserve_color=preserve_color, mask=mask, size=size)(content_path)
 
 
-def write_png(path: PathLike, image: np.ndarray, description: str) -> None:
-  """(H, W, 3) uint8 -> PNG with a "stylize" text chunk saying how it was made."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  from PIL import PngImagePlugin  # pylint: disable=g-import-not-at-top
-  info = PngImagePlugin.PngInfo()
-  info.add_text("stylize", description)
-  Image.fromarray(image).save(path, format="PNG", pnginfo=info)
-
-
-def content_outputs(content: PathLike, out: PathLike) -> list[tuple[Path, Path]]:
-  """[(input, output PNG)]: a file -> `out` (must end in .png); a folder -> every image in it
-  (sorted) -> out/<name>.png."""
-  content, out = Path(content), Path(out)
-  if content.is_dir():
-    inputs = sorted(p for p in content.iterdir()
-                    if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not inputs:
-      raise StylizeError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) in the content folder {content}.")
-    if out.exists() and not out.is_dir():
-      raise StylizeError(f"--content is a folder, so --out must be a folder; {out} is a file.")
-    outputs = [out / f"{p.stem}.png" for p in inputs]
-    clashes = sorted({o.name for o in outputs if outputs.count(o) > 1})
-    if clashes:
-      raise StylizeError(f"Several inputs in {content} would be written to the same output "
-                         f"{', '.join(clashes)}; rename them.")
-    return list(zip(inputs, outputs))
-  if not content.is_file():
-    raise StylizeError(f"content image: Image file not found: {content}")
-  if out.is_dir():
-    return [(content, out / f"{content.stem}.png")]
-  if out.suffix.lower() != ".png":
-    raise StylizeError(f"Outputs are PNG: --out must end in .png (or be a folder), got {out}.")
-  return [(content, out)]
-
-
 def _parse_weights(text: Optional[str]) -> Optional[list[float]]:
   if text is None:
     return None
@@ -407,59 +384,50 @@ def load_profile(path: PathLike):
   try:
     profile = controls.StyleProfile.from_json(path.read_text(encoding="utf-8"))
   except OSError as e:
-    raise StylizeError(f"Cannot read the profile {path}: {_one_line(e)}") from None
+    raise StylizeError(f"Cannot read the profile {path}: {cli.one_line(e)}") from None
   except ValueError as e:
-    raise StylizeError(f"Invalid profile {path}: {_one_line(e)}") from None
+    raise StylizeError(f"Invalid profile {path}: {cli.one_line(e)}") from None
   profile.styles = [str(path.parent / s) for s in profile.styles]
   return profile
 
 
-class _Parser(argparse.ArgumentParser):
-  """Usage errors exit with code 1 and one line, as the other errors."""
-
-  def error(self, message: str):
-    self.exit(1, f"error: {message} (see python -m gan.stylize --help)\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-  p = _Parser(prog="python -m gan.stylize",
-              description="Stylize product photos (see the docstring of gan/stylize.py).")
-  p.add_argument("--content", required=True, help="Content image, or a folder of images.")
-  p.add_argument("--style", action="append", default=None,
-                 help="Style image; repeat for several styles.")
-  p.add_argument("--weights", default=None, help="One weight per style, summing to 1, e.g. 0.7,0.3.")
-  p.add_argument("--method", default=None, help=f"{', '.join(METHODS)} (default gatys).")
-  p.add_argument("--alpha", type=float, default=None, help="Style strength in [0, 1] (default 1).")
-  p.add_argument("--preserve-color", "--preserve_color", dest="preserve_color", default=None,
-                 help="luminance or histogram: keep the content's colours.")
-  p.add_argument("--mask", default=None, help="product or background: the region to stylize.")
-  p.add_argument("--profile", default=None, help="StyleProfile JSON; flags override its fields.")
-  p.add_argument("--size", type=int, default=None,
-                 help=f"Output side in pixels (default {DEFAULT_SIZE}; cyclegan / pix2pix: the run's resolution).")
-  p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="Optimisation steps (gatys).")
-  p.add_argument("--style-weight", "--style_weight", dest="style_weight", type=float, default=None,
-                 help="gatys style weight (default: gan.style.gatys').")
-  p.add_argument("--extractor", default="auto", help=f"{', '.join(EXTRACTORS)} (default auto).")
-  p.add_argument("--vgg-weights", "--vgg_weights", dest="vgg_weights", default=None,
-                 help="VGG-19 weight file, or folder with vgg16.npz / a VGG-19 file (default "
-                 "$PRODUCTGAN_WEIGHTS_DIR).")
-  p.add_argument("--adain_dir", "--adain-dir", dest="adain_dir", default=DEFAULT_ADAIN_DIR,
-                 help="Trained AdaIN decoder (python -m gan.style.adain).")
-  p.add_argument("--workdir", default=None, help="Trained run of --method cyclegan / pix2pix (gan.main).")
-  p.add_argument("--direction", default=None,
-                 help="cyclegan: a2b (default) or b2a; pix2pix: edges2photo (the only one).")
-  p.add_argument("--out", required=True, help="Output PNG, or a folder for a content folder.")
-  return p
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """Command-line flags, defined only when run as a program (the module is also a library)."""
+  fv = flag_values
+  flags.DEFINE_string("content", None, "Content image, or a folder of images.", flag_values=fv)
+  flags.DEFINE_multi_string("style", None, "Style image; repeat for several styles.", flag_values=fv)
+  flags.DEFINE_string("weights", None, "One weight per style, summing to 1, e.g. 0.7,0.3.", flag_values=fv)
+  flags.DEFINE_string("method", None, f"{', '.join(METHODS)} (default gatys).", flag_values=fv)
+  flags.DEFINE_float("alpha", None, "Style strength in [0, 1] (default 1).", flag_values=fv)
+  flags.DEFINE_string("preserve_color", None, "luminance or histogram: keep the content's colours.",
+                      flag_values=fv)
+  flags.DEFINE_string("mask", None, "product or background: the region to stylize.", flag_values=fv)
+  flags.DEFINE_string("profile", None, "StyleProfile JSON; flags override its fields.", flag_values=fv)
+  flags.DEFINE_integer("size", None, f"Output side in pixels (default {DEFAULT_SIZE}; cyclegan / pix2pix: the "
+                       "run's resolution).", flag_values=fv)
+  flags.DEFINE_integer("steps", DEFAULT_STEPS, "Optimisation steps (gatys).", flag_values=fv)
+  flags.DEFINE_float("style_weight", None, "gatys style weight (default: gan.style.gatys').", flag_values=fv)
+  flags.DEFINE_string("extractor", "auto", f"{', '.join(EXTRACTORS)} (default auto).", flag_values=fv)
+  flags.DEFINE_string("vgg_weights", None, "VGG-19 weight file, or folder with vgg16.npz / a VGG-19 file "
+                      "(default $PRODUCTGAN_WEIGHTS_DIR).", flag_values=fv)
+  flags.DEFINE_string("adain_dir", DEFAULT_ADAIN_DIR, "Trained AdaIN decoder (python -m gan.main --config "
+                      "configs/adain_products.py).", flag_values=fv)
+  flags.DEFINE_string("workdir", None, "Trained run of --method cyclegan / pix2pix (gan.main).", flag_values=fv)
+  flags.DEFINE_string("direction", None, "cyclegan: a2b (default) or b2a; pix2pix: edges2photo (the only one).",
+                      flag_values=fv)
+  flags.DEFINE_string("out", None, "Output PNG, or a folder for a content folder.", flag_values=fv)
+  cli.alias_dashes(["preserve_color", "style_weight", "vgg_weights", "adain_dir"], fv)
+  flags.mark_flags_as_required(["content", "out"], flag_values=fv)
 
 
-def _run_translation_cli(args: argparse.Namespace) -> int:
+def _run_translation_cli(args: flags.FlagValues) -> None:
   """--method cyclegan / pix2pix: translate the content with a trained generator."""
   if not args.workdir:
     make_translation_stylizer(args.method, None)   # raises the "needs --workdir" error
   if args.style or args.weights or args.profile:
     raise StylizeError(f"--method {args.method} translates with the generator of --workdir; it takes no "
                        "--style / --weights / --profile (those are for gatys and adain).")
-  pairs = content_outputs(args.content, args.out)
+  pairs = cli.image_outputs(args.content, args.out, "--content")
   if len(pairs) == 1:  # an unreadable photo fails before the generator is loaded
     _load(pairs[0][0], 8, "content image")
   alpha = 1.0 if args.alpha is None else args.alpha
@@ -467,21 +435,21 @@ def _run_translation_cli(args: argparse.Namespace) -> int:
                                        preserve_color=args.preserve_color, mask=args.mask, size=args.size)
   description = f"method={stylizer.method}; generator={stylizer.extractor_name}; alpha={alpha}"
   for source, target in pairs:
-    target.parent.mkdir(parents=True, exist_ok=True)
     image = stylizer(source)
-    write_png(target, image, description)
+    cli.write_png(target, image, description, key="stylize")
     print(f"Wrote {target} ({image.shape[0]}x{image.shape[1]}, {stylizer.extractor_name})")
-  return 0
 
 
-def run_cli(args: argparse.Namespace) -> int:
-  """Stylizes and writes the outputs; raises StylizeError on user errors."""
+def run_cli(args: flags.FlagValues, argv: Sequence[str]) -> None:
+  """Stylizes and writes the outputs as the flags `args` say (argv: what absl left, the program
+  first); raises StylizeError on user errors."""
+  cli.check_no_arguments(argv[1:])
   if args.method in TRANSLATION_METHODS:
-    return _run_translation_cli(args)
+    _run_translation_cli(args)
+    return
   if args.workdir or args.direction:
     raise StylizeError("--workdir / --direction are for --method cyclegan or pix2pix (trained translation runs).")
-  if args.size is None:
-    args.size = DEFAULT_SIZE
+  size = DEFAULT_SIZE if args.size is None else args.size
   profile = load_profile(args.profile) if args.profile else None
   styles = args.style or (profile.styles if profile else None)
   if not styles:
@@ -500,31 +468,25 @@ def run_cli(args: argparse.Namespace) -> int:
   preserve_color = pick(args.preserve_color, "preserve_color", None)
   mask = pick(args.mask, "mask", None)
   _check_method(method)
-  pairs = content_outputs(args.content, args.out)
+  pairs = cli.image_outputs(args.content, args.out, "--content")
   if len(pairs) == 1:  # an unreadable photo fails before any network is loaded
-    _load(pairs[0][0], max(args.size, 8), "content image")
+    _load(pairs[0][0], max(size, 8), "content image")
   stylizer = make_stylizer(styles, method, weights=weights, alpha=alpha,
-                           preserve_color=preserve_color, mask=mask, size=args.size,
+                           preserve_color=preserve_color, mask=mask, size=size,
                            steps=args.steps, extractor=args.extractor, adain_dir=args.adain_dir,
                            vgg_weights=args.vgg_weights, style_weight=args.style_weight)
   description = (f"method={stylizer.method}; extractor={stylizer.extractor_name}; "
                  f"styles={','.join(map(str, styles))}; alpha={alpha}")
   for source, target in pairs:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_png(target, stylizer(source), description)
-    print(f"Wrote {target} ({args.size}x{args.size}, method {stylizer.method}, extractor "
-          f"{stylizer.extractor_name})")
-  return 0
+    cli.write_png(target, stylizer(source), description, key="stylize")
+    print(f"Wrote {target} ({size}x{size}, method {stylizer.method}, extractor {stylizer.extractor_name})")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  args = _parser().parse_args(argv)
-  try:
-    return run_cli(args)
-  except StylizeError as e:
-    print(f"error: {_one_line(e)}", file=sys.stderr)
-    return 1
+def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """`python -m gan.stylize`: user errors print one paragraph "error: ..." and exit with code 1."""
+  cli.run_command(lambda: run_cli(flag_values, argv))
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  define_flags()
+  app.run(main, flags_parser=cli.parse_flags)

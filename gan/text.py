@@ -2,12 +2,14 @@
 
 The GAN is conditioned on `cond` (N, cond_dim) = the text embedding of the image's caption. The text
 encoder is trained before the GAN, contrastively against an image encoder (CLIP, Radford et al.
-2021), both towers small enough to train on CPU in about a minute on ~10k 32x32 images:
+2021), both towers small enough to train on CPU in a few minutes on 60k 32x32 images. The shared loop
+trains them as task "text_encoder" (gan/tasks/text_encoder.py; state, step and loading are here):
 
-  conditioner = text.train_text_encoder(captions, images, embed_dim=32, steps=1000)
+  python -m gan.main --config configs/text_encoder_fashion_mnist.py --workdir runs/text_encoder_fashion_mnist
+
+  conditioner = text.load("runs/text_encoder_fashion_mnist")
   cond = conditioner.embed(["a dark ankle boot", "a light, wide bag"])   # (2, 32) float32, unit norm
   text.retrieval_accuracy(conditioner, held_out_captions, held_out_images)   # fraction, chance 1/#captions
-  text.save(conditioner, workdir + "/text"); conditioner = text.load(workdir + "/text")
 
 Captions are short attribute phrases ("a dark ankle boot", "a red handbag"): the vocabulary is that of
 the training captions, and an unknown word at inference is an error (`UnknownWordError`, with the
@@ -27,14 +29,15 @@ import os
 import re
 from typing import Any, Optional, Sequence, Union
 
-from absl import logging
+import flax
 import flax.linen as nn
-from flax import traverse_util
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
+from gan import runs
 from gan.models import layers
 
 PAD, UNK = "<pad>", "<unk>"
@@ -272,11 +275,6 @@ def clip_loss(text_emb: jax.Array, image_emb: jax.Array, logit_scale: jax.Array,
 # The trained conditioner.
 
 
-def _module_config(module: nn.Module) -> dict[str, Any]:
-  return {f.name: getattr(module, f.name) for f in dataclasses.fields(module)
-          if f.name not in ("parent", "name")}
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class TextConditioner:
   """A trained text encoder (and the image encoder it was trained against), frozen.
@@ -296,14 +294,13 @@ class TextConditioner:
   def embed_dim(self) -> int:
     return self.text_encoder.embed_dim
 
-  @functools.cached_property
+  @property
   def _embed_tokens(self):
-    return jax.jit(lambda params, tokens: self.text_encoder.apply({"params": params}, tokens))
+    return _jitted_text_tower(self.text_encoder)
 
-  @functools.cached_property
+  @property
   def _embed_images(self):
-    return jax.jit(lambda params, images: self.image_encoder.apply({"params": params},
-                                                                   images_to_float(images)))
+    return _jitted_image_tower(self.image_encoder)
 
   def embed(self, texts: Texts) -> np.ndarray:
     """Caption(s) -> (N, embed_dim) float32 unit vectors. Raises UnknownWordError for unknown words."""
@@ -316,6 +313,18 @@ class TextConditioner:
       raise ValueError("This TextConditioner holds no image encoder.")
     return np.concatenate([np.asarray(self._embed_images(self.image_params, images[i:i + batch_size]))
                            for i in range(0, len(images), batch_size)]).astype(np.float32)
+
+
+# One compiled program per tower (and input shape), shared by every conditioner of that tower: the
+# task evaluates a new conditioner of the same towers every eval.every steps.
+@functools.lru_cache(maxsize=8)
+def _jitted_text_tower(encoder: TextEncoder):
+  return jax.jit(lambda params, tokens: encoder.apply({"params": params}, tokens))
+
+
+@functools.lru_cache(maxsize=8)
+def _jitted_image_tower(encoder: ImageEncoder):
+  return jax.jit(lambda params, images: encoder.apply({"params": params}, images_to_float(images)))
 
 
 def retrieval_accuracy(conditioner: TextConditioner, captions: Sequence[str],
@@ -341,138 +350,140 @@ def retrieval_accuracy(conditioner: TextConditioner, captions: Sequence[str],
 
 
 # ---------------------------------------------------------------------------------------------------
-# Training.
+# Training state and step (the shared loop runs them as task "text_encoder", gan/tasks/text_encoder.py).
+
+TRAIN_COMMAND = "python -m gan.main --config configs/text_encoder_fashion_mnist.py --workdir {workdir}"
+TOKENIZER_FILE = "tokenizer.json"   # in the run's workdir: the words of the token ids
 
 
-def train_text_encoder(captions: Sequence[str], images: np.ndarray, *, embed_dim: int = 32,
-                       steps: int = 1000, batch_size: int = 128, learning_rate: float = 2e-3,
-                       seed: int = 0, width: int = 64, num_layers: int = 2, num_heads: int = 4,
-                       image_width: int = 16, max_len: Optional[int] = None,
-                       log_every: int = 100) -> TextConditioner:
-  """Trains a TextEncoder and an ImageEncoder with `clip_loss` on (caption, image) pairs.
+@flax.struct.dataclass
+class TextEncoderState:
+  step: jax.Array            # () int32, train steps done
+  params: Any                # {"text": TextEncoder, "image": ImageEncoder, "logit_scale": () float32}
+  opt_state: optax.OptState
 
-  Identical captions are positives of each other (`caption_ids` in clip_loss). Adam with a linear
-  warm-up then cosine decay, gradients clipped to norm 1. For scale: with the defaults, 9k Fashion-MNIST
-  images (padded to 32x32) captioned "a {dark|light} {class}" (20 captions) train in about a minute
-  on 2 CPU cores and reach held-out caption retrieval 0.81 top-1, 0.97 top-3 (train 0.94).
 
-  Args:
-    captions: N captions, one per image.
-    images: (N, S, S, C) uint8 in [0, 255], S = 32 or 64, C = 1 or 3.
-    max_len: longest caption (in words) the encoder accepts; default the longest training caption.
-  Returns:
-    The frozen TextConditioner (both towers, the tokenizer and the learned logit_scale).
+def build(config: ml_collections.ConfigDict) -> tuple[TextEncoder, ImageEncoder]:
+  """The two towers of config.model. The text tower's vocabulary and caption length are capacities
+  (model.vocab_size, model.max_len) so its shapes follow from the config alone; the tokenizer of the
+  training captions uses the first ids."""
+  m = config.model
+  text_encoder = TextEncoder(m.vocab_size, m.max_len, embed_dim=m.embed_dim, width=m.width,
+                             num_layers=m.num_layers, num_heads=m.num_heads, mlp_dim=2 * m.width)
+  return text_encoder, ImageEncoder(embed_dim=m.embed_dim, width=m.image_width)
+
+
+def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """Adam, optimizer.lr after a linear warm-up (a tenth of train.steps, at most 100) with cosine
+  decay to 5% of it at train.steps; gradients clipped to global norm 1."""
+  steps, lr = config.train.steps, config.optimizer.lr
+  schedule = optax.warmup_cosine_decay_schedule(0.0, lr, max(1, min(100, steps // 10)), max(steps, 2),
+                                                end_value=0.05 * lr)
+  return optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
+
+
+def init_state(config: ml_collections.ConfigDict, text_encoder: TextEncoder, image_encoder: ImageEncoder,
+               tx: optax.GradientTransformation) -> TextEncoderState:
+  text_key, image_key = jax.random.split(jax.random.PRNGKey(config.seed))
+  size, channels = config.data.image_size, config.data.channels
+  params = {
+      "text": text_encoder.init(text_key, jnp.ones((1, text_encoder.max_len), jnp.int32))["params"],
+      "image": image_encoder.init(image_key, jnp.zeros((1, size, size, channels)))["params"],
+      "logit_scale": jnp.asarray(_INIT_LOGIT_SCALE, jnp.float32),
+  }
+  return TextEncoderState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+
+
+def abstract_state(config: ml_collections.ConfigDict) -> TextEncoderState:
+  """The TextEncoderState's shapes and dtypes (jax.ShapeDtypeStruct leaves), without computing anything."""
+  return jax.eval_shape(lambda: init_state(config, *build(config), make_optimizer(config)))
+
+
+def shape_signature(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The config values that fix the parameter shapes (named one by one: a restored run's config is
+  merged over configs/default.py, whose GAN model keys mean nothing here)."""
+  keys = ("vocab_size", "max_len", "embed_dim", "width", "num_layers", "num_heads", "image_width")
+  return {**{f"model.{k}": config.model[k] for k in keys},
+          "data.image_size": config.data.image_size, "data.channels": config.data.channels}
+
+
+def train_step(text_encoder: TextEncoder, image_encoder: ImageEncoder, tx: optax.GradientTransformation,
+               state: TextEncoderState, batch: dict[str, jax.Array]
+               ) -> tuple[TextEncoderState, dict[str, jax.Array]]:
+  """One `clip_loss` step on B (caption, image) pairs.
+
+  batch: {"image": (B, S, S, C) float32 in [-1, 1], "tokens": (B, max_len) int32 (the caption),
+  "caption_id": (B,) int32, equal for identical captions (they are positives of each other)}.
   """
-  captions = list(captions)
-  images = np.asarray(images)
-  if images.ndim != 4 or images.dtype != np.uint8:
-    raise ValueError(f"images must be uint8 of shape (N, S, S, C), got {images.dtype} {images.shape}.")
-  if len(captions) != len(images):
-    raise ValueError(f"Got {len(captions)} captions for {len(images)} images.")
-  tokenizer = Tokenizer.build(captions)
-  max_len = max_len or max(len(split_words(c)) for c in captions)
-  tokens = jnp.asarray(tokenizer.encode(captions, max_len))
-  _, caption_ids = np.unique(np.asarray(captions, dtype=object), return_inverse=True)
-  caption_ids = jnp.asarray(caption_ids.astype(np.int32))
-  images_u8 = jnp.asarray(images)   # kept uint8 on device; converted per batch
-  batch_size = min(batch_size, len(images))
+  def loss_fn(params):
+    text_emb = text_encoder.apply({"params": params["text"]}, batch["tokens"])
+    image_emb = image_encoder.apply({"params": params["image"]}, batch["image"])
+    return clip_loss(text_emb, image_emb, params["logit_scale"], batch["caption_id"])
 
-  text_encoder = TextEncoder(tokenizer.vocab_size, max_len, embed_dim=embed_dim, width=width,
-                             num_layers=num_layers, num_heads=num_heads, mlp_dim=2 * width)
-  image_encoder = ImageEncoder(embed_dim=embed_dim, width=image_width)
+  loss, grads = jax.value_and_grad(loss_fn)(state.params)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  # Keep the scale where clip_loss uses it, so it does not drift beyond the cap unseen.
+  params["logit_scale"] = jnp.minimum(params["logit_scale"], _MAX_LOGIT_SCALE)
+  return (state.replace(step=state.step + 1, params=params, opt_state=opt_state),
+          {"clip_loss": loss, "inverse_temperature": jnp.exp(params["logit_scale"])})
 
-  @jax.jit   # one compilation instead of op-by-op dispatch of both inits (seconds on CPU)
-  def init(key, tokens, images_u8):
-    text_key, image_key = jax.random.split(key)
-    return {
-        "text": text_encoder.init(text_key, tokens)["params"],
-        "image": image_encoder.init(image_key, images_to_float(images_u8))["params"],
-        "logit_scale": jnp.asarray(_INIT_LOGIT_SCALE, jnp.float32),
-    }
 
-  params = init(jax.random.PRNGKey(seed), tokens[:1], images_u8[:1])
-  schedule = optax.warmup_cosine_decay_schedule(0.0, learning_rate, max(1, min(100, steps // 10)),
-                                                max(steps, 2), end_value=0.05 * learning_rate)
-  optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
-  opt_state = optimizer.init(params)
-
-  def loss_fn(params, batch_tokens, batch_images, batch_ids):
-    text_emb = text_encoder.apply({"params": params["text"]}, batch_tokens)
-    image_emb = image_encoder.apply({"params": params["image"]}, images_to_float(batch_images))
-    return clip_loss(text_emb, image_emb, params["logit_scale"], batch_ids)
-
-  @jax.jit
-  def train_step(params, opt_state, tokens, images_u8, caption_ids, index):
-    loss, grads = jax.value_and_grad(loss_fn)(params, tokens[index], images_u8[index], caption_ids[index])
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    params = optax.apply_updates(params, updates)
-    # Keep the scale where clip_loss uses it, so it does not drift beyond the cap unseen.
-    params["logit_scale"] = jnp.minimum(params["logit_scale"], _MAX_LOGIT_SCALE)
-    return params, opt_state, loss
-
-  rng = np.random.default_rng(seed)
-  order, position = rng.permutation(len(images)), 0
-  for step in range(1, steps + 1):
-    if position + batch_size > len(order):   # a new epoch: reshuffle
-      order, position = rng.permutation(len(images)), 0
-    index = jnp.asarray(order[position:position + batch_size])
-    position += batch_size
-    params, opt_state, loss = train_step(params, opt_state, tokens, images_u8, caption_ids, index)
-    if log_every and (step % log_every == 0 or step == steps):
-      logging.info("text encoder step %d/%d: clip loss %.4f, logit scale %.2f", step, steps, float(loss),
-                   float(jnp.exp(params["logit_scale"])))
-  params = jax.device_get(params)
-  return TextConditioner(tokenizer, text_encoder, params["text"], max_len, image_encoder, params["image"],
-                         float(params["logit_scale"]))
+def conditioner_of(config: ml_collections.ConfigDict, tokenizer: Tokenizer, params: Any) -> TextConditioner:
+  """The TextConditioner of a state's params (TextEncoderState.params)."""
+  text_encoder, image_encoder = build(config)
+  return TextConditioner(tokenizer, text_encoder, params["text"], config.model.max_len, image_encoder,
+                         params["image"], float(params["logit_scale"]))
 
 
 # ---------------------------------------------------------------------------------------------------
-# Saving (JSON + npz, no pickle).
-
-_TOKENIZER_FILE, _CONFIG_FILE, _PARAMS_FILE = "tokenizer.json", "config.json", "params.npz"
+# The tokenizer of a run (its arrays are in the checkpoints).
 
 
-def save(conditioner: TextConditioner, directory: str) -> None:
-  """Writes tokenizer.json, config.json (module configs, max_len, logit_scale) and params.npz."""
-  os.makedirs(directory, exist_ok=True)
-  config = {"max_len": conditioner.max_len, "logit_scale": conditioner.logit_scale,
-            "text_encoder": _module_config(conditioner.text_encoder),
-            "image_encoder": (None if conditioner.image_encoder is None
-                              else _module_config(conditioner.image_encoder))}
-  arrays = {f"text/{k}": np.asarray(v)
-            for k, v in traverse_util.flatten_dict(conditioner.text_params, sep="/").items()}
-  if conditioner.image_encoder is not None:
-    arrays.update({f"image/{k}": np.asarray(v)
-                   for k, v in traverse_util.flatten_dict(conditioner.image_params, sep="/").items()})
-  with open(os.path.join(directory, _TOKENIZER_FILE), "w") as f:
-    f.write(conditioner.tokenizer.to_json())
-  with open(os.path.join(directory, _CONFIG_FILE), "w") as f:
-    json.dump(config, f, indent=2)
-  np.savez(os.path.join(directory, _PARAMS_FILE), **arrays)
+def write_tokenizer(workdir: str, tokenizer: Tokenizer) -> None:
+  """Writes workdir/tokenizer.json; refuses to replace one with other words (the run's checkpoints
+  map token ids to the words it was started with)."""
+  path = os.path.join(workdir, TOKENIZER_FILE)
+  if os.path.exists(path):
+    saved = read_tokenizer(workdir)
+    if saved != tokenizer:
+      added, removed = sorted(set(tokenizer.words) - set(saved.words)), sorted(set(saved.words) - set(tokenizer.words))
+      raise runs.RunError(
+          f"The training captions give another vocabulary than the one {workdir} was started with ({path}: "
+          f"new words {added}, missing words {removed}): the data changed. Use a new --workdir, or the "
+          "data the run was started with.")
+    return
+  os.makedirs(workdir, exist_ok=True)
+  with open(path, "w", encoding="utf-8") as f:
+    f.write(tokenizer.to_json())
 
 
-def load(directory: str) -> TextConditioner:
-  """Inverse of `save`."""
-  for name in (_TOKENIZER_FILE, _CONFIG_FILE, _PARAMS_FILE):
-    if not os.path.isfile(os.path.join(directory, name)):
-      raise FileNotFoundError(f"{os.path.join(directory, name)} not found: not a saved TextConditioner.")
-  with open(os.path.join(directory, _TOKENIZER_FILE)) as f:
-    tokenizer = Tokenizer.from_json(f.read())
-  with open(os.path.join(directory, _CONFIG_FILE)) as f:
-    config = json.load(f)
-  with np.load(os.path.join(directory, _PARAMS_FILE), allow_pickle=False) as npz:
-    arrays = {k: npz[k] for k in npz.files}
+def read_tokenizer(workdir: str) -> Tokenizer:
+  path = os.path.join(workdir, TOKENIZER_FILE)
+  if not os.path.exists(path):
+    raise runs.RunError(f"{path} is missing: it is written when a text-encoder run starts; rerun "
+                        f"{TRAIN_COMMAND.format(workdir=workdir)} to recreate it.")
+  with open(path, encoding="utf-8") as f:
+    return Tokenizer.from_json(f.read())
 
-  def tower(prefix: str) -> dict[str, Any]:
-    flat = {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
-    return traverse_util.unflatten_dict(flat, sep="/")
 
-  image_config = config["image_encoder"]
-  return TextConditioner(
-      tokenizer=tokenizer,
-      text_encoder=TextEncoder(**config["text_encoder"]),
-      text_params=tower("text"),
-      max_len=config["max_len"],
-      image_encoder=None if image_config is None else ImageEncoder(**image_config),
-      image_params=None if image_config is None else tower("image"),
-      logit_scale=config["logit_scale"])
+def load(workdir: str) -> TextConditioner:
+  """The TextConditioner of the latest checkpoint of a text-encoder run (task "text_encoder").
+
+  Raises:
+    runs.RunError: not a text-encoder run (or one saved by the old trainer), or no checkpoint yet.
+    checkpointing.CheckpointMismatchError / CheckpointCorruptError: see gan/checkpointing.py.
+  """
+  command = TRAIN_COMMAND.format(workdir=workdir)
+  if os.path.exists(os.path.join(workdir, "params.npz")):
+    raise runs.RunError(f"{workdir} holds a text encoder saved by an older version (params.npz): retrain it "
+                        f"with {command}")
+  config = runs.load_config(workdir)
+  if runs.task_of(config) != "text_encoder":
+    raise runs.RunError(f"{workdir} is a {runs.task_of(config)!r} run, not a text encoder (task "
+                        f"'text_encoder'); train one with {command}")
+  tokenizer = read_tokenizer(workdir)
+  state, _ = runs.restore_checkpoint(workdir, runs.on_one_device(abstract_state(config)),
+                                     shape_signature(config), config.train.keep_checkpoints,
+                                     train_command=TRAIN_COMMAND)
+  return conditioner_of(config, tokenizer, state.params)

@@ -1,13 +1,17 @@
-"""train_and_evaluate: devices -> data -> models -> restore or init -> train loop.
+"""train_and_evaluate: check config -> devices -> task setup -> restore or init -> train loop.
 
 The loop runs one jit-compiled `train_step` per step with the state donated, data-parallel over
 every device (the batch is sharded along a 1-D "data" mesh axis; parameters are replicated).
 Metrics stay on the device and are fetched every `train.log_every` steps (and before every
 checkpoint, so a non-finite loss is caught before it can be saved).
 
-`config.task` picks what is trained from TASKS: "generation" (a GAN from noise, gan/steps.py),
-"pix2pix" or "cyclegan" (image translation, gan/style/translation.py). Each setup function returns
-a `Task` (initial state, jitted step, batches, sample grid, evaluator); the loop is shared.
+What is trained comes from `config.task` (gan/tasks/: generation, pix2pix, cyclegan, and the
+auxiliary models: classifier, text_encoder, enhance, adain_decoder, inversion_encoder): the task
+module's `setup` returns a `Task` (initial state, jitted step, batches, sample grid, evaluator,
+checkpoint signature); this loop is the same for all of them, and so is everything around it:
+resuming, checkpoints (gan/checkpointing.py), SIGTERM / Ctrl-C, metrics and samples, and the
+non-finite-loss policy (`train.on_non_finite`: "stop", or "rollback" to the last good checkpoint
+with lowered learning rates), so every caller (gan.main, benchmarks, notebooks) gets the same run.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Callable, Iterator, NamedTuple, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from absl import logging
 import jax
@@ -27,34 +31,26 @@ import numpy as np
 from clu import periodic_actions
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from gan import augment
 from gan import checkpointing
-from gan import conditioning
-from gan import data
 from gan import distributed
-from gan import evaluate
 from gan import input_pipeline
-from gan import models
 from gan import provenance
+from gan import runs
 from gan import sampling
-from gan import state as state_lib
-from gan import steps
+from gan import tasks
 from gan import writers
-from gan.losses import adversarial
-from gan.models import translation as translation_models
-from gan.style import translation
-
-
-class ConfigError(ValueError):
-  """A config value is invalid; the message names the key and a valid alternative."""
 
 
 class NonFiniteLossError(FloatingPointError):
   """A loss became NaN/inf; the run stops without saving so the last good checkpoint stays intact."""
 
 
-def check_config(config: ml_collections.ConfigDict) -> None:
-  """Raises ValueError with a clear message for values that would fail deep inside training."""
+NON_FINITE_POLICIES = ("stop", "rollback")
+ROLLBACK_LOG = "rollbacks.jsonl"
+
+
+def loop_config_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """What is wrong with the keys this loop reads (train.*, eval.every, data.prefetch), one message each."""
   t = config.train
   problems = []
   if t.batch_size <= 0:
@@ -66,81 +62,30 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       problems.append(f"train.{key} must be positive, got {t[key]}.")
   if config.eval.every < 0:
     problems.append(f"eval.every must be >= 0 (0 = no evaluation), got {config.eval.every}.")
-  if not 0.0 <= t.ema_decay < 1.0:
-    problems.append(f"train.ema_decay must be in [0, 1), got {t.ema_decay}.")
-  if config.optimizer.name != "adam":   # state.make_optimizers' names (checked here: before any output)
-    problems.append(f"Unknown optimizer.name {config.optimizer.name!r}; valid names: ['adam'].")
   if config.data.prefetch < 1:
     problems.append(f"data.prefetch must be >= 1 (batches kept ready on the devices), got {config.data.prefetch}.")
-  if config.model.name not in models.ARCHITECTURES:
-    problems.append(f"Unknown model.name {config.model.name!r}; valid names: {sorted(models.ARCHITECTURES)}.")
-  if config.loss.name not in adversarial.LOSSES:
-    problems.append(f"Unknown loss.name {config.loss.name!r}; valid names: {sorted(adversarial.LOSSES)}.")
-  if config.model.g_conditioning not in ("embedding", "cbn"):
-    problems.append(f"Unknown model.g_conditioning {config.model.g_conditioning!r}; valid: 'embedding', 'cbn'.")
-  if config.model.d_norm not in ("batch", "none"):
-    problems.append(f"Unknown model.d_norm {config.model.d_norm!r}; valid: 'batch', 'none'.")
-  if config.model.dtype not in models.DTYPES:
-    problems.append(f"Unknown model.dtype {config.model.dtype!r}; valid: {sorted(models.DTYPES)}.")
-  if not isinstance(config.loss.d_steps, int) or config.loss.d_steps < 1:
-    problems.append(f"loss.d_steps must be an int >= 1, got {config.loss.d_steps!r}.")
-  for key in ("r1_gamma", "gp_weight"):
-    if config.reg[key] < 0:
-      problems.append(f"reg.{key} must be >= 0 (0 = off), got {config.reg[key]}.")
-  if config.reg.r1_every < 1:
-    problems.append(f"reg.r1_every must be >= 1, got {config.reg.r1_every}.")
-  unknown_ops = [op for op in config.reg.diff_augment.split(",") if op.strip() and op.strip() not in augment.POLICIES]
-  if unknown_ops:
-    problems.append(f"Unknown reg.diff_augment ops {unknown_ops}; valid: a comma list of {sorted(augment.POLICIES)}.")
-  if config.data.condition not in conditioning.CONDITIONS:
-    problems.append(f"Unknown data.condition {config.data.condition!r}; valid: {list(conditioning.CONDITIONS)}.")
-  elif (config.data.condition == "none") != (config.model.cond_dim == 0):
-    problems.append(f"data.condition={config.data.condition!r} needs model.cond_dim "
-                    f"{'= 0' if config.data.condition == 'none' else '> 0 (the size of the condition vector)'}, "
-                    f"got {config.model.cond_dim}.")
   if t.batch_size > 0 and t.batch_size % jax.device_count():
     problems.append(f"train.batch_size ({t.batch_size}) must be divisible by the number of devices "
                     f"({jax.device_count()}): use e.g. --config.train.batch_size="
                     f"{max(1, t.batch_size // jax.device_count()) * jax.device_count()}.")
-  task = config.get("task", "generation")
-  if task not in TASKS:
-    problems.append(f"Unknown task {task!r}; valid: {list(TASKS)}.")
-  elif task != "generation":
-    problems += _translation_problems(config)
-  if problems:
-    raise ConfigError("Invalid config:\n  " + "\n  ".join(problems))
-
-
-def _translation_problems(config: ml_collections.ConfigDict) -> list[str]:
-  tr, problems = config.translation, []
-  for key in ("g_width", "d_width", "unet_depth", "d_layers"):
-    if not isinstance(tr[key], int) or tr[key] < 1:
-      problems.append(f"translation.{key} must be an int >= 1, got {tr[key]!r}.")
-  for key in ("resnet_blocks", "pool_size"):
-    if not isinstance(tr[key], int) or tr[key] < 0:
-      problems.append(f"translation.{key} must be an int >= 0, got {tr[key]!r}.")
-  for key in ("lambda_l1", "lambda_cycle", "lambda_identity"):
-    if tr[key] < 0:
-      problems.append(f"translation.{key} must be >= 0, got {tr[key]}.")
-  if not 0.0 <= tr.dropout < 1.0:
-    problems.append(f"translation.dropout must be in [0, 1), got {tr.dropout}.")
-  if tr.norm not in translation_models.NORMS:
-    problems.append(f"Unknown translation.norm {tr.norm!r}; valid: {list(translation_models.NORMS)}.")
-  size = config.data.image_size
-  if config.task == "pix2pix" and isinstance(tr.unet_depth, int) and size % 2 ** tr.unet_depth:
-    problems.append(f"data.image_size {size} must be divisible by 2^translation.unet_depth = "
-                    f"{2 ** tr.unet_depth}: use --config.translation.unet_depth={max(1, (size & -size).bit_length() - 1)}.")
-  if config.task == "pix2pix" and config.data.get("view", "photo") != "pair":
-    problems.append("task 'pix2pix' trains on edge map / photo pairs: set --config.data.view=pair "
-                    "(data.source='products').")
-  if config.task == "cyclegan" and size % 4:
-    problems.append(f"task 'cyclegan' needs data.image_size divisible by 4, got {size}.")
-  if config.task == "cyclegan" and tr.domain_a == tr.domain_b:
-    problems.append(f"translation.domain_a and domain_b must be different classes, both are {tr.domain_a}.")
-  if config.loss.d_steps != 1:
-    problems.append(f"loss.d_steps must be 1 for task {config.task!r} (one D update per step), "
-                    f"got {config.loss.d_steps}.")
+  if t.get("on_non_finite", "stop") not in NON_FINITE_POLICIES:
+    problems.append(f"Unknown train.on_non_finite {t.on_non_finite!r}; valid: {list(NON_FINITE_POLICIES)}.")
+  factor = t.get("rollback_lr_factor", 0.5)
+  if not isinstance(factor, (int, float)) or not 0.0 < factor < 1.0:
+    problems.append(f"train.rollback_lr_factor must be in (0, 1) (e.g. 0.5 halves the learning "
+                    f"rates), got {factor!r}.")
+  rollbacks = t.get("max_rollbacks", 3)
+  if not isinstance(rollbacks, int) or rollbacks < 0:
+    problems.append(f"train.max_rollbacks must be an int >= 0, got {rollbacks!r}.")
   return problems
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Raises runs.ConfigError listing every invalid value (the loop's and config.task's) at once,
+  before anything is written."""
+  problems = loop_config_problems(config) + tasks.get(config).config_problems(config)
+  if problems:
+    raise runs.ConfigError("Invalid config:\n  " + "\n  ".join(problems))
 
 
 @contextlib.contextmanager
@@ -177,131 +122,129 @@ def _first_non_finite(history: list[dict[str, np.ndarray]], first_step: int) -> 
   return None
 
 
-def make_mesh() -> jax.sharding.Mesh:
-  """A 1-D data-parallel mesh ("data") over all devices of all processes.
-
-  Auto axes: XLA propagates shardings from the inputs (the "explicit" default would need every
-  op to state its output sharding).
-  """
-  return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+def learning_rate_keys(config: ml_collections.ConfigDict) -> list[str]:
+  """The optimizer keys holding learning rates (g_lr, d_lr, ...): names ending in "lr"."""
+  return sorted(k for k, v in config.optimizer.items()
+                if k.endswith("lr") and isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
-def create_state_and_step(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh):
-  """(generator, initial GanState replicated on `mesh`, jitted train_step(state, batch)).
-
-  The step takes the state replicated and the batch sharded along "data"; the state is donated.
-  """
-  replicated = NamedSharding(mesh, P())
-  batch_sharding = NamedSharding(mesh, P("data"))
-  generator, discriminator = models.build(config)
-  g_tx, d_tx = state_lib.make_optimizers(config)
-  init = jax.jit(lambda: state_lib.init_state(config, generator, discriminator, g_tx, d_tx),
-                 out_shardings=replicated)
-  train_step = jax.jit(steps.make_train_step(config, generator, discriminator, g_tx, d_tx, batch_sharding),
-                       in_shardings=(replicated, batch_sharding), out_shardings=(replicated, replicated),
-                       donate_argnums=(0,))
-  return generator, init(), train_step
+def scale_learning_rates(config: ml_collections.ConfigDict, scale: float) -> ml_collections.ConfigDict:
+  """A copy of `config` with every learning rate of config.optimizer multiplied by `scale`."""
+  config = config.copy_and_resolve_references()
+  for key in learning_rate_keys(config):
+    config.optimizer[key] = float(config.optimizer[key]) * scale
+  return config
 
 
-class Task(NamedTuple):
-  """What the shared loop needs from one kind of model; built by the TASKS setup functions."""
-  state: Any                                   # initial state, replicated on the mesh
-  train_step: Callable[[Any, dict], tuple[Any, dict]]   # jitted; state donated, batch sharded
-  batches: Callable[[int], Iterator[dict[str, np.ndarray]]]   # start_step -> this process's host batches
-  sample_grid: Callable[[Any], np.ndarray]     # state -> uint8 (H, W, C) grid at fixed inputs
-  evaluate: Optional[Callable[[Any], dict[str, float]]]   # state -> eval metrics (best checkpoint by
-  #                                              "fid" when present); None = no evaluation
-  signature: dict[str, Any]                    # config values fixing the state's shapes (checkpoints)
-  class_names: tuple[str, ...]
-  data_steps_per_step: int                     # data position of a checkpoint = step * this
+def read_rollbacks(workdir: str) -> list[dict[str, Any]]:
+  """The records of workdir/rollbacks.jsonl (oldest first); [] when there is none."""
+  path = os.path.join(workdir, ROLLBACK_LOG)
+  if not os.path.exists(path):
+    return []
+  with open(path, encoding="utf-8") as f:
+    try:
+      return [json.loads(line) for line in f if line.strip()]
+    except json.JSONDecodeError as e:
+      raise runs.ConfigError(f"{path} is not valid JSON lines ({e}); it records the learning-rate "
+                             "rollbacks of this run. Fix or delete it (deleting restores the config's "
+                             "learning rates).") from None
 
 
-def setup_generation(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, workdir: str,
-                     is_main: bool) -> Task:
-  """A GAN from noise (gan/steps.py): class / continuous conditions, fixed-noise sample grids of the
-  EMA generator, FID etc. with the domain classifier."""
-  dataset = data.load_dataset(config.data)
-  if config.model.conditional and len(dataset.class_names) != config.data.num_classes:
-    raise ConfigError(f"data.num_classes is {config.data.num_classes} but {config.data.dir} has "
-                     f"{len(dataset.class_names)} classes {list(dataset.class_names)}: set "
-                     f"--config.data.num_classes={len(dataset.class_names)}.")
-
-  conditions = conditioning.dataset_conditions(config, dataset)   # (N, cond_dim) float32 or None
-  pool = None
-  if conditions is not None:
-    if conditions.shape[1] != config.model.cond_dim:
-      raise ConfigError(f"data.condition={config.data.condition!r} gives {conditions.shape[1]}-d vectors: set "
-                        f"--config.model.cond_dim={conditions.shape[1]}.")
-    pool = sampling.ConditionPool(dataset.labels, conditions)
-    if is_main:
-      conditioning.save_pool(workdir, dataset.labels, conditions)
-
-  generator, state, train_step = create_state_and_step(config, mesh)
-
-  # Sampling at fixed noise.
-  grid_key, stats_key = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
-  grid_z, grid_labels = sampling.grid_inputs(grid_key, config.model.z_dim, generator.num_classes,
-                                             config.sample.grid_rows, config.sample.grid_columns)
-  grid_cond = None
-  if pool is not None:   # conditions of real examples, one per grid cell
-    grid_labels, grid_cond = sampling.draw_conditions(grid_key, len(grid_z), generator.num_classes, pool)
-  sample_fn = jax.jit(lambda params, stats: sampling.generate(
-      generator, params, stats, grid_z, grid_labels, stats_key, config.sample.standing_stats_batch, grid_cond,
-      pool))
-
-  def sample_grid(state) -> np.ndarray:
-    return sampling.make_grid(sampling.to_uint8(sample_fn(state.ema_g_params, state.g_batch_stats)),
-                              config.sample.grid_columns)
-
-  def batches(start_step: int) -> Iterator[dict[str, np.ndarray]]:
-    return input_pipeline.batches(dataset, global_batch_size=config.train.batch_size, seed=config.seed,
-                                  random_flip=config.data.random_flip, start_step=start_step,
-                                  process_index=jax.process_index(), process_count=jax.process_count(),
-                                  conditions=conditions, batches_per_step=config.loss.d_steps)
-
-  return Task(state, train_step, batches, sample_grid, evaluate.make_training_evaluator(config, generator, pool),
-              checkpointing.shape_signature(config), tuple(dataset.class_names), config.loss.d_steps)
-
-
-def setup_translation(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, workdir: str,
-                      is_main: bool) -> Task:
-  """pix2pix (paired edges -> photo) or CycleGAN (unpaired A <-> B), gan/style/translation.py; sample
-  grids of fixed held-out examples (input | output | target or translated back)."""
-  del workdir, is_main
-  kwargs = dict(global_batch_size=config.train.batch_size, seed=config.seed, random_flip=config.data.random_flip,
-                process_index=jax.process_index(), process_count=jax.process_count())
-  if config.task == "pix2pix":
-    pairs = translation.load_pairs(config.data, config.data.split)
-    class_names = pairs.class_names
-    batches = lambda start_step: translation.pix2pix_batches(pairs, start_step=start_step, **kwargs)
-  else:
-    domain_a, domain_b = translation.load_domains(config.data, config.data.split, config.translation.domain_a,
-                                                  config.translation.domain_b)
-    class_names = domain_a.class_names
-    batches = lambda start_step: translation.cyclegan_batches(domain_a, domain_b, start_step=start_step, **kwargs)
-  generator, state, train_step = translation.create_state_and_step(config, mesh)
-  grid = translation.make_sample_grid(config.task, generator,
-                                      translation.sample_examples(config, config.sample.grid_rows))
-  return Task(state, train_step, batches, lambda state: grid(state.g_params),
-              evaluate.make_translation_evaluator(config, generator), translation.shape_signature(config),
-              tuple(class_names), 1)
-
-
-TASKS = {"generation": setup_generation, "pix2pix": setup_translation, "cyclegan": setup_translation}
+def _latest_step(workdir: str, keep: int) -> int | None:
+  manager = checkpointing.make_manager(workdir, keep)
+  try:
+    return manager.latest_step()
+  finally:
+    manager.close()
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        stop: Optional[threading.Event] = None) -> Any:
-  """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the final state
-  (a GanState, or a translation.TranslationState for the translation tasks).
+  """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the final state
+  (the task's state: a GanState for generation, a TranslationState for pix2pix / CycleGAN).
+
+  A non-finite loss stops the run without saving (the latest checkpoint is the last good state).
+  With `train.on_non_finite = "rollback"` training then restarts from that checkpoint with every
+  learning rate of config.optimizer multiplied by `train.rollback_lr_factor` (at most
+  `train.max_rollbacks` times over the run's life). Each rollback is logged and appended to
+  workdir/rollbacks.jsonl; a later start of the same run reads that file, so the lowered learning
+  rates survive restarts.
 
   SIGTERM / SIGINT at any point (setup included) end the run cleanly: in the loop, after saving a
   checkpoint at the current step; before it, right after setup (nothing new to save). `stop`: the
-  event of a caller's `stop_on_signals` (see there). Whatever ends the run, the data thread, the
-  checkpoint managers and the writers are closed.
+  event of a caller's `stop_on_signals` (see there).
+
+  Raises:
+    runs.ConfigError: invalid config values (all listed), before anything is written.
+    NonFiniteLossError: with "stop" (the default), or after train.max_rollbacks rollbacks.
   """
+  check_config(config)
+  policy = config.train.get("on_non_finite", "stop")
+  factor = config.train.get("rollback_lr_factor", 0.5)
+  max_rollbacks = config.train.get("max_rollbacks", 3)
+  history = read_rollbacks(workdir)
+  scale = float(history[-1]["lr_scale"]) if history else 1.0
+  while True:
+    run_config = scale_learning_rates(config, scale) if scale != 1.0 else config
+    if scale != 1.0:
+      logging.warning("Learning rates x%g after %d rollback(s) recorded in %s: %s.", scale, len(history),
+                      os.path.join(workdir, ROLLBACK_LOG),
+                      ", ".join(f"optimizer.{k}={run_config.optimizer[k]:.3g}"
+                                for k in learning_rate_keys(run_config)))
+    try:
+      return train_once(run_config, workdir, stop)
+    except NonFiniteLossError as e:
+      if policy != "rollback":
+        raise
+      if len(history) >= max_rollbacks:
+        raise NonFiniteLossError(
+            f"{e} Gave up after {len(history)} rollback(s) (train.max_rollbacks={max_rollbacks}, "
+            f"learning rates now x{scale:g}, see {os.path.join(workdir, ROLLBACK_LOG)}).") from None
+      scale *= factor
+      resume_step = _latest_step(workdir, config.train.keep_checkpoints)
+      lowered = scale_learning_rates(config, scale)
+      record = {"rollback": len(history) + 1, "time": time.time(), "error": str(e),
+                "resumed_from_step": resume_step, "lr_scale": scale,
+                **{f"optimizer.{k}": lowered.optimizer[k] for k in learning_rate_keys(lowered)}}
+      history.append(record)
+      if jax.process_index() == 0:
+        with open(os.path.join(workdir, ROLLBACK_LOG), "a", encoding="utf-8") as f:
+          f.write(json.dumps(record) + "\n")
+      logging.warning("Rollback %d of at most %d: %s Resuming from %s with learning rates x%g.",
+                      len(history), max_rollbacks, e,
+                      f"checkpoint step {resume_step}" if resume_step is not None
+                      else "step 0 (no checkpoint was saved yet)", scale)
+
+
+def train_once(config: ml_collections.ConfigDict, workdir: str, stop: Optional[threading.Event] = None) -> Any:
+  """One attempt of `train_and_evaluate`, without the non-finite-loss policy (NonFiniteLossError
+  propagates). Whatever ends it, the data thread, the checkpoint managers and the writers are closed."""
   with stop_on_signals(stop) as stop, contextlib.ExitStack() as cleanup:
     return _train_and_evaluate(config, workdir, stop, cleanup)
+
+
+class _LoweringCounter:
+  """Counts the programs JAX lowers for XLA inside `counting()` blocks (a jax.monitoring listener):
+  around the train step, each count is one compilation of it."""
+
+  EVENT = "/jax/core/compile/jaxpr_to_mlir_module_duration"
+
+  def __init__(self):
+    self.count = 0
+    self._active = False
+
+  def __call__(self, event: str, duration: float, **kwargs) -> None:
+    del duration, kwargs
+    if self._active and event == self.EVENT:
+      self.count += 1
+
+  @contextlib.contextmanager
+  def counting(self) -> Iterator[None]:
+    self._active = True
+    try:
+      yield
+    finally:
+      self._active = False
 
 
 def _close_quietly(close: Callable[[], Any], what: str) -> Callable[[], None]:
@@ -317,17 +260,16 @@ def _close_quietly(close: Callable[[], Any], what: str) -> Callable[[], None]:
 def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: threading.Event,
                         cleanup: contextlib.ExitStack) -> Any:
   start_time = time.time()
-  check_config(config)
+  check_config(config)   # also here: train_once is public
   os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
   is_main = jax.process_index() == 0
 
   # --- Devices.
-  mesh = make_mesh()
+  mesh = runs.make_mesh()
   batch_sharding = NamedSharding(mesh, P("data"))
 
   # --- Data, models, state, step, sample grids and evaluator of config.task.
-  task_name = config.get("task", "generation")
-  task = TASKS[task_name](config, mesh, workdir, is_main)
+  task = tasks.get(config).setup(config, mesh, workdir, is_main)
   state, train_step = task.state, task.train_step
 
   # --- Restore or start.
@@ -350,6 +292,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
 
   # --- Sample grids at fixed inputs.
   def write_samples(step: int) -> None:
+    if task.sample_grid is None:
+      return
     grid = task.sample_grid(state)
     if is_main:
       sampling.save_png(os.path.join(workdir, "samples", f"step_{step:06d}.png"), grid)
@@ -366,19 +310,25 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
   run_info = {"signature": signature, "class_names": list(task.class_names),
               "config": json.loads(config.to_json_best_effort())}   # saved with every checkpoint
 
-  # --- Evaluation with the domain classifier; the best checkpoint by FID is kept apart.
+  # --- Evaluation; the best checkpoint by task.best_metric (e.g. FID, lower is better) is kept apart.
   evaluate_state = task.evaluate
+  best_key = task.best_metric
   best_manager = checkpointing.make_manager(workdir, 1, folder="best_checkpoint", writer=True)
   cleanup.callback(_close_quietly(best_manager.close, "the best-checkpoint manager"))
-  best_fid = (checkpointing.latest_meta(best_manager) or {}).get("fid", float("inf"))
+  best_value = (checkpointing.latest_meta(best_manager) or {}).get(best_key, float("inf"))
+  # The newest evaluation results are saved with every later checkpoint (meta["eval"]): a trained
+  # auxiliary model (e.g. the domain classifier) carries its test accuracy with its weights.
+  latest_eval = dict((checkpointing.latest_meta(manager) or {}).get("eval", {}))
 
   def run_evaluation(step: int) -> None:
-    nonlocal best_fid
+    nonlocal best_value
     results = evaluate_state(state)
+    latest_eval.clear()
+    latest_eval.update(results, step=step)
     writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
-    if "fid" in results and results["fid"] < best_fid:   # pix2pix without a classifier: PSNR / SSIM only
-      best_fid = results["fid"]
-      checkpointing.save(best_manager, state, {"step": step, "fid": best_fid, **run_info})
+    if best_key in results and results[best_key] < best_value:   # pix2pix without a classifier: no FID
+      best_value = results[best_key]
+      checkpointing.save(best_manager, state, {"step": step, best_key: best_value, **run_info})
 
   def flush_metrics(step: int) -> None:
     fetched = jax.device_get(history)
@@ -398,15 +348,18 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
     writer.write_scalars(step, means)
 
   logging.info("Training %s for %d steps from step %d on %d device(s), global batch %d.",
-               config.model.name if task_name == "generation" else task_name, total_steps, start_step,
+               task.description or runs.task_of(config), total_steps, start_step,
                jax.device_count(), config.train.batch_size)
   # A signal during setup: stop before compiling (every process agrees; nothing new to save).
   if start_step < total_steps and distributed.stop_requested(stop, start_step, 1):
     logging.warning("Stopped before training after a signal; rerun the same command to resume from "
                     "step %d.", start_step)
     total_steps = start_step
+  lowerings = _LoweringCounter()
+  jax.monitoring.register_event_duration_secs_listener(lowerings)
+  cleanup.callback(jax.monitoring.unregister_event_duration_listener, lowerings)
   for step in range(start_step + 1, total_steps + 1):
-    with jax.profiler.StepTraceAnnotation("train", step_num=step):
+    with jax.profiler.StepTraceAnnotation("train", step_num=step), lowerings.counting():
       state, metrics = train_step(state, next(batches))
     history.append(metrics)
     # Read once: a signal arriving later is handled at the next step (several processes: at the
@@ -414,8 +367,10 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
     stopping = distributed.stop_requested(stop, step, config.train.log_every)
     last = step == total_steps or stopping
     save_now = last or step % config.train.checkpoint_every == 0
-    evaluate_now = (evaluate_state is not None and not stopping
-                    and (step == total_steps or step % config.eval.every == 0))
+    # The final step is always evaluated (a signal on it included: the finished run must carry its
+    # results); eval.every = 0 means only then, for tasks that evaluate at all.
+    evaluate_now = evaluate_state is not None and (
+        step == total_steps or (not stopping and config.eval.every and step % config.eval.every == 0))
     if save_now or evaluate_now or step % config.train.log_every == 0:
       # Waits for the device: NaNs are caught before anything is saved, and the host stays at
       # most log_every steps ahead.
@@ -426,14 +381,16 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
     if evaluate_now:
       run_evaluation(step)
     if save_now:
-      checkpointing.save(manager, state, {"step": step, "data_position": step * task.data_steps_per_step, **run_info})
+      checkpointing.save(manager, state, {"step": step, "data_position": step * task.data_steps_per_step,
+                                          "eval": dict(latest_eval), **run_info})
       last_saved = step
     if stopping:
       logging.warning("Stopped at step %d after a signal; rerun the same command to resume.", step)
       break
   batches.close()
   # Fixed shapes: the step compiles once per run; more means something recompiles every so often.
-  compiles = train_step._cache_size()  # pylint: disable=protected-access
+  compiles = lowerings.count
+  jax.monitoring.unregister_event_duration_listener(lowerings)
   writer.write_scalars(int(state.step), {"train_step_compilations": compiles})
   if compiles > 1:
     logging.warning("train_step compiled %d times in this run (expected 1): an input changed shape, "

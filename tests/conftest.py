@@ -4,6 +4,9 @@ from collections.abc import Callable
 import gzip
 import os
 from pathlib import Path
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -100,3 +103,75 @@ def tiny_run(tmp_path_factory, tiny_data_dir):
   workdir = tmp_path_factory.mktemp("tiny_run")
   config = default.apply_overrides(tiny.get_config(), {"data.dir": tiny_data_dir})
   return workdir, train.train_and_evaluate(config, str(workdir))
+
+
+@pytest.fixture
+def preempted(monkeypatch) -> Callable[..., tuple[object, object]]:
+  """`preempted(config, workdir, metric)`: trains `config` in `workdir` with gan.train, sending this
+  process SIGTERM (as a preemption) right after the run first logs the training metric `metric`;
+  then reruns the same config in the same workdir. Returns (state the stopped run returned, state
+  of the rerun)."""
+  import signal  # pylint: disable=g-import-not-at-top
+  from gan import train  # pylint: disable=g-import-not-at-top
+  from gan import writers  # pylint: disable=g-import-not-at-top
+
+  def run(config, workdir, metric):
+    original = writers.create_writer
+    sent = []
+
+    def create_writer(*args, **kwargs):
+      writer = original(*args, **kwargs)
+      write_scalars = writer.write_scalars
+
+      def write_and_signal(step, scalars):
+        write_scalars(step, scalars)
+        if metric in scalars and not sent:
+          sent.append(step)
+          os.kill(os.getpid(), signal.SIGTERM)
+      writer.write_scalars = write_and_signal
+      return writer
+
+    monkeypatch.setattr(writers, "create_writer", create_writer)
+    stopped = train.train_and_evaluate(config, str(workdir))
+    assert sent, f"the run never logged {metric!r}"
+    monkeypatch.setattr(writers, "create_writer", original)
+    return stopped, train.train_and_evaluate(config, str(workdir))
+
+  return run
+
+
+@pytest.fixture(scope="module")
+def persistent_compilation_cache(tmp_path_factory):
+  """A persistent compilation cache for one test module (restored afterwards): a test that resumes
+  a run compiles the same programs as the run it resumes, and the cache turns those second compiles
+  (~10 s each for a StyleGAN or translation step on CPU) into reads. Use it with
+  `pytestmark = pytest.mark.usefixtures("persistent_compilation_cache")`."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from jax.experimental.compilation_cache import compilation_cache  # pylint: disable=g-import-not-at-top
+  keys = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+  saved = {key: jax.config.values[key] for key in keys}
+  jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla_cache")))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+  compilation_cache.reset_cache()
+  yield
+  for key, value in saved.items():
+    jax.config.update(key, value)
+  compilation_cache.reset_cache()
+
+
+def launch_command(module: str, args: list[str], log_path: Path) -> subprocess.Popen:
+  """`python -m MODULE ARGS` from the repository root on one CPU device, stderr (the absl log) to
+  `log_path` (a pipe could fill). For the tests that signal a training program mid-run."""
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1", JAX_PLATFORMS="cpu")
+  with open(log_path, "w") as log:
+    return subprocess.Popen([sys.executable, "-m", module, *args], cwd=Path(__file__).resolve().parents[1],
+                            env=env, stdout=subprocess.DEVNULL, stderr=log)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 300.0) -> None:
+  """Polls `predicate` every 20 ms until it holds; AssertionError after `timeout` seconds (a loaded
+  machine starts a JAX program slowly: the default is generous)."""
+  deadline = time.time() + timeout
+  while time.time() < deadline and not predicate():
+    time.sleep(0.02)
+  assert predicate(), "timed out"

@@ -1,23 +1,36 @@
-"""AdaIN (gan/style/adain.py): decoder, training, the alpha / blending identities, save / load.
+"""AdaIN (gan/style/adain.py, task "adain_decoder" in gan/tasks/adain_decoder.py): decoder,
+training, the alpha / blending identities, runs of the shared loop (resume after SIGTERM, load).
 
 A tiny stand-in encoder keeps everything fast: conv1 (3x3, 8 channels, full resolution), pool1
-(2x2 average), conv2 (3x3, 16 channels, half resolution, the AdaIN layer).
+(2x2 average), conv2 (3x3, 16 channels, half resolution, the AdaIN layer); decoders for it are
+trained in memory (`adain_decoder.fit`). Runs in a workdir use a small random-feature extractor,
+which `adain.load` rebuilds from its name.
 """
 
+import dataclasses
 import json
+import os
+import re
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 import pytest
 
+from configs import adain_products
+from configs import default
+from gan import checkpointing
+from gan import runs
+from gan import tasks
+from gan import train
 from gan.losses import style as style_losses
 from gan.style import adain
 from gan.style import controls
 from gan.style import random_features
 from gan.style import vgg
 from gan.style.features import FeatureExtractor
+from gan.tasks import adain_decoder
 
 
 def standin_extractor(seed: int = 0, name: str = "standin") -> FeatureExtractor:
@@ -58,21 +71,28 @@ def psnr(a, b):
   return float(10 * np.log10(4.0 / np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
 
 
+def tiny_config(steps: int, **overrides):
+  """configs/adain_products.py at 16 px, batch 4, style weight 1 and a one-conv-per-level decoder,
+  with dotted-key `overrides`."""
+  return default.apply_overrides(adain_products.get_config(), {
+      "data.image_size": 16, "train.steps": steps, "train.batch_size": 4, "train.log_every": max(1, steps // 4),
+      "adain.style_weight": 1.0, "adain.decoder.width": 8, "adain.decoder.convs_per_level": 1, **overrides})
+
+
 @pytest.fixture(scope="module")
 def style_model():
   """30 steps on noise paintings (the ordinary use)."""
-  return adain.train_decoder(EXTRACTOR, None, None, CONTENTS, PAINTINGS, steps=30, batch_size=4,
-                             image_size=16, learning_rate=1e-2, style_weight=1.0, width=8,
-                             convs_per_level=1)
+  return adain_decoder.fit(tiny_config(30, **{"optimizer.lr": 1e-2}), EXTRACTOR, CONTENTS, PAINTINGS)
 
 
 @pytest.fixture(scope="module")
 def recon_model():
   """400 steps with the content images as their own styles (whole-image crops): the decoder
   learns to invert the encoder on this tiny set."""
-  return adain.train_decoder(EXTRACTOR, "conv2", ("conv1", "conv2"), CONTENTS, CONTENTS, steps=400,
-                             batch_size=4, image_size=16, learning_rate=3e-3, style_weight=1.0,
-                             width=16, convs_per_level=1, style_scale=1.0)
+  config = tiny_config(400, **{"optimizer.lr": 3e-3, "adain.style_scale": 1.0, "adain.decoder.width": 16,
+                               "adain.encoder_layer": "conv2"})
+  config.adain.style_layers = ("conv1", "conv2")
+  return adain_decoder.fit(config, EXTRACTOR, CONTENTS, list(CONTENTS))
 
 
 # --- Decoder ----------------------------------------------------------------------------------
@@ -164,10 +184,7 @@ def test_random_crops_are_windows_of_the_paintings():
   np.testing.assert_array_equal(crops, again)
 
 
-def test_train_decoder_reduces_the_loss(style_model):
-  h = style_model.history
-  assert set(h) == {"content", "style", "total"} and h["total"].shape == (30,)
-  np.testing.assert_allclose(h["total"], h["content"] + 1.0 * h["style"], rtol=1e-5)
+def test_training_reduces_the_loss(style_model):
   # The per-step losses are noisy (other images every step): compare on fixed pairs instead,
   # the same initialisation (same seed) before and after the 30 steps.
   untrained = adain.init_model(EXTRACTOR, seed=0, width=8, convs_per_level=1)
@@ -181,16 +198,27 @@ def test_train_decoder_reduces_the_loss(style_model):
   assert after["style"] < 0.6 * before["style"], (before, after)
   assert style_model.encoder_layer == "conv2" and style_model.style_layers == ("conv1", "conv2")
   assert style_model.decoder["widths"] == [8, 8] and style_model.downsampling == 2
-  assert style_model.info["steps"] == 30 and style_model.info["num_style_images"] == 3
+  assert style_model.info["steps"] == 30
 
 
-def test_train_decoder_validates_its_inputs():
-  with pytest.raises(ValueError, match="multiple of 2"):
-    adain.train_decoder(EXTRACTOR, None, None, CONTENTS, PAINTINGS, steps=1, image_size=15)
+def test_the_task_validates_its_inputs():
+  config = tiny_config(1)
+  config.data.image_size = 15
+  with pytest.raises(runs.ConfigError, match="data.image_size 15 must be a multiple of 2"):
+    adain_decoder.fit(config, EXTRACTOR, CONTENTS[:, :15, :15], PAINTINGS)
   with pytest.raises(ValueError, match="uint8"):
-    adain.train_decoder(EXTRACTOR, None, None, CONTENT, PAINTINGS, steps=1, image_size=16)
+    adain_decoder.fit(tiny_config(1), EXTRACTOR, CONTENT, PAINTINGS)
+  config = tiny_config(1)
+  config.adain.style_layers = ("relu1_1",)
   with pytest.raises(ValueError, match="valid: conv1, pool1, conv2"):
-    adain.train_decoder(EXTRACTOR, None, ("relu1_1",), CONTENTS, PAINTINGS, steps=1, image_size=16)
+    adain_decoder.fit(config, EXTRACTOR, CONTENTS, PAINTINGS)
+  config = tiny_config(1, **{"adain.style_scale": 0.5, "adain.decoder.padding": "circular"})
+  config.adain.extractor = "resnet"
+  problems = adain_decoder.config_problems(config)
+  assert len(problems) == 3, problems
+  for problem, key in zip(problems, ("adain.extractor 'resnet'", "adain.style_scale", "adain.decoder.padding")):
+    assert key in problem, problems
+  assert adain_decoder.config_problems(adain_products.get_config()) == []
 
 
 # --- Stylize ----------------------------------------------------------------------------------
@@ -272,32 +300,101 @@ def test_sizes_that_are_not_multiples_of_the_downsampling_are_padded(style_model
   assert np.all(np.abs(out) <= 1.0)
 
 
-# --- Files ------------------------------------------------------------------------------------
+# --- Runs of the shared loop -------------------------------------------------------------------
+
+RANDOM_NAME = "random(seed=0,scales=2,features=8,kernel=3)"
 
 
-def test_save_load_round_trip_gives_identical_outputs(style_model, tmp_path):
-  adain.save(style_model, tmp_path)
-  meta = json.loads((tmp_path / adain.CONFIG_FILE).read_text())
-  assert meta["extractor"] == "standin" and meta["encoder_layer"] == "conv2"
-  with np.load(tmp_path / adain.PARAMS_FILE, allow_pickle=False) as npz:
-    assert "params/rgb/kernel" in npz.files and "fingerprint" in npz.files
-  loaded = adain.load(tmp_path, EXTRACTOR)
-  np.testing.assert_array_equal(loaded.stylize(CONTENT, [STYLE_A, STYLE_B], alpha=0.7),
-                                style_model.stylize(CONTENT, [STYLE_A, STYLE_B], alpha=0.7))
-  np.testing.assert_array_equal(loaded.history["total"], style_model.history["total"])
-  assert loaded.info == style_model.info and loaded.style_layers == style_model.style_layers
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+  """(photos folder: the six content images as PNGs, styles folder: the three paintings)."""
+  root = tmp_path_factory.mktemp("adain_data")
+  (root / "photos").mkdir()
+  (root / "styles").mkdir()
+  for i, image in enumerate(CONTENTS):
+    Image.fromarray(image).save(root / "photos" / f"{i}.png")
+  for i, painting in enumerate(PAINTINGS):
+    Image.fromarray(painting).save(root / "styles" / f"{i}.png")
+  return root / "photos", root / "styles"
 
 
-def test_load_refuses_another_extractor(style_model, tmp_path):
-  adain.save(style_model, tmp_path)
-  with pytest.raises(ValueError, match="trained with extractor 'standin', but 'other' was given"):
-    adain.load(tmp_path, standin_extractor(0, name="other"))
+def run_config(folders, steps: int = 8, extractor: str = RANDOM_NAME):
+  """tiny_config on the folders with the random extractor; logs every 2 steps, checkpoints, samples
+  and evaluation (4 photos) every 4."""
+  config = tiny_config(steps)
+  config.data.update(source="image_folder", dir=str(folders[0]), max_examples=0)
+  config.adain.update(extractor=extractor, styles_dir=str(folders[1]))
+  config.train.update(log_every=2, sample_every=4, checkpoint_every=4)
+  config.eval.update(every=4, num_images=4)
+  config.sample.grid_rows = 3
+  return config
+
+
+@pytest.fixture(scope="module")
+def adain_run(tmp_path_factory, folders):
+  """An 8-step decoder run: (workdir, final AdainState)."""
+  workdir = tmp_path_factory.mktemp("adain_run")
+  return workdir, train.train_and_evaluate(run_config(folders), str(workdir))
+
+
+def test_a_run_loads_with_its_extractor_rebuilt_from_its_name(adain_run, tmp_path):
+  workdir, state = adain_run
+  loaded = adain.load(workdir)
+  assert loaded.extractor_name == RANDOM_NAME and loaded.encoder_layer == "content"
+  assert loaded.info["steps"] == 8 and loaded.info["eval"]["step"] == 8
+  _, restored, _ = tasks.restore(str(workdir))         # opened like a run of any task
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(restored), jax.device_get(state))
+  assert set(loaded.info["eval"]) == {"content", "style", "total", "step"}
+  np.testing.assert_array_equal(loaded.history["step"], [2, 4, 6, 8])
+  np.testing.assert_allclose(loaded.history["total"], loaded.history["content"] + loaded.history["style"],
+                             rtol=1e-5)                  # style_weight 1
+  extractor = random_features.random_extractor(seed=0, num_scales=2, features=8, kernel_size=3)
+  by_hand = dataclasses.replace(adain.init_model(extractor, **adain.model_options(runs.load_config(str(workdir)))),
+                                params=jax.device_get(state.params))
+  np.testing.assert_array_equal(loaded.stylize(CONTENT[:2], [STYLE_A, STYLE_B], alpha=0.7),
+                                by_hand.stylize(CONTENT[:2], [STYLE_A, STYLE_B], alpha=0.7))
+  grid = np.asarray(Image.open(workdir / "samples" / "step_000008.png"))
+  assert grid.shape == (3 * 18 + 2, 3 * 18 + 2, 3)      # photo | style crop | stylized, 3 photos
+  assert json.loads((workdir / "config.json").read_text())["adain"]["extractor"] == RANDOM_NAME
+
+
+def test_load_refuses_another_extractor(adain_run, tmp_path):
+  workdir, _ = adain_run
+  extractor = random_features.random_extractor(seed=0, num_scales=2, features=8, kernel_size=3)
+  with pytest.raises(ValueError, match=re.escape(f"trained with extractor '{RANDOM_NAME}', but 'other' was given")):
+    adain.load(workdir, extractor._replace(name="other"))
+  other_weights = random_features.random_extractor(seed=1, num_scales=2, features=8, kernel_size=3)
   with pytest.raises(ValueError, match="other features"):  # same name, other weights
-    adain.load(tmp_path, standin_extractor(1))
-  with pytest.raises(ValueError, match="Cannot rebuild extractor 'standin'"):
-    adain.load(tmp_path)
-  with pytest.raises(FileNotFoundError, match="python -m gan.style.adain"):
-    adain.load(tmp_path / "missing", EXTRACTOR)
+    adain.load(workdir, other_weights._replace(name=RANDOM_NAME))
+  with pytest.raises(FileNotFoundError, match="python -m gan.main --config configs/adain_products.py"):
+    adain.load(tmp_path / "missing")
+
+
+def test_auto_extractor_is_resolved_once_and_recorded(folders, tmp_path, monkeypatch):
+  monkeypatch.setenv("PRODUCTGAN_WEIGHTS_DIR", str(tmp_path / "no_weights"))   # auto: random features
+  config = run_config(folders, steps=1, extractor="auto")
+  config.adain.decoder.width = 4
+  train.train_and_evaluate(config, str(tmp_path / "run"))
+  recorded = json.loads((tmp_path / "run" / "config.json").read_text())["adain"]["extractor"]
+  assert recorded == random_features.random_extractor().name
+  assert config.adain.extractor == recorded
+
+
+def test_stopped_by_sigterm_and_rerun_it_ends_with_the_uninterrupted_weights(adain_run, folders, tmp_path,
+                                                                             preempted):
+  stopped, resumed = preempted(run_config(folders), tmp_path, "total")
+  # SIGTERM while step 2's losses were logged: the run saved step 3 and stopped.
+  assert int(stopped.step) == 3 and int(resumed.step) == 8
+  assert sorted(int(s) for s in os.listdir(tmp_path / "checkpoints")) == [3, 4, 8]
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed), jax.device_get(adain_run[1]))
+
+
+def test_a_config_of_other_shapes_is_refused(adain_run, folders):
+  workdir, _ = adain_run
+  config = run_config(folders, steps=12)
+  config.adain.decoder.width = 16
+  with pytest.raises(checkpointing.CheckpointMismatchError, match="adain.decoder.width: checkpoint 8 vs config 16"):
+    train.train_and_evaluate(config, str(workdir))
 
 
 def test_extractor_from_name(monkeypatch, tmp_path):
@@ -313,14 +410,3 @@ def test_extractor_from_name(monkeypatch, tmp_path):
     adain.extractor_from_name("vgg16")
   with pytest.raises(ValueError, match="Cannot rebuild"):
     adain.extractor_from_name("resnet")
-
-
-def test_models_of_the_random_extractor_load_without_passing_it(tmp_path):
-  extractor = random_features.random_extractor(num_scales=2, features=4)
-  model = adain.train_decoder(extractor, None, None, CONTENTS[:2], PAINTINGS[:1], steps=2,
-                              batch_size=2, image_size=16, width=4, convs_per_level=1)
-  adain.save(model, tmp_path)
-  loaded = adain.load(tmp_path)
-  assert loaded.extractor_name == extractor.name
-  np.testing.assert_array_equal(loaded.stylize(CONTENT[:1], [STYLE_A]),
-                                model.stylize(CONTENT[:1], [STYLE_A]))

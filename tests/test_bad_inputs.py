@@ -2,11 +2,11 @@
 the fix, a non-zero exit code, and leave the workdir exactly as it was (so the next run can use it).
 
 Entry points run in-process the way their command line runs them:
-  train     gan.main.parse_flags + gan.main.run (flag parsing, then training): SystemExit code + stderr
+  train     gan.cli.parse_flags + gan.main.run (flag parsing, then training): SystemExit code + stderr
   sample    gan.sample.check_output_path + sample_images, errors in gan.sample.USER_ERRORS
   evaluate  gan.sample.load_config + gan.evaluate.evaluate_run, errors gan.evaluate.main catches
-  stylize   gan.stylize.main(argv): its exit code + stderr
-  edit      gan.edit.main(argv) (bad files only; its option checks live in tests/test_enhance.py)
+  stylize   gan.cli.call(gan.stylize's define_flags and main, argv): its exit code + stderr
+  edit      the same for gan.edit (bad files only; its option checks live in tests/test_enhance.py)
 A few rows also run as real subprocesses to check the exit code and the absence of a traceback.
 """
 
@@ -24,12 +24,14 @@ from PIL import Image
 import pytest
 
 from configs import default
+from gan import cli
 from gan import data
 from gan import evaluate
 from gan import main
 from gan import sample
 from gan import stylize
 from gan.style import controls
+from gan import runs
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = str(REPO / "configs" / "tiny.py")
@@ -127,6 +129,11 @@ def files(tmp_path_factory, write_idx):
   out["huge_png"] = png_header_with_size(root / "huge.png", 20000, 20000)
   out["photo"] = root / "photo.png"
   Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(out["photo"])
+  out["tiny_png"] = root / "tiny.png"
+  Image.fromarray(rng.integers(0, 255, (6, 40, 3), dtype=np.uint8)).save(out["tiny_png"])
+  out["animated_gif"] = root / "animated.gif"
+  frames = [Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)) for _ in range(3)]
+  frames[0].save(out["animated_gif"], save_all=True, append_images=frames[1:], duration=100)
   out["garbled_json"] = root / "profile.json"
   out["garbled_json"].write_text("{styles: [")
   return out
@@ -150,7 +157,7 @@ def run_train(argv, capsys) -> tuple[int, str]:
   main.define_flags(flag_values, sys_argv=argv)
   capsys.readouterr()
   try:
-    main.parse_flags(argv, flag_values)
+    cli.parse_flags(argv, flag_values)
     f = flag_values
     main.run(f.config, f.workdir, f.coordinator_address, f.num_processes, f.process_id)
     code = 0
@@ -342,7 +349,7 @@ def test_evaluate_bad_input(name, kwargs, expected, sample_workdirs, tmp_path):
   workdir = str(sample_workdirs[kwargs.pop("workdir", "good")])
   before = snapshot(workdir)
   with pytest.raises(EVALUATE_USER_ERRORS) as error:
-    sample.load_config(workdir)
+    runs.load_config(workdir)
     evaluate.evaluate_run(workdir, **kwargs)
   message = f"error: {error.value}"
   record("evaluate", name, 1, message)
@@ -356,16 +363,19 @@ def test_evaluate_bad_input(name, kwargs, expected, sample_workdirs, tmp_path):
 
 
 STYLIZE_ROWS = [
-    ("content missing", ["--content", "{root}/none.jpg", "--style", "{photo}"], ["content image", "not found"]),
+    ("content missing", ["--content", "{root}/none.jpg", "--style", "{photo}"], ["--content", "not found"]),
     ("content not an image", ["--content", "{text_file}", "--style", "{photo}"], ["Cannot read image"]),
     ("content empty file", ["--content", "{zero_bytes}", "--style", "{photo}"], ["Cannot read image"]),
     ("content huge", ["--content", "{huge_png}", "--style", "{photo}"], ["too large", "Resize it"]),
     ("style missing", ["--content", "{photo}", "--style", "{root}/none.jpg"], ["style image 1", "not found"]),
     ("style not an image", ["--content", "{photo}", "--style", "{text_file}"], ["style image 1", "Cannot read image"]),
+    ("style tiny", ["--content", "{photo}", "--style", "{tiny_png}"], ["style image 1", "40x6 px", "at least 16"]),
+    ("style animated", ["--content", "{photo}", "--style", "{animated_gif}"],
+     ["style image 1", "animated (3 frames)", "Save the frame"]),
     ("no style", ["--content", "{photo}"], ["Give at least one --style"]),
     ("alpha out of range", ["--content", "{photo}", "--style", "{photo}", "--alpha", "2"], ["alpha"]),
-    ("alpha not a number", ["--content", "{photo}", "--style", "{photo}", "--alpha", "strong"], ["--alpha",
-                                                                                              "invalid float"]),
+    ("alpha not a number", ["--content", "{photo}", "--style", "{photo}", "--alpha", "strong"],
+     ["--alpha=strong", "could not convert string to float"]),
     ("weights not numbers", ["--content", "{photo}", "--style", "{photo}", "--weights", "a,b"],
      ["--weights must be comma-separated numbers"]),
     ("weights do not match styles", ["--content", "{photo}", "--style", "{photo}", "--weights", "0.5,0.5"],
@@ -387,7 +397,7 @@ STYLIZE_ROWS = [
     ("profile missing", ["--content", "{photo}", "--profile", "{root}/none.json"], ["Cannot read the profile"]),
     ("profile garbled", ["--content", "{photo}", "--profile", "{garbled_json}"], ["Invalid profile"]),
     ("unknown flag", ["--content", "{photo}", "--style", "{photo}", "--colour", "red"],
-     ["unrecognized arguments: --colour red"]),
+     ["Unknown command line flag 'colour'"]),
 ]
 
 
@@ -398,10 +408,7 @@ def test_stylize_bad_input(name, argv, expected, files, tmp_path, capsys):
   if "--out" not in argv:
     argv += ["--out", str(tmp_path / "out.png")]
   capsys.readouterr()
-  try:
-    code = stylize.main(argv)
-  except SystemExit as e:        # argparse errors
-    code = e.code
+  code = cli.call(stylize.define_flags, stylize.main, argv)
   err = capsys.readouterr().err
   record("stylize", name, code, err)
   assert code == 1, err
@@ -433,10 +440,7 @@ def test_edit_bad_input(name, argv, expected, files, tmp_path, capsys):
   fill = {"root": files["photo"].parent, **{k: str(v) for k, v in files.items()}}
   argv = [a.format(**fill) for a in argv] + ["--out", str(tmp_path / "out.png")]
   capsys.readouterr()
-  try:
-    code = edit.main(argv)
-  except SystemExit as e:
-    code = e.code
+  code = cli.call(edit.define_flags, edit.main, argv)
   err = capsys.readouterr().err
   record("edit", name, code, err)
   assert code == 1, err
@@ -482,7 +486,7 @@ def test_edit_reads_16_bit_images_scaled(tmp_path):
 # ------------------------------------------------------------------ real command lines
 
 
-def cli(args, timeout=180):
+def command_line(args, timeout=180):
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True,
                         timeout=timeout)
@@ -495,7 +499,7 @@ def cli(args, timeout=180):
     (["gan.evaluate", "--workdir", "{tmp}/missing"], "is not a training workdir"),
 ], ids=["train", "sample", "evaluate"])
 def test_command_lines_exit_1_with_one_paragraph(args, expected, tmp_path):
-  result = cli([a.format(tmp=tmp_path) for a in args])
+  result = command_line([a.format(tmp=tmp_path) for a in args])
   assert result.returncode == 1, result.stderr[-3000:]
   assert "Traceback" not in result.stderr
   errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]

@@ -1,25 +1,55 @@
-"""The domain classifier (train, save, load) and gan.evaluate on a tiny run."""
+"""The domain classifier as a task of the shared loop (train, stop and resume, load) and gan.evaluate
+on a tiny run."""
 
 import json
 import os
+from pathlib import Path
+import re
+import shutil
+import signal
 
+import jax
 import numpy as np
 import pytest
 
+from conftest import launch_command
+from conftest import wait_for
 from configs import classifier_fashion_mnist
+from configs import default
 from configs import tiny
+from gan import checkpointing
 from gan import data
 from gan import evaluate
+from gan import runs
+from gan import tasks
 from gan import train
 from gan import writers
 from gan.metrics import classifier
 from gan.metrics import train_classifier
+from gan.metrics import evaluation
+from gan.tasks import classifier as classifier_task
+
+REPO = Path(__file__).resolve().parents[1]
+# The tiny classifier of these tests, as --config.* overrides of configs/classifier_fashion_mnist.py
+# (the subprocess test passes the same values on the command line).
+TINY = {"data.random_flip": False, "model.width": 8, "train.batch_size": 64, "train.steps": 60,
+        "train.log_every": 30, "train.checkpoint_every": 30, "eval.every": 30}
 
 
 def with_split(data_config, split):
   config = data_config.copy_and_resolve_references()
   config.split = split
   return config
+
+
+def tiny_config(data_dir, **overrides):
+  return default.apply_overrides(classifier_fashion_mnist.get_config(),
+                                 {"data.dir": data_dir, **TINY, **overrides})
+
+
+def assert_states_equal(a, b):
+  for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=jax.tree_util.keystr(path))
 
 
 @pytest.fixture(scope="module")
@@ -38,40 +68,108 @@ def bars_dir(tmp_path_factory, write_idx):
 
 @pytest.fixture(scope="module")
 def trained_classifier(tmp_path_factory, bars_dir):
-  config = classifier_fashion_mnist.get_config()
-  config.data.dir = bars_dir
-  config.data.random_flip = False
-  config.model.width = 8
-  config.train.batch_size = 64
-  config.train.steps = 60
-  config.train.log_every = 30
+  """60 uninterrupted steps of the tiny classifier: (workdir, config, final state, load's meta)."""
+  config = tiny_config(bars_dir)
   workdir = str(tmp_path_factory.mktemp("classifier"))
-  return workdir, config, train_classifier.train_and_evaluate(config, workdir)
+  state = train.train_and_evaluate(config, workdir)
+  return workdir, config, state, train_classifier.load(workdir)[2]
 
 
 @pytest.mark.slow
 def test_classifier_learns_saves_and_loads(trained_classifier):
-  workdir, config, meta = trained_classifier
-  assert meta["test_accuracy"] >= 0.9, meta["test_accuracy"]
-  assert meta["class_names"][7] == "Sneaker"
-  model, variables, loaded_meta = train_classifier.load(workdir)
-  assert loaded_meta["test_accuracy"] == meta["test_accuracy"]
+  workdir, config, state, meta = trained_classifier
+  assert meta["test_accuracy"] >= 0.9, meta["test_accuracy"]   # chance: 0.1
+  assert meta["test_examples"] == 200 and meta["step"] == 60
+  assert meta["class_names"][7] == "Sneaker" and meta["config"]["task"] == "classifier"
+  model, variables, _ = train_classifier.load(workdir)
+  assert_states_equal(variables, train_classifier.variables_of(state))
   test_set = data.load_dataset(with_split(config.data, "test"))
   assert train_classifier.evaluate(model, variables, test_set) == meta["test_accuracy"]
   logits, features = train_classifier.predict(model, variables,
                                               train_classifier.to_model_input(test_set.images[:5]))
   assert logits.shape == (5, 10) and features.shape == (5, classifier.FEATURE_DIM)
   assert np.all(features >= 0)                       # ReLU features
+  # Evaluated at steps 30 and 60 (eval.every, the end); the best by test error is kept apart.
+  evals = [r for r in writers.read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "eval/test_accuracy" in r]
+  assert [r["step"] for r in evals] == [30, 60]
+  assert evals[-1]["eval/test_accuracy"] == meta["test_accuracy"]
+  np.testing.assert_allclose(evals[-1]["eval/test_error"], 1 - meta["test_accuracy"])
+  assert os.listdir(os.path.join(workdir, "best_checkpoint")) == [
+      str(min(evals, key=lambda r: r["eval/test_error"])["step"])]
+  # Any run opens the same way.
+  restored_config, restored, _ = tasks.restore(workdir)
+  assert restored_config.task == "classifier"
+  assert_states_equal(restored, state)
 
 
-def test_load_without_checkpoint_says_how_to_train(tmp_path):
-  with pytest.raises(FileNotFoundError, match="gan.metrics.train_classifier"):
+def launch_alias(args, log_path):
+  """The former command `python -m gan.metrics.train_classifier ARGS` (an alias of gan.main)."""
+  return launch_command("gan.metrics.train_classifier", args, log_path)
+
+
+@pytest.mark.slow
+def test_sigterm_mid_run_then_resume_ends_with_the_uninterrupted_weights(trained_classifier, bars_dir, tmp_path):
+  """SIGTERM to the training program mid-run: it saves the current step and exits 0; training again
+  resumes there (same batches, same dropout keys) and ends with exactly the uninterrupted weights."""
+  _, config, uninterrupted, meta = trained_classifier
+  workdir = tmp_path / "run"
+  overrides = {**TINY, "data.dir": bars_dir, "train.log_every": 2}
+  proc = launch_alias(["--config", "configs/classifier_fashion_mnist.py", "--workdir", str(workdir),
+                       *[f"--config.{k}={v}" for k, v in overrides.items()]], tmp_path / "run.log")
+  wait_for(lambda: (workdir / "metrics.jsonl").exists()
+           and any("loss" in r for r in writers.read_jsonl(workdir / "metrics.jsonl")))
+  proc.send_signal(signal.SIGTERM)
+  assert proc.wait(timeout=300) == 0, (tmp_path / "run.log").read_text()[-3000:]
+  log = (tmp_path / "run.log").read_text()
+  stopped = int(re.search(r"Stopped at step (\d+) after a signal", log).group(1))
+  assert 2 <= stopped < 60 and str(stopped) in os.listdir(workdir / "checkpoints")
+  with pytest.raises(runs.RunError, match=f"stopped at step {stopped} of 60 before its test accuracy"):
+    train_classifier.load(str(workdir))
+  state = train.train_and_evaluate(default.apply_overrides(config, {"train.log_every": 2}), str(workdir))
+  assert int(state.step) == 60
+  assert_states_equal(state, uninterrupted)
+  assert train_classifier.load(str(workdir))[2]["test_accuracy"] == meta["test_accuracy"]
+
+
+def test_checkpoint_of_another_width_is_refused(trained_classifier, bars_dir, tmp_path):
+  workdir = tmp_path / "run"
+  shutil.copytree(trained_classifier[0], workdir)
+  with pytest.raises(checkpointing.CheckpointMismatchError, match="model.width: checkpoint 8 vs config 16"):
+    train.train_and_evaluate(tiny_config(bars_dir, **{"model.width": 16, "train.steps": 90}), str(workdir))
+  assert sorted(os.listdir(workdir / "checkpoints")) == ["30", "60"]
+
+
+def test_load_without_a_run_says_how_to_train(tmp_path):
+  with pytest.raises(runs.RunError, match="No classifier checkpoint in .*Train one with: python -m gan.main "
+                                          "--config configs/classifier_fashion_mnist.py"):
     train_classifier.load(str(tmp_path))
+  os.makedirs(tmp_path / "checkpoints" / "3000")       # the layout of the former private trainer
+  with pytest.raises(runs.RunError, match="saved by an older version"):
+    train_classifier.load(str(tmp_path))
+
+
+@pytest.mark.parametrize("override,message", [
+    ({"eval.every": 0}, "eval.every must be > 0 for task 'classifier'"),
+    ({"model.dropout": 1.0}, r"model.dropout must be in \[0, 1\), got 1.0"),
+    ({"optimizer.lr": 0.0}, "optimizer.lr must be positive, got 0.0"),
+])
+def test_bad_classifier_config_values(override, message):
+  with pytest.raises(runs.ConfigError, match=message):
+    train.check_config(default.apply_overrides(classifier_fashion_mnist.get_config(), override))
+
+
+@pytest.mark.slow
+def test_fit_in_memory_is_the_task_step_over_the_task_batches(trained_classifier):
+  """`fit` (the trainer of the classification accuracy score) gives exactly the shared loop's weights."""
+  _, config, state, _ = trained_classifier
+  model, variables = classifier_task.fit(config, data.load_dataset(config.data))
+  assert model == train_classifier.make_model(config)
+  assert_states_equal(variables, train_classifier.variables_of(state))
 
 
 @pytest.mark.slow
 def test_evaluate_tiny_run(tmp_path, bars_dir, trained_classifier):
-  classifier_dir = trained_classifier[0]
+  classifier_dir, _, _, classifier_meta = trained_classifier
   config = tiny.get_config()
   config.data.dir = bars_dir
   config.model.conditional = True
@@ -96,7 +194,7 @@ def test_evaluate_tiny_run(tmp_path, bars_dir, trained_classifier):
   # CAS: a classifier trained on 256 generated images only, tested on real; the floor is the
   # domain classifier's own test accuracy (trained on real data).
   assert 0 <= model["classification_accuracy_score"] <= 1
-  assert floor["classification_accuracy_score"] == trained_classifier[2]["test_accuracy"]
+  assert floor["classification_accuracy_score"] == classifier_meta["test_accuracy"]
   # Real features are cached once per split and reused (same numbers on a second evaluation).
   cached = sorted(os.listdir(os.path.join(classifier_dir, "reference_features")))
   assert len(cached) == 2 and all("-domain-32px" in name for name in cached)
@@ -107,7 +205,7 @@ def test_evaluate_tiny_run(tmp_path, bars_dir, trained_classifier):
 
 @pytest.mark.slow
 def test_perceptual_distance_in_domain_features(trained_classifier, bars_dir):
-  workdir, config, _ = trained_classifier
+  workdir, config, _, _ = trained_classifier
   model, variables, _ = train_classifier.load(workdir)
   test_set = data.load_dataset(with_split(config.data, "test"))
   x = train_classifier.to_model_input(test_set.images[:8])
@@ -126,9 +224,9 @@ def test_evaluate_refuses_a_classifier_of_other_channels(tmp_path, monkeypatch):
   import ml_collections
   os.makedirs(tmp_path / "checkpoints")
   meta = {"config": {"data": {"channels": 1, "name": "fashion_mnist"}}}
-  monkeypatch.setattr(evaluate.train_classifier, "load", lambda d: (None, None, meta))
+  monkeypatch.setattr(evaluation.train_classifier, "load", lambda d: (None, None, meta))
   rgb = ml_collections.ConfigDict({"channels": 3, "name": "products_photo"})
   with pytest.raises(ValueError, match="trained on 1-channel fashion_mnist images, but the run generates "
                                        "3-channel products_photo images: pass --classifier"):
-    evaluate.check_classifier_matches(str(tmp_path), rgb)
-  evaluate.check_classifier_matches(str(tmp_path), ml_collections.ConfigDict({"channels": 1, "name": "x"}))
+    evaluation.check_classifier_matches(str(tmp_path), rgb)
+  evaluation.check_classifier_matches(str(tmp_path), ml_collections.ConfigDict({"channels": 1, "name": "x"}))

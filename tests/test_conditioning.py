@@ -4,6 +4,8 @@ them, and sampling from a user's attribute profile or a caption."""
 import numpy as np
 import pytest
 
+from configs import default
+from configs import text_encoder_fashion_mnist
 from configs import tiny
 from gan import attributes
 from gan import conditioning
@@ -68,11 +70,15 @@ def test_train_and_sample_from_an_attribute_profile(tmp_path, data_dir):
 
 def test_text_conditioned_run_samples_from_free_text(tmp_path, data_dir):
   config = config_for(data_dir, "text", 8, str(tmp_path / "encoder"))
+  # The text encoder first: a run of task "text_encoder" on the same data (4 steps, no held-out split).
+  encoder_config = default.apply_overrides(text_encoder_fashion_mnist.get_config(), {
+      "data.dir": data_dir, "model.embed_dim": 8, "model.width": 16, "model.num_layers": 1,
+      "model.num_heads": 2, "model.image_width": 8, "train.steps": 4, "train.batch_size": 32,
+      "eval.every": 0})
+  encoder_state = train.train_and_evaluate(encoder_config, config.data.text_encoder_dir)
   dataset = data.load_dataset(config.data)
   captions = conditioning.dataset_captions(dataset)
-  conditioner = text.train_text_encoder(captions, dataset.images, embed_dim=8, steps=20, batch_size=32,
-                                        width=16, num_layers=1, num_heads=2, image_width=8)
-  text.save(conditioner, config.data.text_encoder_dir)
+  conditioner = text.conditioner_of(encoder_config, text.Tokenizer.build(captions), encoder_state.params)
   conditions = conditioning.dataset_conditions(config, dataset)
   np.testing.assert_allclose(conditions[:3], conditioner.embed(captions[:3]), atol=1e-6)
   workdir = str(tmp_path / "run")
@@ -86,7 +92,8 @@ def test_text_conditioned_run_samples_from_free_text(tmp_path, data_dir):
 
 def test_text_condition_without_an_encoder_says_how_to_train_one(data_dir):
   config = config_for(data_dir, "text", 8, "")
-  with pytest.raises(conditioning.ConditionError, match="python -m gan.conditioning"):
+  with pytest.raises(conditioning.ConditionError, match="python -m gan.main --config "
+                                                       "configs/text_encoder_fashion_mnist.py --workdir <dir>"):
     conditioning.dataset_conditions(config, data.load_dataset(config.data))
 
 

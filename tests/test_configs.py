@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import pytest
 
 from gan import models
+from gan import tasks
 from gan import train
 
 CONFIGS = sorted(os.path.splitext(os.path.basename(p))[0]
@@ -16,9 +17,14 @@ CONFIGS = sorted(os.path.splitext(os.path.basename(p))[0]
                  if not p.endswith("__init__.py"))
 
 
-# Not GAN configs: the classifier's, and the enhancement models' (checked in tests/test_enhance.py).
-@pytest.mark.parametrize("name", [c for c in CONFIGS if not c.startswith("classifier_")
-                                  and c != "enhance_products"])
+# Not GAN configs: the classifier's and the text encoder's (below), and those of the enhancement
+# models, the AdaIN decoder and the inversion encoder (checked in tests/test_enhance.py,
+# test_adain.py and test_edit_latent.py).
+AUXILIARY = [c for c in CONFIGS if c.startswith(("classifier_", "text_encoder_"))]
+OTHER_TASKS = ("enhance_products", "adain_products", "inversion_encoder_products")
+
+
+@pytest.mark.parametrize("name", [c for c in CONFIGS if c not in AUXILIARY and c not in OTHER_TASKS])
 def test_config_is_valid_and_builds(name):
   config = importlib.import_module(f"configs.{name}").get_config()
   train.check_config(config)
@@ -39,3 +45,13 @@ def test_model_options_unknown_to_the_architecture_are_rejected():
   config.model.generator = {"w_dim": 64}
   with pytest.raises(ValueError, match="config.model.generator has options \\['w_dim'\\]"):
     models.build(config)
+
+
+@pytest.mark.parametrize("name", AUXILIARY)
+def test_auxiliary_config_is_valid_and_its_state_has_shapes(name):
+  config = importlib.import_module(f"configs.{name}").get_config()
+  train.check_config(config)
+  module = tasks.get(config)
+  assert module is tasks.TASKS[config.task]
+  state = module.abstract_state(config)       # shapes only
+  assert int(jax.tree.reduce(lambda n, s: n + s.size, jax.tree.leaves(state.params), 0)) > 0

@@ -20,8 +20,8 @@ import pytest
 
 from gan import distributed
 from gan import input_pipeline
-from gan import sample
 from gan import writers
+from gan.tasks import generation
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -141,7 +141,7 @@ def test_two_processes_match_one_process_with_four_devices_and_stop_together(tmp
   one = launch([*common, f"--workdir={reference}", f"--config.train.steps={stopped}"], devices=4,
                log_path=tmp_path / "reference.log")
   assert one.wait(timeout=300) == 0, (tmp_path / "reference.log").read_text()[-3000:]
-  _, _, two_state, _ = sample.load_run(str(workdir))
-  _, _, one_state, _ = sample.load_run(str(reference))
+  _, _, two_state, _ = generation.load(str(workdir))
+  _, _, one_state, _ = generation.load(str(reference))
   assert int(two_state.step) == int(one_state.step) == stopped
   leaves_close(two_state, one_state, rtol=2e-4, atol=2e-5)

@@ -1,6 +1,9 @@
-"""gan.edit's GAN-inversion ops on a tiny StyleGAN run: --op invert and --op direction."""
+"""gan.edit's GAN-inversion ops on a tiny StyleGAN run: --op invert and --op direction; the
+inversion encoder of that run (task "inversion_encoder"): resume after SIGTERM, load, gan.edit."""
 
+import json
 import os
+import shutil
 
 import jax
 import numpy as np
@@ -8,15 +11,23 @@ from PIL import Image
 import pytest
 
 from configs import default
+from configs import inversion_encoder_products
 from configs import stylegan_products
+from gan import checkpointing
+from gan import cli
 from gan import edit
-from gan import sample
 from gan import sampling
+from gan import runs
+from gan import tasks
 from gan import train
 from gan.editing import directions
 from gan.editing import inversion
 from gan.metrics import image as image_metrics
+from gan.tasks import generation
 from test_translation import write_products
+
+# The encoder's resume test compiles the programs of the run it resumes again (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("persistent_compilation_cache")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +45,7 @@ def stylegan_run(tmp_path_factory):
       "train.sample_every": 2, "sample.grid_rows": 2, "sample.grid_columns": 2, "eval.classifier_dir": "",
       "reg.r1_gamma": 0.0, "reg.diff_augment": ""})   # a smaller train step to compile
   train.train_and_evaluate(config, str(workdir))
-  _, generator, state, _ = sample.load_run(str(workdir))
+  _, generator, state, _ = generation.load(str(workdir))
   variables = {"params": state.ema_g_params, "batch_stats": state.g_batch_stats}
   ws = directions.sample_w(generator, variables, jax.random.PRNGKey(3), 500)
   found = directions.pca_directions(directions.fit_pca(ws, 4), 4)
@@ -48,7 +59,7 @@ def stylegan_run(tmp_path_factory):
 
 def run_edit(args, capsys):
   capsys.readouterr()
-  code = edit.main([str(a) for a in args])
+  code = cli.call(edit.define_flags, edit.main, [str(a) for a in args])
   out = capsys.readouterr()
   return code, out.out, out.err
 
@@ -82,7 +93,7 @@ def test_invert_reconstructs_the_generators_own_image_and_saves_the_latent(style
   # Without inversion (the mean w) the image is far; after 200 W+ steps it is close.
   psnr = float(image_metrics.psnr(reconstruction[None], target[None], data_range=2.0)[0])
   assert psnr > 25.0, psnr
-  assert np.load(tmp_path / "w.npy").shape == (sample.load_run(str(workdir))[1].num_ws, 16)
+  assert np.load(tmp_path / "w.npy").shape == (generation.load(str(workdir))[1].num_ws, 16)
 
 
 def test_direction_strength_zero_is_the_inversion_and_strength_moves_along_it(stylegan_run, tmp_path, capsys):
@@ -140,7 +151,7 @@ def test_weighted_reconstruction_loss_by_hand():
 def test_masked_inversion_ignores_the_hole_keeps_the_rest_and_fills_it(stylegan_run):
   from gan.editing import inpaint
   workdir, _ = stylegan_run
-  _, generator, state, _ = sample.load_run(str(workdir))
+  _, generator, state, _ = generation.load(str(workdir))
   variables = {"params": state.ema_g_params, "batch_stats": state.g_batch_stats}
   truth = read(workdir / "own.png")
   hole = np.zeros((16, 16, 1), np.float32)
@@ -177,3 +188,74 @@ def test_cli_inpaint_by_inversion_keeps_unmasked_pixels(stylegan_run, tmp_path, 
   code, _, err = run_edit(["--op", "inpaint", "--method", "magic", "--workdir", workdir, "--image",
                            workdir / "own.png", "--box", "4,4,12,12", "--out", tmp_path / "g.png"], capsys)
   assert code == 1 and "Unknown --method 'magic' for inpaint; valid: model, inversion" in err, err
+
+
+# --- The inversion encoder: task "inversion_encoder" through the shared loop --------------------
+
+
+def encoder_config(generator_workdir, steps=6, **overrides):
+  """A tiny encoder of `generator_workdir` on its own photos: logs every 2 steps, checkpoints,
+  samples and evaluation (4 held-out photos) every 3."""
+  return default.apply_overrides(inversion_encoder_products.get_config(), {
+      "encoder.generator_workdir": str(generator_workdir), "data.dir": runs.load_config(str(generator_workdir)).data.dir,
+      "data.image_size": 16, "encoder.width": 8, "encoder.hidden": 32, "encoder.perceptual": "none",
+      "encoder.stats_samples": 500, "train.steps": steps, "train.batch_size": 8, "train.log_every": 2,
+      "train.checkpoint_every": 3, "train.sample_every": 3, "eval.every": 3, "eval.num_images": 4,
+      "sample.grid_rows": 2, **overrides})
+
+
+@pytest.fixture(scope="module")
+def encoder_run(stylegan_run, tmp_path_factory):
+  """A 6-step encoder of the StyleGAN run, in a workdir of its own: (workdir, final EncoderState)."""
+  workdir = tmp_path_factory.mktemp("encoder")
+  return workdir, train.train_and_evaluate(encoder_config(stylegan_run[0]), str(workdir))
+
+
+def test_the_encoder_run_records_its_generator_and_gan_edit_starts_from_it(stylegan_run, encoder_run, tmp_path,
+                                                                         capsys):
+  workdir, state = encoder_run
+  trained, meta = inversion.load_encoder(str(workdir))
+  jax.tree.map(np.testing.assert_array_equal, trained.params, jax.device_get(state.params))
+  _, restored, _ = tasks.restore(str(workdir))         # opened like a run of any task
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(restored), jax.device_get(state))
+  _, generator, _, _ = generation.load(str(stylegan_run[0]))
+  config = runs.load_config(str(workdir))
+  assert (config.encoder.num_ws, config.encoder.w_dim) == (generator.num_ws, 16)
+  assert config.encoder.generator_step == 2 and meta["step"] == 6
+  assert meta["eval"]["step"] == 6 and meta["eval"]["neg_psnr"] == -meta["eval"]["psnr"]
+  grid = np.asarray(Image.open(workdir / "samples" / "step_000006.png"))
+  assert grid.shape == (2 * 18 + 2, 2 * 18 + 2, 3)     # photo | reconstruction, 2 photos
+  # In <StyleGAN run>/encoder, gan.edit starts from the encoder's guess: 0 projection steps keep it.
+  run = tmp_path / "stylegan"
+  shutil.copytree(stylegan_run[0], run)
+  shutil.copytree(workdir, run / "encoder")
+  code, _, err = run_edit(["--op", "invert", "--workdir", run, "--image", run / "own.png", "--steps", 0,
+                           "--save-latent", tmp_path / "w.npy", "--out", tmp_path / "inv.png"], capsys)
+  assert code == 0, err
+  np.testing.assert_allclose(np.load(tmp_path / "w.npy"), inversion.encode(trained, read(run / "own.png")[None])[0],
+                             atol=1e-5)
+  with pytest.raises(FileNotFoundError, match="configs/inversion_encoder_products.py"):
+    inversion.load_encoder(str(tmp_path / "none"))
+
+
+def test_the_encoder_stopped_by_sigterm_and_rerun_ends_with_the_uninterrupted_weights(stylegan_run, encoder_run,
+                                                                                      tmp_path, preempted):
+  stopped, resumed = preempted(encoder_config(stylegan_run[0]), tmp_path, "latent")
+  # SIGTERM while step 2's losses were logged: the run saved step 3 and stopped.
+  assert int(stopped.step) == 3 and int(resumed.step) == 6
+  assert sorted(int(s) for s in os.listdir(tmp_path / "checkpoints")) == [3, 6]
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed), jax.device_get(encoder_run[1]))
+
+
+def test_the_encoder_refuses_other_shapes_and_a_generator_that_trained_on(stylegan_run, encoder_run, tmp_path):
+  workdir, _ = encoder_run
+  with pytest.raises(checkpointing.CheckpointMismatchError, match="encoder.width: checkpoint 8 vs config 16"):
+    train.train_and_evaluate(encoder_config(stylegan_run[0], steps=9, **{"encoder.width": 16}), str(workdir))
+  # As if the generator had trained on after the encoder started: its recorded step is older.
+  moved = tmp_path / "encoder"
+  shutil.copytree(workdir, moved)
+  saved = json.loads((moved / "config.json").read_text())
+  saved["encoder"]["generator_step"] = 1
+  (moved / "config.json").write_text(json.dumps(saved))
+  with pytest.raises(runs.ConfigError, match="trained against step 1 of .*now step 2"):
+    train.train_and_evaluate(encoder_config(stylegan_run[0], steps=9), str(moved))

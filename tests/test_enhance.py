@@ -1,11 +1,14 @@
-"""gan/editing/{superres,denoise,inpaint,background,enhance_train}.py and the gan.edit CLI.
+"""gan/editing/{superres,denoise,inpaint,background,enhance_train}.py, task "enhance"
+(gan/tasks/enhance.py) and the gan.edit CLI.
 
 Two tiny models are trained here (a few seconds each after compilation) on synthetic images: an
-x2 super-resolution model that must beat bicubic upsampling and a denoiser that must beat the
-best Gaussian filter, both on held-out images of the same family.
+x2 super-resolution model, a run of the shared loop, that must beat bicubic upsampling (and, stopped
+by SIGTERM and rerun, ends with the same weights), and a denoiser, trained in memory, that must beat
+the best Gaussian filter, both on held-out images of the same family.
 """
 
 import json
+import os
 import re
 
 import jax
@@ -16,13 +19,20 @@ import pytest
 from skimage import filters as sk_filters
 
 from configs import enhance_products
+from gan import checkpointing
+from gan import cli
 from gan import edit
+from gan import runs
+from gan import tasks
+from gan import train
 from gan.editing import background
 from gan.editing import denoise
 from gan.editing import enhance_train
 from gan.editing import inpaint
 from gan.editing import superres
 from gan.metrics import image as image_metrics
+from gan.tasks import auxiliary
+from gan.tasks import enhance
 
 
 def smooth_images(seed: int, num: int, size: int = 32) -> np.ndarray:
@@ -65,8 +75,9 @@ def tiny_config(variant: str, steps: int, **model):
   config.train.steps = steps
   config.train.batch_size = 8
   config.train.crop = 0
-  config.train.g_lr = 3e-3
+  config.optimizer.g_lr = 3e-3
   config.train.log_every = steps
+  config.eval.every = 0
   return config
 
 
@@ -87,12 +98,35 @@ def untrained(variant: str, seed: int = 0, scale_params: float = 0.0, **model):
   return enhance_train.Enhancer(config, task, init(jax.random.PRNGKey(seed)), {})
 
 
+def folder_config(config, folder):
+  """`config` reading the PNGs of `folder` (one class), whole 32x32 images with flips; the loop's
+  logs, checkpoints, samples and evaluation (4 of the images) at small intervals."""
+  config.data.update(source="image_folder", dir=str(folder), image_size=32, max_examples=0)
+  config.train.update(log_every=10, sample_every=30, checkpoint_every=30)
+  config.eval.update(every=30, num_images=4)
+  config.sample.grid_rows = 3
+  return config
+
+
 @pytest.fixture(scope="module")
-def sr_model_dir(tmp_path_factory):
-  """A tiny x2 model trained 60 steps on smooth images, saved like a real run."""
-  config = tiny_config("superres_x2", 60)
-  result = enhance_train.train(config, smooth_images(0, 32))
-  return enhance_train.save(tmp_path_factory.mktemp("sr") / "superres_x2", config, result)
+def sr_data(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("sr_photos")
+  for i, image in enumerate(smooth_images(0, 32)):
+    Image.fromarray(image).save(folder / f"{i:02d}.png")
+  return folder
+
+
+@pytest.fixture(scope="module")
+def sr_run(tmp_path_factory, sr_data):
+  """A tiny x2 model trained 60 steps on smooth images by the shared loop: (workdir, final state)."""
+  workdir = tmp_path_factory.mktemp("sr") / "superres_x2"
+  config = folder_config(tiny_config("superres_x2", 60), sr_data)
+  return workdir, train.train_and_evaluate(config, str(workdir))
+
+
+@pytest.fixture(scope="module")
+def sr_model_dir(sr_run):
+  return sr_run[0]
 
 
 # --- Compositing and background replacement ---------------------------------------------------
@@ -205,17 +239,26 @@ def test_masks_are_binary_and_boxes_are_rectangles():
     inpaint.box_mask(4, 5, (0, 0, 6, 2))
 
 
-def test_batches_crop_aligned_windows_and_flip_both_images_alike():
-  images = np.arange(2 * 16 * 16 * 3, dtype=np.int64).reshape(2, 16, 16, 3).astype(np.uint8)
+def test_batches_crop_aligned_windows_flip_both_images_alike_and_depend_only_on_the_step():
+  images = np.arange(4 * 16 * 16 * 3, dtype=np.int64).reshape(4, 16, 16, 3).astype(np.uint8)
   aux = 255 - images
-  for clean, other in enhance_train._batches(images, aux, 4, 3, seed=0, flip=True, crop=8):
-    assert clean.shape == (4, 8, 8, 3)
-    np.testing.assert_array_equal(other, 255 - clean)      # same window, same flip
+  kwargs = dict(global_batch_size=4, seed=0, random_flip=True, crop=8)
+  stream = enhance.batches(images, aux, **kwargs)
+  first = [next(stream) for _ in range(6)]
+  for batch in first:
+    clean = np.rint((batch["clean"] + 1) * 127.5)
+    assert clean.shape == (4, 8, 8, 3) and batch["aux"].shape == (4, 8, 8, 3)
+    np.testing.assert_allclose(batch["aux"], -batch["clean"], atol=1e-6)   # same window, same flip
     for crop in clean:
-      hits = [(i, y, x) for i in range(2) for y in (0, 8) for x in (0, 8)
+      hits = [(i, y, x) for i in range(4) for y in (0, 8) for x in (0, 8)
               if np.array_equal(images[i, y:y + 8, x:x + 8], crop)
               or np.array_equal(images[i, y:y + 8, x:x + 8, :][:, ::-1], crop)]
       assert hits
+  # The batch of step 4 is the same whether the stream starts at 0 or at 4 (a resumed run).
+  resumed = next(enhance.batches(images, aux, start_step=4, **kwargs))
+  np.testing.assert_array_equal(resumed["clean"], first[4]["clean"])
+  assert not np.array_equal(first[4]["clean"], first[5]["clean"])
+  assert set(next(enhance.batches(images, None, **kwargs))) == {"clean"}
 
 
 # --- Models ---------------------------------------------------------------------------------------
@@ -262,8 +305,8 @@ def test_trained_superres_beats_bicubic_on_held_out_images(sr_model_dir):
 
 def test_trained_denoiser_beats_the_best_gaussian_filter():
   config = tiny_config("denoise_gaussian", 100, width=16, num_blocks=2)
-  result = enhance_train.train(config, rectangle_images(0, 64))
-  model = enhance_train.Enhancer(config, enhance_train.get_task(config), result.params, {})
+  model = enhance.fit(config, rectangle_images(0, 64))      # in memory, the task's own step
+  assert model.meta["step"] == 100
   clean = enhance_train.to_float(rectangle_images(1, 16))
   noisy = np.asarray(denoise.add_gaussian_noise(jax.random.PRNGKey(5), clean, 0.1))
   best_sigma, best_gaussian = denoise.tune_baseline(denoise.gaussian_filter, noisy, clean, "sigma",
@@ -277,28 +320,73 @@ def test_trained_denoiser_beats_the_best_gaussian_filter():
   assert learned > best_gaussian + 0.5, (learned, best_gaussian)
 
 
-def test_save_load_round_trip_and_errors(sr_model_dir, tmp_path):
-  model = enhance_train.load(sr_model_dir)
-  meta = json.loads((sr_model_dir / enhance_train.CONFIG_FILE).read_text())
-  assert meta["task"] == "superres" and meta["info"]["steps"] == 60
-  assert meta["info"]["perceptual_loss"] == "none" and meta["info"]["adversarial"] == "off"
-  assert superres.scale_of(model) == 2
+def test_the_run_writes_samples_evaluations_and_loads(sr_run, tmp_path):
+  workdir, state = sr_run
+  model = enhance_train.load(workdir)
+  assert model.meta["step"] == 60 == int(state.step) and superres.scale_of(model) == 2
+  jax.tree.map(np.testing.assert_array_equal, model.params, jax.device_get(state.g_params))
+  _, restored, _ = tasks.restore(str(workdir))         # opened like a run of any task
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(restored), jax.device_get(state))
+  assert state.d_params == {}                          # adversarial_weight 0: no discriminator
+  config = json.loads((workdir / "config.json").read_text())
+  assert config["task"] == "enhance" and config["enhance"]["kind"] == "superres"
+  assert sorted(os.listdir(workdir / "samples")) == ["step_000030.png", "step_000060.png"]
+  grid = np.asarray(Image.open(workdir / "samples" / "step_000060.png"))
+  assert grid.shape == (3 * 34 + 2, 3 * 34 + 2, 3)     # degraded | restored | original, 3 photos
+  evaluation = model.meta["eval"]
+  assert evaluation["step"] == 60 and evaluation["neg_psnr"] == -evaluation["psnr"] > -60
+  assert 0 < evaluation["ssim"] <= 1
+  assert os.listdir(workdir / "best_checkpoint")
   with pytest.raises(ValueError, match="holds a 'superres' model, not a 'denoise' one"):
-    enhance_train.load(sr_model_dir, "denoise")
-  with pytest.raises(FileNotFoundError, match="python -m gan.editing.enhance_train"):
+    enhance_train.load(workdir, "denoise")
+  with pytest.raises(FileNotFoundError, match="python -m gan.main --config configs/enhance_products.py:inpaint"):
     enhance_train.load(tmp_path / "nothing", "inpaint")
 
 
-def test_check_config_lists_the_problems():
+def test_stopped_by_sigterm_and_rerun_it_ends_with_the_uninterrupted_weights(sr_run, sr_data, tmp_path,
+                                                                             preempted):
+  config = folder_config(tiny_config("superres_x2", 60), sr_data)
+  stopped, resumed = preempted(config, tmp_path, "pixel")
+  # SIGTERM while step 10's losses were logged: the run saved step 11 and stopped.
+  assert int(stopped.step) == 11 and int(resumed.step) == 60
+  assert sorted(int(s) for s in os.listdir(tmp_path / "checkpoints")) == [11, 30, 60]
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed), jax.device_get(sr_run[1]))
+
+
+def test_a_config_of_other_shapes_is_refused(sr_run, sr_data):
+  workdir, _ = sr_run
+  config = folder_config(tiny_config("superres_x2", 80, width=16), sr_data)
+  with pytest.raises(checkpointing.CheckpointMismatchError, match="model.width: checkpoint 8 vs config 16"):
+    train.train_and_evaluate(config, str(workdir))
+  assert sorted(int(s) for s in os.listdir(workdir / "checkpoints")) == [30, 60]
+
+
+def test_config_problems_are_listed_and_refused_before_training(tmp_path):
   config = enhance_products.get_config("denoise_jpeg")
   config.train.crop = 12
   config.loss.adversarial = "nope"
-  with pytest.raises(ValueError, match="train.crop must be 0.*Unknown loss.adversarial 'nope'"):
-    enhance_train.check_config(config)
-  with pytest.raises(ValueError, match="Unknown enhancement task 'sharpen'"):
+  config.denoise.jpeg_quality = 0
+  problems = enhance_train.config_problems(config)
+  assert len(problems) == 3 and "train.crop must be 0" in problems[1] and "quality" in problems[0]
+  assert "Unknown loss.adversarial 'nope'" in problems[2]
+  with pytest.raises(runs.ConfigError, match="(?s)quality.*train.crop must be 0.*Unknown loss.adversarial"):
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run" / "config.json").exists()
+  with pytest.raises(ValueError, match="Unknown enhancement variant 'sharpen'"):
     enhance_products.get_config("sharpen")
-  for variant in enhance_products.TASKS:
-    enhance_train.check_config(enhance_products.get_config(variant))
+  for variant in enhance_products.VARIANTS:
+    assert train.loop_config_problems(enhance_products.get_config(variant)) == []
+    assert enhance_train.config_problems(enhance_products.get_config(variant)) == []
+
+
+def test_auto_choices_are_resolved_once_per_run(tmp_path):
+  config = enhance_products.get_config("superres_x2")
+  assert auxiliary.recorded(config, str(tmp_path), "loss.perceptual") == "auto"      # no run yet
+  (tmp_path / "config.json").write_text(json.dumps({"loss": {"perceptual": "random"}}))
+  assert auxiliary.recorded(config, str(tmp_path), "loss.perceptual") == "random"    # the run's choice
+  config.loss.perceptual = "none"
+  assert auxiliary.recorded(config, str(tmp_path), "loss.perceptual") == "none"      # asked for explicitly
+  assert enhance_train.resolve_perceptual("auto", tmp_path / "no_classifier") == "random"
 
 
 # --- Command line -----------------------------------------------------------------------------
@@ -316,15 +404,20 @@ def photo_files(tmp_path_factory):
   return root
 
 
+def run_cli(argv) -> int:
+  """`python -m gan.edit ARGV` in-process: the exit code."""
+  return cli.call(edit.define_flags, edit.main, argv)
+
+
 def test_cli_background_and_batch_superres(photo_files, sr_model_dir, tmp_path, capsys):
   out = tmp_path / "new.png"
-  assert edit.main(["--op", "background", "--image", str(photo_files / "shoe.png"),
-                    "--background", "#00ff00", "--out", str(out)]) == 0
+  assert run_cli(["--op", "background", "--image", str(photo_files / "shoe.png"),
+                  "--background", "#00ff00", "--photo-background", "white", "--out", str(out)]) == 0
   result = np.asarray(Image.open(out))
   np.testing.assert_array_equal(result[2, 2], [0, 255, 0])          # backdrop replaced
   np.testing.assert_array_equal(result[24, 24], [150, 20, 30])      # product kept
-  assert edit.main(["--op", "superres", "--workdir", str(sr_model_dir), "--scale", "2",
-                    "--image", str(photo_files / "photos"), "--out", str(tmp_path / "big")]) == 0
+  assert run_cli(["--op", "superres", "--workdir", str(sr_model_dir), "--scale", "2",
+                  "--image", str(photo_files / "photos"), "--out", str(tmp_path / "big")]) == 0
   assert sorted(p.name for p in (tmp_path / "big").iterdir()) == ["p0.png", "p1.png"]
   assert Image.open(tmp_path / "big" / "p0.png").size == (32, 32)
   assert "Wrote" in capsys.readouterr().out
@@ -342,6 +435,7 @@ def test_cli_background_and_batch_superres(photo_files, sr_model_dir, tmp_path, 
     (["--op", "inpaint", "--box", "1,2,3"], "four integers"),
     (["--op", "background", "--background", "gradient:#fff"], "gradient:TOP,BOTTOM"),
     (["--op", "background", "--out", "x.jpg"], "must end in .png"),
+    (["--op", "background", "--feather", "soft"], "flag --feather=soft: could not convert string to float"),
 ])
 def test_cli_errors_are_one_line_and_exit_1(args, message, photo_files, sr_model_dir, tmp_path,
                                             capsys, monkeypatch):
@@ -353,7 +447,25 @@ def test_cli_errors_are_one_line_and_exit_1(args, message, photo_files, sr_model
     args += ["--image", str(photo_files / "shoe.png")]
   if "--out" not in args:
     args += ["--out", str(tmp_path / "out.png")]
-  assert edit.main(args) == 1
+  assert run_cli(args) == 1
   err = capsys.readouterr().err
   assert err.startswith("error: ") and err.count("\n") == 1
   assert re.search(message, err), err
+
+
+def test_vgg_feature_loss_is_the_relu2_2_feature_mse_of_vgg16():
+  """loss.perceptual = "vgg16": per image, the mean squared difference of VGG16 relu2_2 features."""
+  from gan import weights  # pylint: disable=g-import-not-at-top
+  from gan.style import vgg  # pylint: disable=g-import-not-at-top
+  if not weights.is_present("vgg16"):
+    pytest.skip("VGG16 weights not fetched: python -m gan.weights fetch vgg16")
+  rng = np.random.default_rng(0)
+  a = jnp.asarray(rng.uniform(-1, 1, (2, 16, 16, 3)), jnp.float32)
+  b = jnp.asarray(rng.uniform(-1, 1, (2, 16, 16, 3)), jnp.float32)
+  perceptual = enhance_train.make_perceptual("vgg16")
+  assert perceptual.name == "vgg16(relu2_2)"
+  got = np.asarray(perceptual.distance(a, b))
+  extractor = vgg.vgg16_extractor()
+  fa, fb = (np.asarray(extractor.apply(x, ("relu2_2",))["relu2_2"], np.float64) for x in (a, b))
+  np.testing.assert_allclose(got, ((fa - fb) ** 2).mean(axis=(1, 2, 3)), rtol=1e-5)
+  np.testing.assert_allclose(np.asarray(perceptual.distance(a, a)), 0.0, atol=1e-7)

@@ -10,8 +10,6 @@ import random
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import time
 
 import jax
@@ -20,14 +18,16 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint._src.handlers import json_checkpoint_handler
 import pytest
 
+from conftest import launch_command
+from conftest import wait_for
 from configs import default
 from configs import tiny
 from gan import checkpointing
 from gan import main
-from gan import recovery
-from gan import sample
 from gan import train
 from gan import writers
+from gan.tasks import generation
+from gan import runs
 
 REPO = Path(__file__).resolve().parents[1]
 TMP_SUFFIX = ".orbax-checkpoint-tmp"
@@ -63,10 +63,10 @@ def run(tmp_path, template):
 def restore(workdir, target, writer=True):
   """(state, meta) of the newest readable checkpoint, restored as the training run (writer=True,
   moving unreadable ones aside) or `gan.sample` (writer=False) does."""
-  config = sample.load_config(str(workdir))
+  config = runs.load_config(str(workdir))
   manager = checkpointing.make_manager(str(workdir), 10, writer=writer)
   try:
-    return checkpointing.restore_latest(manager, target, checkpointing.shape_signature(config),
+    return checkpointing.restore_latest(manager, target, generation.shape_signature(config),
                                         move_aside_unreadable=writer)
   finally:
     manager.close()
@@ -203,23 +203,12 @@ def test_sigint_saves_a_checkpoint_at_the_current_step_and_stops(run, tiny_data_
   # Resumed at 4; interrupted while step 6's losses were logged; stops (and saves) after step 7.
   assert int(state.step) == 7
   assert steps_in(run / "checkpoints") == [4, 7]
-  _, _, restored, _ = sample.load_run(str(run))
+  _, _, restored, _ = generation.load(str(run))
   assert_states_equal(state, restored)
 
 
 def launch(args, log_path):
-  """`python -m gan.main ARGS` on one CPU device, stderr (the absl log) to `log_path` (a pipe could fill)."""
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1", JAX_PLATFORMS="cpu")
-  with open(log_path, "w") as log:
-    return subprocess.Popen([sys.executable, "-m", "gan.main", *args], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=log)
-
-
-def wait_for(predicate, timeout=180.0):
-  deadline = time.time() + timeout
-  while time.time() < deadline and not predicate():
-    time.sleep(0.02)
-  assert predicate(), "timed out"
+  return launch_command("gan.main", args, log_path)
 
 
 @pytest.mark.slow
@@ -249,7 +238,7 @@ def test_sigterm_to_the_program_during_setup_and_mid_run_exits_cleanly(run, tiny
   log = (tmp_path / "run.log").read_text()
   stopped = int(re.search(r"Stopped at step (\d+) after a signal", log).group(1))
   assert stopped >= 5 and steps_in(run / "checkpoints") == [4, stopped]
-  _, _, state, meta = sample.load_run(str(run))
+  _, _, state, meta = generation.load(str(run))
   assert int(state.step) == stopped and meta["data_position"] == stopped
 
 
@@ -317,7 +306,7 @@ def test_kill9_at_random_moments_resumes_from_the_last_complete_checkpoint(tmp_p
 
 
 def test_rollback_policy_logic(tmp_path, monkeypatch, tiny_data_dir):
-  """recovery.train_and_evaluate with a stand-in for training that fails a given number of times."""
+  """train.train_and_evaluate with a stand-in for training that fails a given number of times."""
   calls = []
 
   def fake_training(fail_times):
@@ -330,31 +319,31 @@ def test_rollback_policy_logic(tmp_path, monkeypatch, tiny_data_dir):
 
   config = tiny_config(tiny_data_dir, **{"train.on_non_finite": "rollback", "train.max_rollbacks": 2,
                                          "optimizer.g_lr": 1e-3, "optimizer.d_lr": 4e-3})
-  monkeypatch.setattr(train, "train_and_evaluate", fake_training(2))
-  assert recovery.train_and_evaluate(config, str(tmp_path)) == "state"
+  monkeypatch.setattr(train, "train_once", fake_training(2))
+  assert train.train_and_evaluate(config, str(tmp_path)) == "state"
   np.testing.assert_allclose(calls, [(1e-3, 4e-3), (5e-4, 2e-3), (2.5e-4, 1e-3)])
-  records = recovery.read_rollbacks(str(tmp_path))
+  records = train.read_rollbacks(str(tmp_path))
   assert [(r["rollback"], r["lr_scale"], r["resumed_from_step"]) for r in records] == [(1, 0.5, None),
                                                                                        (2, 0.25, None)]
   assert records[1]["optimizer.d_lr"] == pytest.approx(1e-3) and "Non-finite d_loss at step 2" in records[1]["error"]
 
   calls.clear()     # a later start of the run keeps the lowered rates
-  monkeypatch.setattr(train, "train_and_evaluate", fake_training(0))
-  recovery.train_and_evaluate(config, str(tmp_path))
+  monkeypatch.setattr(train, "train_once", fake_training(0))
+  train.train_and_evaluate(config, str(tmp_path))
   np.testing.assert_allclose(calls, [(2.5e-4, 1e-3)])
 
   calls.clear()     # the cap: 2 rollbacks already used
-  monkeypatch.setattr(train, "train_and_evaluate", fake_training(None))
+  monkeypatch.setattr(train, "train_once", fake_training(None))
   with pytest.raises(train.NonFiniteLossError, match=r"Gave up after 2 rollback\(s\) \(train.max_rollbacks=2, "
                                                      r"learning rates now x0.25"):
-    recovery.train_and_evaluate(config, str(tmp_path))
+    train.train_and_evaluate(config, str(tmp_path))
   assert len(calls) == 1
 
   calls.clear()     # "stop" (the default) never retries
   stop_dir = tmp_path / "stop"
   with pytest.raises(train.NonFiniteLossError, match="step 1"):
-    recovery.train_and_evaluate(tiny_config(tiny_data_dir), str(stop_dir))
-  assert len(calls) == 1 and not os.path.exists(stop_dir / recovery.ROLLBACK_LOG)
+    train.train_and_evaluate(tiny_config(tiny_data_dir), str(stop_dir))
+  assert len(calls) == 1 and not os.path.exists(stop_dir / train.ROLLBACK_LOG)
 
 
 @pytest.mark.parametrize("override,message", [
@@ -363,8 +352,8 @@ def test_rollback_policy_logic(tmp_path, monkeypatch, tiny_data_dir):
     ({"train.max_rollbacks": -1}, "train.max_rollbacks must be an int >= 0, got -1"),
 ])
 def test_bad_fault_config_values(override, message, tiny_data_dir):
-  with pytest.raises(train.ConfigError, match=message):
-    recovery.check_config(tiny_config(tiny_data_dir, **override))
+  with pytest.raises(runs.ConfigError, match=message):
+    train.check_config(tiny_config(tiny_data_dir, **override))
 
 
 def test_rollback_resumes_from_the_last_good_checkpoint_with_lower_learning_rates(run, tiny_data_dir, tmp_path,
@@ -373,9 +362,9 @@ def test_rollback_resumes_from_the_last_good_checkpoint_with_lower_learning_rate
   # rollback resumes from step 4 with 1e30 * 1e-33 = 1e-3.
   bad = {"optimizer.g_lr": 1e30, "optimizer.d_lr": 1e30, "train.steps": 6,
          "train.on_non_finite": "rollback", "train.rollback_lr_factor": 1e-33}
-  state = recovery.train_and_evaluate(tiny_config(tiny_data_dir, **bad), str(run))
+  state = train.train_and_evaluate(tiny_config(tiny_data_dir, **bad), str(run))
   assert int(state.step) == 6 and all(np.isfinite(x).all() for x in jax.tree.leaves(state))
-  [record] = recovery.read_rollbacks(str(run))
+  [record] = train.read_rollbacks(str(run))
   assert record["resumed_from_step"] == 4 and record["optimizer.g_lr"] == pytest.approx(1e-3)
   assert re.search(r"Non-finite \w+ at step [56]", record["error"])
   assert any("Rollback 1 of at most 3" in r.getMessage() for r in caplog.records)

@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 # and the buffer's page count.
 _FAULTS_PER_CALL = """
 import resource
-import gan  # applies (or, with PRODUCTGAN_MALLOC=default, skips) the allocator settings
+from gan import host_memory
+host_memory.retain_freed_memory()  # (with PRODUCTGAN_MALLOC=default: skipped)
 import jax, jax.numpy as jnp
 n = 3072
 f = jax.jit(lambda x: jnp.sum(jnp.sin(x @ x.T) * 2.0))  # (n, n) float32 product: 36 MiB
@@ -59,3 +60,16 @@ def test_settings_switch_and_bad_value(monkeypatch):
   monkeypatch.setenv(host_memory.ENV_VAR, "tcmalloc")
   with pytest.raises(ValueError, match="PRODUCTGAN_MALLOC='tcmalloc' is not a known setting"):
     host_memory.retain_freed_memory()
+
+
+def test_importing_gan_changes_no_process_setting():
+  """A library must not retune the allocator on import: only commands and benchmarks call it."""
+  code = ("from gan import host_memory\n"
+          "calls = []\n"
+          "host_memory.retain_freed_memory = lambda: calls.append(1)\n"
+          "import gan.train, gan.evaluate, gan.sample, gan.tasks, gan.edit, gan.stylize\n"
+          "print(len(calls))")
+  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+  out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True,
+                       timeout=300, check=True).stdout.split()
+  assert out[-1] == "0"

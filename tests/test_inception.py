@@ -27,6 +27,7 @@ import pytest
 
 from gan.metrics import inception
 from gan.metrics import torch_weights
+from gan.metrics import evaluation
 
 # --- A torch.save look-alike (no torch) ---------------------------------------------------------
 
@@ -601,16 +602,16 @@ def test_evaluate_with_inception_features(tmp_path, export_tensors, write_idx, m
   # In-training evaluation with eval.features="inception" (the network replaced by a cheap stand-in
   # with the same signature; the real one runs below): eval/* at step 2 from the named network.
   config.eval.every, config.eval.features, config.eval.num_samples, config.eval.num_reference = 2, "inception", 8, 10
-  real_network = evaluate.inception_network
+  real_network = evaluation.inception_network
   used = []
   def stand_in(weights_dir=None, resizer="nvidia"):
     used.append(resizer)
-    return evaluate.FeatureNetwork("stand_in", lambda v, x: (None, x.mean((1, 2))), None, None,
+    return evaluation.FeatureNetwork("stand_in", lambda v, x: (None, x.mean((1, 2))), None, None,
                                    str(tmp_path / "cache"), 4, "mean colour")
-  monkeypatch.setattr(evaluate, "inception_network", stand_in)
+  monkeypatch.setattr(evaluation, "inception_network", stand_in)
   workdir = str(tmp_path / "run")
   train.train_and_evaluate(config, workdir)
-  monkeypatch.setattr(evaluate, "inception_network", real_network)
+  monkeypatch.setattr(evaluation, "inception_network", real_network)
   evals = [r for r in writers.read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "eval/fid" in r]
   assert used == ["nvidia"] and [r["step"] for r in evals] == [2] and np.isfinite(evals[0]["eval/fid"])
   assert not any(k.startswith("eval/inception_score") for k in evals[0])

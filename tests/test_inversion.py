@@ -1,6 +1,6 @@
 """GAN inversion: projection of generated images back into W / W+ / Z reaches stated PSNRs, the
 StyleGAN2 projector's schedule and noise regulariser against hand-computed values, noise plumbing,
-the encoder (training lowers its loss, save/load round trip, refinement helps) and error messages."""
+the encoder (training lowers its loss, refinement helps) and error messages."""
 
 import flax
 import jax
@@ -8,10 +8,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configs import default
+from configs import inversion_encoder_products
+from gan import sampling
 from gan.editing import inversion
 from gan.metrics import image as image_metrics
 from gan.models import dcgan
 from gan.models import stylegan
+from gan.tasks import inversion_encoder
 
 W_DIM, N = 16, 4
 # Stated thresholds (measured on this fixture: W+ >= 35 dB, W ~100 dB, i.e. exact up to float32).
@@ -143,29 +147,39 @@ def test_drawn_noise_equals_the_noise_rng(tiny):
   assert np.abs(inversion.render(g, variables, ws, "w+") - with_rng).max() > 1e-3   # noise matters
 
 
-def test_encoder_trains_saves_loads_and_refines(tiny, tmp_path):
-  g, variables, stats, _, targets = tiny
-  options = inversion.EncoderOptions(steps=60, batch_size=8, width=8, hidden=64, learning_rate=3e-3,
-                                     log_every=10)
-  trained, history = inversion.train_encoder(g, variables, _key(12), options, stats=stats)
+class Recorder:
+  """A metric writer keeping what it is given: records [{"step", metric: value}]."""
+
+  def __init__(self):
+    self.records = []
+
+  def write_scalars(self, step, scalars):
+    self.records.append({"step": step, **scalars})
+
+
+def test_encoder_trains_and_refines(tiny):
+  g, variables, _, _, targets = tiny
+  config = default.apply_overrides(inversion_encoder_products.get_config(), {
+      "data.image_size": 16, "train.steps": 60, "train.batch_size": 8, "train.log_every": 10,
+      "encoder.width": 8, "encoder.hidden": 64, "optimizer.lr": 3e-3, "encoder.real_weight": 0.0,
+      "encoder.stats_samples": 2000})
+  photos = sampling.to_uint8(np.concatenate([np.asarray(targets)] * 2))   # drawn, unused (real_weight 0)
+  history = Recorder()
+  trained = inversion_encoder.fit(config, g, variables, photos, writer=history)   # in memory, the task's step
+  history = history.records
   assert [h["step"] for h in history] == [10, 20, 30, 40, 50, 60]
   assert history[-1]["latent"] < 0.8 * history[0]["latent"]
   assert history[-1]["reconstruction"] < history[0]["reconstruction"]
   ws = inversion.encode(trained, targets)
   assert ws.shape == (N, g.num_ws, W_DIM)
 
-  inversion.save_encoder(str(tmp_path), trained, {"steps": 60})
-  loaded, meta = inversion.load_encoder(str(tmp_path))
-  assert meta == {"steps": 60} and loaded.encoder == trained.encoder
-  np.testing.assert_array_equal(inversion.encode(loaded, targets), ws)
-
   encoded = inversion.render(g, variables, ws, "w+")
+  stats = tiny[2]
   # The options of test_projection_recovers_a_generated_image: the cached projector is reused.
   refined = inversion.project(g, variables, targets, _key(13), space="w+", init=ws, stats=stats,
                               options=inversion.ProjectionOptions(steps=300, noise="none"))
   assert _psnr(refined.images, targets).mean() > _psnr(encoded, targets).mean() + 3
-  with pytest.raises(FileNotFoundError, match="No trained encoder"):
-    inversion.load_encoder(str(tmp_path / "missing"))
+  # Trained encoders are runs of task "inversion_encoder": tests/test_edit_latent.py.
 
 
 def test_bad_inputs_give_clear_errors(tiny):
@@ -180,3 +194,41 @@ def test_bad_inputs_give_clear_errors(tiny):
     inversion.make_projector(g, "w", inversion.ProjectionOptions(noise="random"))
   with pytest.raises(ValueError, match="rampdown is a fraction"):
     inversion.make_projector(g, "w", inversion.ProjectionOptions(rampdown=0.0))
+
+
+def test_perceptual_term_choice(monkeypatch, tmp_path):
+  """auto: LPIPS-VGG when fetched (StyleGAN2's projector), else the domain classifier, else none;
+  an explicit choice that cannot be had is an error naming the fix."""
+  from gan.metrics import lpips  # pylint: disable=g-import-not-at-top
+  classifier_dir = tmp_path / "classifier"
+  (classifier_dir / "checkpoints").mkdir(parents=True)
+  monkeypatch.setattr(lpips, "available", lambda net="alex": True)
+  assert inversion.resolve_perceptual("auto", str(classifier_dir)) == "lpips_vgg"
+  monkeypatch.setattr(lpips, "available", lambda net="alex": False)
+  assert inversion.resolve_perceptual("auto", str(classifier_dir)) == "classifier"
+  assert inversion.resolve_perceptual("auto", str(tmp_path / "none")) == "none"
+  assert inversion.resolve_perceptual("none", None) == "none"
+  with pytest.raises(ValueError, match="python -m gan.weights fetch lpips"):
+    inversion.resolve_perceptual("lpips_vgg", str(classifier_dir))
+  with pytest.raises(ValueError, match="needs a trained domain classifier"):
+    inversion.resolve_perceptual("classifier", str(tmp_path / "none"))
+  with pytest.raises(ValueError, match="Unknown perceptual term 'vgg'"):
+    inversion.resolve_perceptual("vgg", None)
+
+
+def test_lpips_perceptual_upsamples_small_images_to_lpips_minimum():
+  from gan.metrics import lpips  # pylint: disable=g-import-not-at-top
+  if not lpips.available("vgg"):
+    pytest.skip("LPIPS-VGG weights not fetched: python -m gan.weights fetch lpips")
+  rng = np.random.default_rng(0)
+  a = jnp.asarray(rng.uniform(-1, 1, (2, 8, 8, 1)), jnp.float32)
+  b = jnp.asarray(rng.uniform(-1, 1, (2, 8, 8, 1)), jnp.float32)
+  got = inversion.lpips_perceptual("vgg")(a, b)
+  up = lambda x: jax.image.resize(x, (2, 16, 16, 1), "bilinear")
+  want = lpips.distance(lpips.cached("vgg"), up(a), up(b))
+  np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6)
+  assert np.all(np.asarray(got) > 0) and got.shape == (2,)
+  np.testing.assert_allclose(np.asarray(inversion.lpips_perceptual("vgg")(a, a)), 0.0, atol=1e-6)
+  # Differentiable, as the projection needs.
+  grad = jax.grad(lambda x: jnp.sum(inversion.lpips_perceptual("vgg")(x, b)))(a)
+  assert np.all(np.isfinite(np.asarray(grad))) and np.abs(np.asarray(grad)).max() > 0

@@ -56,17 +56,17 @@ def tiny_run(tmp_path_factory, tiny_data):
 @pytest.fixture(scope="module")
 def tiny_classifier(tmp_path_factory, tiny_data):
   from configs import classifier_fashion_mnist  # pylint: disable=g-import-not-at-top
-  from gan.metrics import train_classifier  # pylint: disable=g-import-not-at-top
+  from gan import train  # pylint: disable=g-import-not-at-top
   config = classifier_fashion_mnist.get_config()
   config.data.dir = tiny_data
   config.model.width = 8
   config.train.update(steps=20, batch_size=32, log_every=10)
   workdir = str(tmp_path_factory.mktemp("notebook_classifier"))
-  # unsafe_rbg keys: the random initialisers compile ~2x faster on CPU (-13 s of CPU here). Only the
-  # classifier's variables are saved and read back, never its RNG state, so the notebooks (default
-  # threefry keys) load it as usual; the tiny GAN run's checkpoint holds its key and keeps threefry.
+  # unsafe_rbg keys: the random initialisers compile ~2x faster on CPU (-13 s of CPU here). The
+  # classifier's state holds no PRNG key (its dropout keys derive from config.seed), so the notebooks
+  # (default threefry keys) load it as usual; the tiny GAN run's checkpoint holds its key and keeps threefry.
   with jax.default_prng_impl("unsafe_rbg"):
-    train_classifier.train_and_evaluate(config, workdir)
+    train.train_and_evaluate(config, workdir)
   return workdir
 
 

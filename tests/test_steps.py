@@ -12,6 +12,8 @@ from configs import tiny
 from gan import input_pipeline
 from gan import train
 from gan.losses import adversarial
+from gan import runs
+from gan.tasks import generation
 
 
 def tiny_config(**overrides):
@@ -23,8 +25,8 @@ def make_batch(config, mesh, step=0):
 
 
 def run_steps(config, num_steps=2):
-  mesh = train.make_mesh()
-  _, state, step = train.create_state_and_step(config, mesh)
+  mesh = runs.make_mesh()
+  _, state, step = generation.create_state_and_step(config, mesh)
   history = []
   for i in range(num_steps):
     state, metrics = step(state, make_batch(config, mesh, i))
@@ -56,7 +58,7 @@ def test_d_steps_updates_d_n_times_per_g_update():
 
 def test_d_steps_one_matches_the_fused_single_forward_path_shapes():
   # d_steps=1 batches have no extra axis; d_steps=2 batches have (B, 2, ...).
-  mesh = train.make_mesh()
+  mesh = runs.make_mesh()
   assert make_batch(tiny_config(), mesh)["image"].shape == (8, 32, 32, 1)
   assert make_batch(tiny_config(**{"loss.d_steps": 2}), mesh)["image"].shape == (8, 2, 32, 32, 1)
 
@@ -106,7 +108,7 @@ def test_bad_step_options_are_clear_config_errors():
                              ({"loss.d_steps": 0}, "loss.d_steps must be an int >= 1"),
                              ({"reg.diff_augment": "color,blur"}, "Unknown reg.diff_augment ops \\['blur'\\]"),
                              ({"data.condition": "text"}, "data.condition='text' needs model.cond_dim > 0")]:
-    with pytest.raises(train.ConfigError, match=message):
+    with pytest.raises(runs.ConfigError, match=message):
       train.check_config(tiny_config(**overrides))
 
 

@@ -10,8 +10,12 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from configs import adain_products
+from configs import default
+from gan import cli
 from gan import sampling
 from gan import stylize
+from gan import train
 from gan.style import adain
 from gan.style import controls
 from gan.style import random_features
@@ -38,13 +42,24 @@ def files(tmp_path_factory):
   stripes[::4] = (30, 60, 220)
   Image.fromarray(stripes).save(root / "stripes.png")
   (root / "broken.jpg").write_text("not an image")
-  # A tiny AdaIN decoder on the random extractor (rebuilt from its saved name by load).
-  photos = np.stack([_product_photo()[4:20, 4:20], _product_photo()[:16, 8:]])
-  model = adain.train_decoder(TINY_RANDOM, None, None, photos,
-                              [np.asarray(Image.open(root / "noise.jpg"))], steps=3, batch_size=2,
-                              image_size=SIZE, width=4, convs_per_level=1)
-  adain.save(model, root / "adain")
+  # A tiny AdaIN decoder run on the random extractor (rebuilt from its name by load): 3 steps.
+  (root / "photos").mkdir()
+  (root / "styles").mkdir()
+  for i, photo in enumerate([_product_photo()[4:20, 4:20], _product_photo()[:16, 8:]]):
+    Image.fromarray(photo).save(root / "photos" / f"{i}.png")
+  Image.open(root / "noise.jpg").save(root / "styles" / "noise.png")
+  config = default.apply_overrides(adain_products.get_config(), {
+      "data.source": "image_folder", "data.dir": str(root / "photos"), "data.image_size": SIZE,
+      "adain.extractor": TINY_RANDOM.name, "adain.styles_dir": str(root / "styles"),
+      "adain.decoder.width": 4, "adain.decoder.convs_per_level": 1, "train.steps": 3, "train.batch_size": 2,
+      "eval.every": 0, "sample.grid_rows": 2})
+  train.train_and_evaluate(config, str(root / "adain"))
   return root
+
+
+def run_cli(argv) -> int:
+  """`python -m gan.stylize ARGV` in-process: the exit code."""
+  return cli.call(stylize.define_flags, stylize.main, argv)
 
 
 def loaded(path) -> np.ndarray:
@@ -59,9 +74,9 @@ def read_png(path) -> tuple[np.ndarray, dict]:
 
 def test_gatys_cli_writes_a_png_of_the_right_size(files, tmp_path, capsys):
   out = tmp_path / "out.png"
-  code = stylize.main(["--content", str(files / "shoe.png"), "--style", str(files / "noise.jpg"),
-                       "--method", "gatys", "--extractor", "random", "--size", str(SIZE),
-                       "--steps", "3", "--out", str(out)])
+  code = run_cli(["--content", str(files / "shoe.png"), "--style", str(files / "noise.jpg"),
+                  "--method", "gatys", "--extractor", "random", "--size", str(SIZE),
+                  "--steps", "3", "--out", str(out)])
   assert code == 0
   image, text = read_png(out)
   assert image.shape == (SIZE, SIZE, 3) and image.dtype == np.uint8
@@ -70,12 +85,30 @@ def test_gatys_cli_writes_a_png_of_the_right_size(files, tmp_path, capsys):
   assert np.abs(image.astype(int) - loaded(files / "shoe.png")).max() > 0  # the style did something
 
 
+@pytest.mark.parametrize("mode", ["L", "CMYK"])
+def test_grey_and_cmyk_styles_are_read_as_their_rgb_conversion(mode, files, tmp_path):
+  """A grey or CMYK style image is no error: it stylizes exactly as PIL's RGB conversion of it."""
+  styled = Image.open(files / "stripes.png").convert(mode)
+  styled.save(tmp_path / f"style.{'jpg' if mode == 'CMYK' else 'png'}", quality=100)
+  source = tmp_path / f"style.{'jpg' if mode == 'CMYK' else 'png'}"
+  with Image.open(source) as image:
+    assert image.mode == mode
+    image.convert("RGB").save(tmp_path / "style_rgb.png")
+  outputs = []
+  for style in (source, tmp_path / "style_rgb.png"):
+    out = tmp_path / f"out_{style.stem}.png"
+    assert run_cli(["--content", str(files / "shoe.png"), "--style", str(style), "--method", "gatys",
+                    "--extractor", "random", "--size", str(SIZE), "--steps", "2", "--out", str(out)]) == 0
+    outputs.append(read_png(out)[0])
+  np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
 def test_adain_cli_uses_the_saved_decoder(files, tmp_path, capsys):
   out = tmp_path / "out.png"
-  code = stylize.main(["--content", str(files / "shoe.png"), "--style", str(files / "noise.jpg"),
-                       "--style", str(files / "stripes.png"), "--weights", "0.7,0.3",
-                       "--method", "adain", "--alpha", "0.8", "--adain_dir", str(files / "adain"),
-                       "--size", str(SIZE), "--out", str(out)])
+  code = run_cli(["--content", str(files / "shoe.png"), "--style", str(files / "noise.jpg"),
+                  "--style", str(files / "stripes.png"), "--weights", "0.7,0.3",
+                  "--method", "adain", "--alpha", "0.8", "--adain_dir", str(files / "adain"),
+                  "--size", str(SIZE), "--out", str(out)])
   assert code == 0, capsys.readouterr().err
   image, text = read_png(out)
   assert image.shape == (SIZE, SIZE, 3)
@@ -129,9 +162,9 @@ def test_profile_supplies_defaults_and_flags_override_it(files, tmp_path):
   profile.write_text(json.dumps({"styles": ["noise.jpg"], "alpha": 0.0, "method": "gatys"}))
   args = ["--content", str(files / "shoe.png"), "--profile", str(profile), "--extractor", "random",
           "--size", str(SIZE), "--steps", "2"]
-  assert stylize.main(args + ["--out", str(tmp_path / "a.png")]) == 0
+  assert run_cli(args + ["--out", str(tmp_path / "a.png")]) == 0
   np.testing.assert_array_equal(read_png(tmp_path / "a.png")[0], loaded(files / "shoe.png"))
-  assert stylize.main(args + ["--alpha", "1", "--out", str(tmp_path / "b.png")]) == 0
+  assert run_cli(args + ["--alpha", "1", "--out", str(tmp_path / "b.png")]) == 0
   assert not np.array_equal(read_png(tmp_path / "b.png")[0], loaded(files / "shoe.png"))
 
 
@@ -154,7 +187,7 @@ def _errors(files, tmp_path):
                              "Cannot read image"),
       "missing style": (["--content", shoe, "--style", str(tmp_path / "nope.png")], "style image 1"),
       "alpha": (base + ["--alpha", "1.5"], "[0, 1]"),
-      "alpha not a number": (base + ["--alpha", "strong"], "invalid float"),
+      "alpha not a number": (base + ["--alpha", "strong"], "--alpha=strong: could not convert string to float"),
       "weights count": (base + ["--style", noise, "--weights", "1"], "1 style weights for 2 styles"),
       "weights sum": (base + ["--style", noise, "--weights", "0.5,0.6"], "sum to 1"),
       "unknown method": (base + ["--method", "neural"], "Unknown method 'neural'"),
@@ -165,12 +198,15 @@ def _errors(files, tmp_path):
       "no vgg weights": (base[:-1] + ["vgg"], "VGG-19 weights not found"),
       "no vgg16 weights": (base[:-1] + ["vgg16"], "Weights 'vgg16' not found"),
       "no adain model": (base + ["--method", "adain", "--adain_dir", str(tmp_path / "none")],
-                         "python -m gan.style.adain"),
+                         "python -m gan.main --config configs/adain_products.py"),
       "adain extractor mismatch": (base[:-1] + ["vgg", "--method", "adain", "--adain_dir",
                                                 str(files / "adain")], "does not match"),
       "adain vgg16 mismatch": (base[:-1] + ["vgg16", "--method", "adain", "--adain_dir", str(files / "adain")],
                                "--extractor vgg16 does not match"),
       "not png": (base + ["--out", str(tmp_path / "x.jpg")], "must end in .png"),
+      "unknown flag": (base + ["--colour", "red"], "Unknown command line flag 'colour'"),
+      "no out": (base, "Flag --out must have a value"),
+      "stray argument": (base + ["wave.jpg"], "Unexpected arguments 'wave.jpg'"),
   }
 
 
@@ -178,16 +214,14 @@ def _errors(files, tmp_path):
                                   "alpha not a number", "weights count", "weights sum",
                                   "unknown method", "cyclegan", "mask", "colour", "extractor",
                                   "no vgg weights", "no vgg16 weights", "no adain model",
-                                  "adain extractor mismatch", "adain vgg16 mismatch", "not png"])
+                                  "adain extractor mismatch", "adain vgg16 mismatch", "not png",
+                                  "unknown flag", "no out", "stray argument"])
 def test_errors_print_one_line_and_exit_1(case, files, tmp_path, capsys, monkeypatch):
   monkeypatch.setenv("PRODUCTGAN_WEIGHTS_DIR", str(tmp_path))
   argv, message = _errors(files, tmp_path)[case]
-  if "--out" not in argv:
+  if "--out" not in argv and case != "no out":
     argv = argv + ["--out", str(tmp_path / "out.png")]
-  try:
-    code = stylize.main(argv)
-  except SystemExit as e:  # argparse usage errors
-    code = e.code
+  code = run_cli(argv)
   err = capsys.readouterr().err
   assert code == 1
   assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err

@@ -1,4 +1,5 @@
-"""Tokenizer, text/image towers, the CLIP loss maths, and that training makes captions retrievable."""
+"""Tokenizer, text/image towers, the CLIP loss maths, and that training (the task's step, in memory)
+makes captions retrievable."""
 
 import math
 
@@ -7,7 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configs import default
+from configs import text_encoder_fashion_mnist
+from gan import runs
 from gan import text
+from gan.tasks import text_encoder
 
 CAPTIONS = ["a dark ankle boot", "a light, wide bag", "a red handbag", "A Grey T-shirt."]
 SHAPE_CAPTIONS = ["a dark square", "a light square", "a dark circle", "a light circle"]
@@ -189,12 +194,18 @@ def _shapes_dataset(n, seed):
   return captions, images
 
 
+def shapes_config(**overrides):
+  """configs/text_encoder_fashion_mnist.py shrunk for the shapes data (5 words, 3 per caption)."""
+  return default.apply_overrides(text_encoder_fashion_mnist.get_config(), {
+      "model.embed_dim": 16, "model.width": 32, "model.num_layers": 1, "model.num_heads": 2,
+      "model.image_width": 16, "model.vocab_size": 8, "model.max_len": 3, "optimizer.lr": 3e-3,
+      "train.steps": 300, "train.batch_size": 64, **overrides})
+
+
 @pytest.fixture(scope="module")
 def trained():
   captions, images = _shapes_dataset(640, seed=0)
-  conditioner = text.train_text_encoder(captions[:512], images[:512], embed_dim=16, steps=300, batch_size=64,
-                                        learning_rate=3e-3, seed=0, width=32, num_layers=1, num_heads=2,
-                                        image_width=16, log_every=0)
+  conditioner = text_encoder.fit(shapes_config(), captions[:512], images[:512])
   return conditioner, captions[512:], images[512:]
 
 
@@ -221,14 +232,10 @@ def test_retrieval_accuracy_is_at_chance_for_an_untrained_pairing(trained):
   assert text.retrieval_accuracy(conditioner, [other[c] for c in captions], images, top_k=4) == 1.0
 
 
-def test_save_load_round_trip(trained, tmp_path):
-  conditioner, captions, images = trained
-  text.save(conditioner, str(tmp_path / "text"))
-  loaded = text.load(str(tmp_path / "text"))
-  assert loaded.tokenizer == conditioner.tokenizer and loaded.max_len == conditioner.max_len
-  assert loaded.text_encoder == conditioner.text_encoder
-  np.testing.assert_array_equal(loaded.embed(captions[:8]), conditioner.embed(captions[:8]))
-  np.testing.assert_array_equal(loaded.embed_images(images[:8]), conditioner.embed_images(images[:8]))
-  assert loaded.logit_scale == conditioner.logit_scale
-  with pytest.raises(FileNotFoundError, match="not a saved TextConditioner"):
-    text.load(str(tmp_path / "nothing"))
+def test_captions_beyond_the_configured_capacity_are_a_clear_error():
+  captions, images = _shapes_dataset(64, seed=1)
+  with pytest.raises(runs.ConfigError, match=r"5 distinct words \(\+ <pad>, <unk>\) but model.vocab_size is 6: "
+                                             "set --config.model.vocab_size=7 or more"):
+    text_encoder.fit(shapes_config(**{"model.vocab_size": 6}), captions, images)
+  with pytest.raises(runs.ConfigError, match="longest training caption has 3 words but model.max_len is 2"):
+    text_encoder.fit(shapes_config(**{"model.max_len": 2}), captions, images)

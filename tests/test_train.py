@@ -19,6 +19,8 @@ from gan import data
 from gan import sample
 from gan import train
 from gan import writers
+from gan.tasks import generation
+from gan import runs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -104,7 +106,7 @@ def test_four_devices_match_one_device(tmp_path, data_dir, straight_run):
                     f"--config.data.dir={data_dir}"], devices=4)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "on 4 device(s)" in result.stderr
-  _, _, state, _ = sample.load_run(workdir)
+  _, _, state, _ = generation.load(workdir)
   assert_states_equal(straight_run[1], state, exact=False)
 
 
@@ -151,7 +153,7 @@ def test_sigterm_saves_a_checkpoint_and_stops(tmp_path, data_dir, monkeypatch):
     ({"model.name": "unet"}, "Unknown model.name 'unet'; valid names: \\['dcgan', 'resnet', 'stylegan'\\]"),
 ])
 def test_bad_config_values_are_clear_errors(tmp_path, data_dir, override, message):
-  with pytest.raises(train.ConfigError, match=message):
+  with pytest.raises(runs.ConfigError, match=message):
     train.train_and_evaluate(tiny_config(data_dir, **override), str(tmp_path))
 
 
@@ -178,7 +180,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, data_dir
   # The error path closed the data thread too (a rollback starts a new one in the same process).
   assert not [t for t in threading.enumerate() if t.name == "prefetch_to_mesh" and t.is_alive()]
   assert os.listdir(os.path.join(workdir, "checkpoints")) == ["2"]
-  _, _, state, _ = sample.load_run(workdir)
+  _, _, state, _ = generation.load(workdir)
   assert int(state.step) == 2
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state.d_params))
 

@@ -17,13 +17,16 @@ from configs import cyclegan_products
 from configs import default
 from configs import pix2pix_products
 from gan import evaluate
+from gan import cli
 from gan import stylize
 from gan import train
 from gan import writers
 from gan.losses import adversarial
 from gan.metrics import image as image_metrics
 from gan.models import translation as nets
-from gan.style import translation
+from gan.tasks import translation
+from gan import runs
+from gan.metrics import evaluation
 
 KEY = jax.random.PRNGKey(0)
 
@@ -56,20 +59,8 @@ def write_products(root: Path, split: str, numbers, seed: int = 0) -> None:
     Image.fromarray(np.concatenate([photo, edges], axis=1)).save(folder / f"{number}_AB.jpg", quality=95)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def persistent_compilation_cache(tmp_path_factory):
-  """The resume test compiles the same train step as the run it resumes: a persistent compilation
-  cache (for this module only, restored afterwards) turns the second ~10 s compile into a read."""
-  from jax.experimental.compilation_cache import compilation_cache
-  keys = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
-  saved = {key: jax.config.values[key] for key in keys}
-  jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla_cache")))
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-  compilation_cache.reset_cache()
-  yield
-  for key, value in saved.items():
-    jax.config.update(key, value)
-  compilation_cache.reset_cache()
+# The resume test compiles the same train step as the run it resumes (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("persistent_compilation_cache")
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +243,7 @@ def test_pool_of_size_zero_passes_images_through():
 def test_pix2pix_steps_decrease_l1_on_a_fixed_batch(products_root):
   config = tiny(pix2pix_products, products_root, **{"optimizer.g_lr": 2e-3, "optimizer.d_lr": 2e-3,
                                                     "translation.dropout": 0.0})
-  mesh = train.make_mesh()
+  mesh = runs.make_mesh()
   generator, state, step = translation.create_state_and_step(config, mesh)
   dataset = translation.load_pairs(config.data, "train")
   host = next(translation.pix2pix_batches(dataset, global_batch_size=8, seed=0, random_flip=False))
@@ -350,12 +341,12 @@ def test_train_resume_samples_and_compile_once(task, trained, tmp_path):
 def test_translation_config_errors(products_root):
   bad = tiny(pix2pix_products, products_root, **{"data.view": "photo", "translation.unet_depth": 5,
                                                   "translation.norm": "batch"})
-  with pytest.raises(train.ConfigError) as error:
+  with pytest.raises(runs.ConfigError) as error:
     train.check_config(bad)
   for message in ("data.view=pair", "divisible by 2^translation.unet_depth = 32", "unet_depth=4",
                   "Unknown translation.norm 'batch'"):
     assert message in str(error.value)
-  with pytest.raises(train.ConfigError, match="Unknown task 'pix2vid'"):
+  with pytest.raises(runs.ConfigError, match="Unknown task 'pix2vid'"):
     train.check_config(default.apply_overrides(default.get_config(), {"task": "pix2vid"}))
 
 
@@ -366,7 +357,7 @@ def test_pix2pix_evaluation_without_classifier_reports_psnr_ssim_and_baselines(t
   workdir, config, state = trained("pix2pix")
   with caplog.at_level("WARNING"):
     record = evaluate.evaluate_translation_run(str(workdir))
-  assert "FID / KID are skipped" in caplog.text and "train_classifier" in caplog.text
+  assert "FID / KID are skipped" in caplog.text and "configs/classifier_products.py" in caplog.text
   val = translation.load_pairs(config.data, "val")
   inputs, targets = translation.to_float(val.pairs), translation.to_float(val.images)
   outputs = translation.apply_generator(translation.build(config)[0], state.g_params, inputs)
@@ -391,21 +382,21 @@ def test_pix2pix_evaluation_without_classifier_reports_psnr_ssim_and_baselines(t
   assert "| psnr |" in table and "baseline: edge_map" in table
 
 
-def toy_network(cache_dir: str) -> evaluate.FeatureNetwork:
+def toy_network(cache_dir: str) -> evaluation.FeatureNetwork:
   """Features = mean colour and its spread per channel; logits: blue minus red (shoe / bag)."""
   def extract(variables, images):
     del variables
     features = jnp.concatenate([images.mean((1, 2)), images.std((1, 2))], axis=-1)
     return jnp.stack([features[:, 0] - features[:, 2], features[:, 2] - features[:, 0]], -1), features
-  return evaluate.FeatureNetwork("toy", extract, None, ("shoe", "handbag"), cache_dir, 4, "toy features")
+  return evaluation.FeatureNetwork("toy", extract, None, ("shoe", "handbag"), cache_dir, 4, "toy features")
 
 
 def test_cyclegan_evaluation_fid_per_direction_with_floor(trained, tmp_path, monkeypatch):
   workdir, config, state = trained("cyclegan")
-  with pytest.raises(FileNotFoundError, match="train_classifier"):
+  with pytest.raises(FileNotFoundError, match="python -m gan.main --config configs/classifier_products.py"):
     evaluate.evaluate_translation_run(str(workdir), str(tmp_path / "no_classifier"))
   net = toy_network(str(tmp_path / "cache"))
-  monkeypatch.setattr(evaluate, "_translation_classifier", lambda classifier_dir, who: net)
+  monkeypatch.setattr(translation, "domain_classifier_or_none", lambda classifier_dir, who: net)
   record = evaluate.evaluate_translation_run(str(workdir))
   # Reference computation: FID of G_AB(val shoes) against the training handbags' toy features.
   generator = translation.build(config)[0]
@@ -429,7 +420,7 @@ def test_cyclegan_evaluation_in_another_feature_space(trained, tmp_path, monkeyp
   for InceptionV3, whose real weights the inception tests cover) and records its protocol."""
   workdir, _, _ = trained("cyclegan")
   net = toy_network(str(tmp_path / "cache"))._replace(protocol={"resizer": "nvidia"})
-  monkeypatch.setattr(evaluate, "inception_network", lambda weights_dir, resizer: net)
+  monkeypatch.setattr(evaluation, "inception_network", lambda weights_dir, resizer: net)
   record = evaluate.evaluate_translation_run(str(workdir), str(tmp_path / "no_classifier"), features="inception")
   assert record["computed_with"]["protocol"] == {"resizer": "nvidia"}
   assert np.isfinite(record["model"]["fid_a2b"]) and np.isfinite(record["real_data_floor"]["fid_b2a"])
@@ -456,6 +447,11 @@ def test_load_and_translate(trained, products_root):
     translation.load(products_root)
 
 
+def run_stylize(argv) -> int:
+  """`python -m gan.stylize ARGV` in-process: the exit code."""
+  return cli.call(stylize.define_flags, stylize.main, argv)
+
+
 def test_stylize_cli_translates_with_alpha_mask_and_errors(trained, tmp_path, capsys):
   workdir, _, _ = trained("cyclegan")
   photo, _ = _product(np.random.default_rng(3), bag=False, side=32)
@@ -465,16 +461,16 @@ def test_stylize_cli_translates_with_alpha_mask_and_errors(trained, tmp_path, ca
   from gan.style import controls
   loaded = controls.load_image(content, 16)
   base = ["--method", "cyclegan", "--workdir", str(workdir), "--content", str(content)]
-  assert stylize.main(base + ["--out", str(tmp_path / "bag.png")]) == 0
+  assert run_stylize(base + ["--out", str(tmp_path / "bag.png")]) == 0
   out = np.asarray(Image.open(tmp_path / "bag.png"))
   want = np.clip(np.rint((translation.translate(model, loaded, "a2b")[0] + 1) * 127.5), 0, 255)
   np.testing.assert_array_equal(out, want)
   # alpha 0 gives the content back; a background mask keeps the product pixels of the content.
-  assert stylize.main(base + ["--alpha", "0", "--out", str(tmp_path / "same.png")]) == 0
+  assert run_stylize(base + ["--alpha", "0", "--out", str(tmp_path / "same.png")]) == 0
   np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "same.png")),
                                 np.rint((loaded + 1) * 127.5).astype(np.uint8))
-  assert stylize.main(base + ["--mask", "background", "--direction", "b2a", "--size", "24",
-                              "--out", str(tmp_path / "masked.png")]) == 0
+  assert run_stylize(base + ["--mask", "background", "--direction", "b2a", "--size", "24",
+                             "--out", str(tmp_path / "masked.png")]) == 0
   masked = np.asarray(Image.open(tmp_path / "masked.png"))
   product = controls.product_mask(controls.load_image(content, 24)) == 1.0
   assert masked.shape == (24, 24, 3) and product.any()
@@ -488,11 +484,11 @@ def test_stylize_cli_translates_with_alpha_mask_and_errors(trained, tmp_path, ca
       "not a training workdir": ["--method", "cyclegan", "--workdir", str(tmp_path), "--content", str(content)],
   }
   for message, argv in errors.items():
-    assert stylize.main(argv + ["--out", str(tmp_path / "x.png")]) == 1
+    assert run_stylize(argv + ["--out", str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err, (message, err)
   pix2pix_dir, _, _ = trained("pix2pix")
-  assert stylize.main(["--method", "pix2pix", "--workdir", str(pix2pix_dir), "--content", str(content),
-                       "--preserve-color", "luminance", "--out", str(tmp_path / "x.png")]) == 1
+  assert run_stylize(["--method", "pix2pix", "--workdir", str(pix2pix_dir), "--content", str(content),
+                      "--preserve-color", "luminance", "--out", str(tmp_path / "x.png")]) == 1
   assert "no colours to keep" in capsys.readouterr().err
   assert not (tmp_path / "x.png").exists()

@@ -8,7 +8,6 @@ needs no network. The pinned PyPI packages themselves are checked when they have
 
 import errno
 import hashlib
-import io
 import json
 import os
 import pickle
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gan import cli
 from gan import weights
 from gan.metrics import torch_weights
 
@@ -165,11 +165,18 @@ def test_command_line(tmp_path, monkeypatch, capsys, fake_registry):
   monkeypatch.delenv("PRODUCTGAN_WEIGHTS_DIR")
   monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
   assert weights.weights_dir() == tmp_path / "cache" / "productgan" / "weights"
-  assert weights.main(["fetch", "clip"]) == 1
-  assert "Unknown weights 'clip'; valid: inception, lpips" in capsys.readouterr().err
-  assert weights.main(["fetch"]) == 2 and "usage" in capsys.readouterr().err
-  assert weights.main(["fetch", "fake", "--find-links", str(fake_registry)]) == 0
-  assert weights.main(["list"]) == 0
+  command = lambda *argv: cli.call(weights.define_flags, weights.main, argv)
+  for argv, message in [(("fetch", "clip"), "Unknown weights 'clip'; valid: inception, lpips"),
+                        ((), "No command: use `fetch NAME [NAME ...]`"), (("fetch",), "`fetch` needs the weights"),
+                        (("get", "vgg16"), "Unknown command 'get'"), (("list", "vgg16"), "Unexpected arguments 'vgg16'"),
+                        (("list", "--find_link=x"), "Unknown command line flag 'find_link'")]:
+    assert command(*argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
+  assert command("fetch", "fake", "--find-links", str(fake_registry)) == 0
+  assert command("fetch", "fake", f"--find_links={fake_registry}") == 0     # both spellings; already present
+  assert "fake: already present" in capsys.readouterr().out
+  assert command("list") == 0
   out = capsys.readouterr().out
   assert "fake" in out and "present" in out and "inception   missing" in out
   assert "python -m gan.weights fetch inception" in out

@@ -4,7 +4,7 @@
   denoised = clip(noisy + G(noisy), -1, 1)           (`make_task`; DnCNN-style residual)
 
 G is gan.editing.enhance_train.ResidualGenerator with one stride-2 downsampling and a U-Net skip (a
-receptive field of 45x45 pixels), trained by enhance_train. Noise levels are given on the
+receptive field of 45x45 pixels), trained as task "enhance" (gan/tasks/enhance.py). Noise levels are given on the
 [0, 1] intensity scale: sigma = 0.1 is a standard deviation of 25.5 grey levels of 255 (0.2 on
 the [-1, 1] scale of the models). Noisy pixels are clipped to the valid range, as in a saved
 photo. JPEG runs on the host with Pillow (4:2:0 chroma subsampling, Pillow's default), so JPEG

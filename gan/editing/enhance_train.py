@@ -1,11 +1,17 @@
-"""Image-to-image enhancement models (super-resolution, denoising, inpainting): networks, training, files.
+"""Image-to-image enhancement models (super-resolution, denoising, inpainting): networks, the
+training state and step, and trained models (`load`).
 
-The three tasks share everything but their degradation and how the network output is put together,
-so each task module (superres.py, denoise.py, inpaint.py) only builds a `Task`:
+Trained by the shared loop as task "enhance" (gan/tasks/enhance.py: data, checkpoints, resume,
+samples, evaluation); config.enhance.kind picks the kind:
+
+  python -m gan.main --config configs/enhance_products.py:superres_x2 --workdir runs/enhance/superres_x2
+
+The three kinds share everything but their degradation and how the network output is put
+together, so each kind's module (superres.py, denoise.py, inpaint.py) only builds a `Task`:
 
   degrade(key, clean, aux) -> inputs   pure and jittable: the synthetic degradation of a clean
                                        batch, e.g. {"lr": ...}, {"noisy": ...}, {"image", "mask"}.
-  restore(params, inputs) -> output    the generator applied to the inputs plus the task's fixed
+  restore(params, inputs) -> output    the generator applied to the inputs plus the kind's fixed
                                        part: bicubic upsampling, the noisy input, or compositing
                                        so that unmasked pixels stay exactly the input's.
   host_aux(images) -> aux or None      host-side degradations that cannot be jitted (JPEG with
@@ -19,7 +25,7 @@ optional stride-2 downsamplings with U-Net skips (receptive field for denoising 
 dilated convolutions in the blocks (inpainting, as Iizuka et al. 2017), and sub-pixel (pixel-
 shuffle) x2 upsamplings for super-resolution (no transposed convolutions: their weight gradient
 is slow on XLA:CPU, see gan/models/layers.py, and they cause checkerboard artefacts). The last
-convolution starts at zero, so an untrained model returns the task's baseline exactly (bicubic
+convolution starts at zero, so an untrained model returns the kind's baseline exactly (bicubic
 upsampling, the noisy input, the hole filled with grey) and training starts from it.
 
 Loss of the generator (SRGAN, Ledig et al. 2017, with an L1 pixel term as in ESRGAN):
@@ -29,24 +35,21 @@ Loss of the generator (SRGAN, Ledig et al. 2017, with an L1 pixel term as in ESR
 Perceptual term (`loss.perceptual`): "classifier" is gan.metrics.classifier.perceptual_distance
 over the products' domain classifier (runs/classifier_products); "random" is the feature MSE
 (gan.losses.style.content_loss) over the fixed random network of gan/style/random_features.py;
-"auto" picks the classifier when its checkpoint exists. The name of the one used is saved with
-the model. D is a small PatchGAN (`PatchDiscriminator`, one logit per 38x38 patch) trained with
-the loss of gan/losses/adversarial.py named by `loss.adversarial`; adversarial_weight = 0 skips
-D entirely (pure regression: higher PSNR, blurrier; see experiments/README.md).
+"vgg16" is the VGG feature loss of super-resolution (Johnson et al. 2016): feature MSE at relu2_2
+of ImageNet VGG16 (`python -m gan.weights fetch vgg16`); "auto" picks the classifier when its
+checkpoint exists, at the run's first start (the choice is saved in its config.json and kept on
+resume). D is a small PatchGAN (`PatchDiscriminator`, one
+logit per 38x38 patch) trained with the loss of gan/losses/adversarial.py named by
+`loss.adversarial`; adversarial_weight = 0 skips D entirely (pure regression: higher PSNR,
+blurrier; see experiments/README.md).
 
-Training (`train`): Adam with cosine decay, batches drawn on the host from the seed (random
-crops of train.crop pixels, as SRGAN trains on crops: the networks are fully convolutional, and
-32x32 crops cost a quarter of whole 64x64 photos; random flips),
-one jitted step (G update, then D update on the same generator output), step keys from
-jax.random.fold_in(seed key, step). Runs are minutes long and not resumable: running again
-overwrites the workdir's model.
+Training (`TrainState`, `make_train_step`): Adam with cosine decay (optimizer.g_lr / d_lr), one
+jitted step (G update, then D update on the same generator output) on batches of random crops
+(train.crop pixels, as SRGAN trains on crops: the networks are fully convolutional, and 32x32
+crops cost a quarter of whole 64x64 photos) with random flips; degradation keys are
+jax.random.fold_in(seed key, step), so the step is a pure function of (state, batch).
 
-Files (`save` / `load`): workdir/enhance.json (the config, the perceptual network used, training
-info and loss history) and workdir/enhance_params.npz (generator parameters "params/<path>"; no
-pickle). Command line:
-
-  python -m gan.editing.enhance_train --config configs/enhance_products.py:superres_x2 \
-      --workdir runs/enhance/superres_x2
+Trained models (`load`): the generator of a run's latest checkpoint, as an `Enhancer`.
 """
 
 from __future__ import annotations
@@ -55,39 +58,42 @@ from collections.abc import Callable, Sequence
 import dataclasses
 import functools
 import importlib
-import json
 import os
 from pathlib import Path
-import sys
-import time
 from typing import Any, NamedTuple, Optional, Union
 
 from absl import logging
 import flax.linen as nn
-from flax import traverse_util
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 
+from gan import runs
 from gan.losses import adversarial
 from gan.metrics import image as image_metrics
 from gan.metrics import lpips
 
 PathLike = Union[str, os.PathLike]
 
-CONFIG_FILE = "enhance.json"
-PARAMS_FILE = "enhance_params.npz"
-FORMAT = "productgan-enhance-v1"
-# Task name -> module with make_task(config); imported on demand (the modules import this one).
+TASK = "enhance"    # config.task of the enhancement runs (gan/tasks/enhance.py)
+# Kind (config.enhance.kind) -> module with make_task(config); imported on demand (the modules
+# import this one).
 TASK_MODULES = {"superres": "gan.editing.superres", "denoise": "gan.editing.denoise",
                 "inpaint": "gan.editing.inpaint"}
-PERCEPTUAL = ("auto", "classifier", "random", "none")
+# Each kind's default config variant (configs/enhance_products.py:VARIANT), for commands in messages.
+DEFAULT_VARIANTS = {"superres": "superres_x2", "denoise": "denoise_gaussian", "inpaint": "inpaint"}
+PERCEPTUAL = ("auto", "classifier", "vgg16", "random", "none")
+# The VGG feature loss of "vgg16": Johnson et al. (2016)'s super-resolution choice, relu2_2 of ImageNet
+# VGG16 (SRGAN's relu5_4 of VGG19 is 4x4 on 64 px crops: too coarse here).
+VGG_FEATURE_LAYERS = ("relu2_2",)
 DEFAULT_CLASSIFIER_DIR = os.path.join("runs", "classifier_products")
 # Random-feature fallback: the layers of gan.style.random_features compared by the feature MSE.
 RANDOM_FEATURE_LAYERS = ("scale1", "scale2", "content")
-
+# Crop offsets are multiples of this: keeps JPEG's 8x8 block grid in the same phase as in the
+# full photos (and the x2 / x4 low-resolution pixel grid aligned).
+CROP_ALIGN = 8
 
 # --- Networks ---------------------------------------------------------------------------------
 
@@ -183,14 +189,14 @@ def make_generator(model_config: ml_collections.ConfigDict, *, up: int = 0) -> R
                            max_width=model_config.max_width)
 
 
-# --- Tasks ------------------------------------------------------------------------------------
+# --- Kinds ------------------------------------------------------------------------------------
 
 
 Inputs = dict[str, jax.Array]
 
 
 class Task(NamedTuple):
-  """What distinguishes super-resolution, denoising and inpainting (see the module docstring).
+  """What distinguishes the kinds, super-resolution, denoising and inpainting (module docstring).
 
   Attributes:
     name: "superres", "denoise" or "inpaint".
@@ -216,27 +222,31 @@ def no_aux(images: np.ndarray) -> None:
 
 
 def get_task(config: ml_collections.ConfigDict) -> Task:
-  """The `Task` named by config.task, built by its module's make_task(config)."""
-  if config.task not in TASK_MODULES:
-    raise ValueError(f"Unknown task {config.task!r}; valid tasks: {', '.join(TASK_MODULES)}.")
-  return importlib.import_module(TASK_MODULES[config.task]).make_task(config)
+  """The `Task` of config.enhance.kind, built by its module's make_task(config)."""
+  kind = config.enhance.kind
+  if kind not in TASK_MODULES:
+    raise ValueError(f"Unknown enhance.kind {kind!r}; valid: {', '.join(TASK_MODULES)}.")
+  return importlib.import_module(TASK_MODULES[kind]).make_task(config)
 
 
-def check_config(config: ml_collections.ConfigDict) -> None:
-  """Raises ValueError listing every invalid value (before anything is built or loaded)."""
+def config_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """What is wrong with the keys an enhancement run reads (the loop's own keys are checked by
+  gan/train.py), one message per key."""
   problems = []
-  if config.task not in TASK_MODULES:
-    problems.append(f"Unknown task {config.task!r}; valid tasks: {', '.join(TASK_MODULES)}.")
-  t, m, loss = config.train, config.model, config.loss
-  for key in ("batch_size", "steps", "log_every"):
-    if not isinstance(t[key], int) or t[key] < 1:
-      problems.append(f"train.{key} must be an int >= 1, got {t[key]!r}.")
+  t, m, loss, opt = config.train, config.model, config.loss, config.optimizer
+  if config.enhance.kind not in TASK_MODULES:
+    problems.append(f"Unknown enhance.kind {config.enhance.kind!r}; valid: {', '.join(TASK_MODULES)}.")
+  else:
+    try:   # the kind's own keys (superres.scale, denoise.sigma, inpaint.mask, ...)
+      get_task(config)
+    except ValueError as e:
+      problems.append(str(e))
   if not isinstance(t.crop, int) or t.crop < 0 or t.crop % CROP_ALIGN or t.crop > config.data.image_size:
     problems.append(f"train.crop must be 0 (whole images) or a multiple of {CROP_ALIGN} up to "
                     f"data.image_size = {config.data.image_size}, got {t.crop!r}.")
   for key in ("g_lr", "d_lr"):
-    if not t[key] > 0:
-      problems.append(f"train.{key} must be > 0, got {t[key]}.")
+    if not opt[key] > 0:
+      problems.append(f"optimizer.{key} must be > 0, got {opt[key]}.")
   for key in ("width", "num_blocks", "max_width"):
     if not isinstance(m[key], int) or m[key] < 1:
       problems.append(f"model.{key} must be an int >= 1, got {m[key]!r}.")
@@ -254,8 +264,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                     f"{sorted(adversarial.LOSSES)}.")
   if config.data.channels != 3:
     problems.append(f"data.channels must be 3 (colour photos), got {config.data.channels}.")
-  if problems:
-    raise ValueError("Invalid enhancement config: " + " ".join(problems))
+  if not isinstance(config.eval.num_images, int) or config.eval.num_images < 1:
+    problems.append(f"eval.num_images must be an int >= 1 (held-out photos), got {config.eval.num_images!r}.")
+  return problems
 
 
 # --- Perceptual networks ----------------------------------------------------------------------
@@ -296,19 +307,49 @@ def random_perceptual(seed: int = 0, features: int = 32) -> Perceptual:
   return Perceptual(extractor.name, distance)
 
 
+def vgg_perceptual(layers: tuple[str, ...] = VGG_FEATURE_LAYERS) -> Perceptual:
+  """Feature MSE (gan.losses.style.content_loss, per image) at `layers` of ImageNet VGG16 with
+  torchvision's preprocessing (gan.style.vgg.vgg16_extractor); gan.weights.MissingWeightsError naming
+  the fetch command without its weights."""
+  from gan.losses import style as style_losses  # pylint: disable=g-import-not-at-top
+  from gan.style import vgg  # pylint: disable=g-import-not-at-top
+  extractor = vgg.vgg16_extractor()
+
+  def distance(a: jax.Array, b: jax.Array) -> jax.Array:
+    if a.shape[-1] == 1:
+      a, b = jnp.repeat(a, 3, axis=-1), jnp.repeat(b, 3, axis=-1)
+    fa, fb = extractor.apply(a, layers), extractor.apply(b, layers)
+    return jax.vmap(lambda x, y: style_losses.content_loss(
+        {k: v[None] for k, v in x.items()}, {k: v[None] for k, v in y.items()}))(fa, fb)
+
+  return Perceptual(f"vgg16({','.join(layers)})", distance)
+
+
+def resolve_perceptual(choice: str, classifier_dir: PathLike = DEFAULT_CLASSIFIER_DIR) -> str:
+  """"auto" -> "classifier" when the domain classifier is trained, else "random" (with a warning
+  saying how to train it); other choices unchanged."""
+  if choice != "auto":
+    return choice
+  if classifier_available(classifier_dir):
+    return "classifier"
+  logging.warning("No domain classifier in %s: the perceptual loss uses fixed random features "
+                  "instead (train it with python -m gan.main --config "
+                  "configs/classifier_products.py --workdir %s).", classifier_dir, classifier_dir)
+  return "random"
+
+
 def make_perceptual(choice: str, classifier_dir: PathLike = DEFAULT_CLASSIFIER_DIR
                     ) -> Optional[Perceptual]:
-  """"classifier", "random", "auto" (classifier if trained, else random with a warning) or "none"."""
+  """"classifier", "random", "auto" (`resolve_perceptual`) or "none" (None)."""
   if choice not in PERCEPTUAL:
     raise ValueError(f"Unknown perceptual network {choice!r}; valid: {', '.join(PERCEPTUAL)}.")
+  choice = resolve_perceptual(choice, classifier_dir)
   if choice == "none":
     return None
-  if choice == "classifier" or (choice == "auto" and classifier_available(classifier_dir)):
+  if choice == "classifier":
     return classifier_perceptual(classifier_dir)
-  if choice == "auto":
-    logging.warning("No domain classifier in %s: the perceptual loss uses fixed random features "
-                    "instead (train it with python -m gan.metrics.train_classifier --config "
-                    "configs/classifier_products.py --workdir %s).", classifier_dir, classifier_dir)
+  if choice == "vgg16":
+    return vgg_perceptual()
   return random_perceptual()
 
 
@@ -316,6 +357,8 @@ def make_perceptual(choice: str, classifier_dir: PathLike = DEFAULT_CLASSIFIER_D
 
 
 class TrainState(NamedTuple):
+  """step: int32 scalar; generator and discriminator parameters (d_params = {} when
+  loss.adversarial_weight is 0) and their Adam states."""
   step: jax.Array
   g_params: Any
   d_params: Any
@@ -328,43 +371,84 @@ def to_float(images: Any) -> jax.Array:
   return jnp.asarray(images, jnp.float32) / 127.5 - 1.0
 
 
-def _optimizer(lr: float, steps: int) -> optax.GradientTransformation:
-  return optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=0.05), b1=0.9, b2=0.99)
+def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation, ...]:
+  """(G, D) Adam with cosine decay to 5% over train.steps, at optimizer.g_lr / d_lr (the names the
+  loop's non-finite-loss rollback lowers)."""
+  opt = config.optimizer
+
+  def adam(lr: float) -> optax.GradientTransformation:
+    return optax.adam(optax.cosine_decay_schedule(lr, config.train.steps, alpha=0.05), b1=opt.b1, b2=opt.b2)
+
+  return adam(opt.g_lr), adam(opt.d_lr)
 
 
-def _optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation, ...]:
-  return (_optimizer(config.train.g_lr, config.train.steps),
-          _optimizer(config.train.d_lr, config.train.steps))
+def make_discriminator(config: ml_collections.ConfigDict) -> PatchDiscriminator:
+  return PatchDiscriminator(config.discriminator.width, config.discriminator.num_layers)
 
 
-def init_state(task: Task, config: ml_collections.ConfigDict, discriminator: PatchDiscriminator,
-               key: jax.Array, size: int) -> TrainState:
+def init_params(task: Task, key: jax.Array, size: int) -> Any:
+  """Generator parameters, initialised on inputs for images of side `size` (any size works
+  afterwards: the network is fully convolutional)."""
+  return task.generator.init(key, task.model_input(task.example_inputs(1, size)))["params"]
+
+
+def init_state(task: Task, config: ml_collections.ConfigDict, key: jax.Array) -> TrainState:
   """Step 0: generator and (when the adversarial term is on) discriminator parameters and their
-  optimizer states. Jit it: one compilation instead of one per initializer op."""
+  optimizer states. Jit it: one compilation instead of one per initializer op. The parameter
+  shapes do not depend on the image size (fully convolutional networks)."""
   g_key, d_key = jax.random.split(key)
+  size = config.data.image_size
   g_params = init_params(task, g_key, size)
   d_params = {}
   if config.loss.adversarial_weight > 0:
-    d_params = discriminator.init(d_key, jnp.zeros((1, size, size, 3), jnp.float32))["params"]
-  g_tx, d_tx = _optimizers(config)
-  return TrainState(jnp.zeros((), jnp.int32), g_params, d_params, g_tx.init(g_params),
-                    d_tx.init(d_params))
+    d_params = make_discriminator(config).init(d_key, jnp.zeros((1, size, size, 3), jnp.float32))["params"]
+  g_tx, d_tx = make_optimizers(config)
+  return TrainState(jnp.zeros((), jnp.int32), g_params, d_params, g_tx.init(g_params), d_tx.init(d_params))
 
 
-def make_train_step(task: Task, config: ml_collections.ConfigDict,
-                    perceptual: Optional[Perceptual], discriminator: PatchDiscriminator,
-                    seed_key: jax.Array) -> Callable[..., tuple[TrainState, dict[str, jax.Array]]]:
-  """A pure (state, clean uint8, aux uint8 or None) -> (state, metrics) step, not yet jitted."""
+def keys(config: ml_collections.ConfigDict) -> tuple[jax.Array, jax.Array]:
+  """(initialisation key, key of the per-step degradations), both from config.seed."""
+  init_key, step_key = jax.random.split(jax.random.PRNGKey(config.seed))
+  return init_key, step_key
+
+
+def abstract_state(config: ml_collections.ConfigDict) -> TrainState:
+  """The TrainState's shapes and dtypes (jax.ShapeDtypeStruct leaves), without computing anything."""
+  task = get_task(config)
+  return jax.eval_shape(lambda: init_state(task, config, keys(config)[0]))
+
+
+def shape_signature(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The config values that fix the TrainState's shapes (saved with every checkpoint)."""
+  signature = {"enhance.kind": config.enhance.kind,
+               **{f"model.{k}": config.model[k] for k in ("width", "num_blocks", "down", "max_width")},
+               "model.dilations": list(config.model.dilations),   # as JSON reads it back
+               "discriminator": (config.loss.adversarial_weight > 0)}
+  if config.enhance.kind == "superres":
+    signature["superres.scale"] = config.superres.scale
+  if config.loss.adversarial_weight > 0:
+    signature.update({f"discriminator.{k}": v for k, v in sorted(config.discriminator.to_dict().items())})
+  return signature
+
+
+def make_train_step(task: Task, config: ml_collections.ConfigDict, perceptual: Optional[Perceptual]
+                    ) -> Callable[[TrainState, dict[str, jax.Array]], tuple[TrainState, dict[str, jax.Array]]]:
+  """A pure (state, batch) -> (state, metrics) step, not yet jitted.
+
+  batch: {"clean": (B, c, c, 3) float32 in [-1, 1] and, for host-side degradations (JPEG), "aux":
+  the same crops degraded}. The degradation key of step t is fold_in(keys(config)[1], t).
+  """
   loss_cfg = config.loss
   adv = adversarial.get(loss_cfg.adversarial)
   use_d = loss_cfg.adversarial_weight > 0
   use_perceptual = perceptual is not None and loss_cfg.perceptual_weight > 0
-  g_tx, d_tx = _optimizers(config)
+  discriminator = make_discriminator(config)
+  g_tx, d_tx = make_optimizers(config)
+  step_key = keys(config)[1]
 
-  def step(state: TrainState, clean_u8: jax.Array, aux_u8: Optional[jax.Array]):
-    clean = to_float(clean_u8)
-    aux = None if aux_u8 is None else to_float(aux_u8)
-    inputs = task.degrade(jax.random.fold_in(seed_key, state.step), clean, aux)
+  def step(state: TrainState, batch: dict[str, jax.Array]):
+    clean = batch["clean"]
+    inputs = task.degrade(jax.random.fold_in(step_key, state.step), clean, batch.get("aux"))
     real_logits = (jax.lax.stop_gradient(discriminator.apply({"params": state.d_params}, clean))
                    if use_d else None)
 
@@ -401,118 +485,18 @@ def make_train_step(task: Task, config: ml_collections.ConfigDict,
   return step
 
 
-def init_params(task: Task, key: jax.Array, size: int) -> Any:
-  """Generator parameters, initialised on inputs for images of side `size` (any size works
-  afterwards: the network is fully convolutional)."""
-  return task.generator.init(key, task.model_input(task.example_inputs(1, size)))["params"]
-
-
-@dataclasses.dataclass
-class TrainResult:
-  params: Any
-  history: dict[str, list[float]]
-  info: dict[str, Any]
-
-
-# Crop offsets are multiples of this: keeps JPEG's 8x8 block grid in the same phase as in the
-# full photos (and the x2 / x4 low-resolution pixel grid aligned).
-CROP_ALIGN = 8
-
-
-def _batches(images: np.ndarray, aux: Optional[np.ndarray], batch_size: int, steps: int,
-             seed: int, flip: bool, crop: int):
-  """Host batches of (clean, aux or None): random images (PCG64(seed)), random crop x crop
-  windows at offsets that are multiples of CROP_ALIGN (crop 0: whole images), random flips."""
-  rng = np.random.default_rng(seed)
-  size = images.shape[1]
-  crop = crop or size
-  positions = (size - crop) // CROP_ALIGN + 1
-  for _ in range(steps):
-    idx = rng.integers(0, len(images), batch_size)
-    flips = rng.random(batch_size) < 0.5 if flip else np.zeros(batch_size, bool)
-    offsets = rng.integers(0, positions, (batch_size, 2)) * CROP_ALIGN
-    rows = offsets[:, :1, None] + np.arange(crop)[None, :, None]     # (B, crop, 1)
-    cols = offsets[:, 1:, None] + np.arange(crop)[None, None, :]     # (B, 1, crop)
-    cols = np.where(flips[:, None, None], 2 * offsets[:, 1:, None] + crop - 1 - cols, cols)
-    batch = (images[idx[:, None, None], rows, cols],)
-    if aux is not None:
-      batch += (aux[idx[:, None, None], rows, cols],)
-    yield batch if aux is not None else batch + (None,)
-
-
-def train(config: ml_collections.ConfigDict, images: np.ndarray, *,
-          perceptual: Optional[Perceptual] = None, log_every: Optional[int] = None) -> TrainResult:
-  """Trains the task's generator on clean training images.
-
-  Args:
-    config: an enhancement config (configs/enhance_products.py).
-    images: (N, S, S, 3) uint8 clean training images.
-    perceptual: the perceptual network; None: built from config.loss.perceptual.
-    log_every: override of config.train.log_every.
-
-  Returns:
-    TrainResult(params, history {metric: [values at log steps]}, info (timings, networks)).
-  """
-  check_config(config)
-  images = np.asarray(images)
-  if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-    raise ValueError(f"Training images must be uint8 (N, S, S, 3), got {images.shape} {images.dtype}.")
-  task = get_task(config)
-  if perceptual is None and config.loss.perceptual_weight > 0:
-    perceptual = make_perceptual(config.loss.perceptual, config.loss.classifier_dir)
-  discriminator = PatchDiscriminator(config.discriminator.width, config.discriminator.num_layers)
-  init_key, step_key = jax.random.split(jax.random.PRNGKey(config.seed))
-  start = time.perf_counter()
-  state = jax.jit(functools.partial(init_state, task, config, discriminator),
-                  static_argnums=1)(init_key, config.train.crop or images.shape[1])
-  step_fn = jax.jit(make_train_step(task, config, perceptual, discriminator, step_key),
-                    donate_argnums=0)
-  aux = task.host_aux(images)
-  log_every = log_every or config.train.log_every
-  history: dict[str, list[float]] = {"step": []}
-  compiled_at = None
-  pending = None
-  batches = _batches(images, aux, config.train.batch_size, config.train.steps, config.seed,
-                     config.data.get("random_flip", True), config.train.crop)
-  for step, (clean, other) in enumerate(batches, start=1):
-    state, metrics = step_fn(state, clean, other)
-    if compiled_at is None:
-      jax.block_until_ready(metrics)
-      compiled_at = time.perf_counter()
-    if step % log_every == 0 or step == config.train.steps:
-      pending = jax.device_get(metrics)  # one host sync per log_every steps
-      for name, value in pending.items():
-        if not np.isfinite(value):
-          raise FloatingPointError(f"Non-finite {name} = {value} at step {step} of the "
-                                   f"{config.task} training; lower train.g_lr / train.d_lr.")
-        history.setdefault(name, []).append(float(value))
-      history["step"].append(step)
-      elapsed = time.perf_counter() - compiled_at
-      logging.info("%s step %d/%d: %s (%.2f steps/s)", config.task, step, config.train.steps,
-                   ", ".join(f"{k} {float(v):.4f}" for k, v in sorted(pending.items())),
-                   (step - 1) / max(elapsed, 1e-9))
-  jax.block_until_ready(state)
-  total = time.perf_counter() - start
-  info = {"steps": int(config.train.steps), "train_images": int(len(images)),
-          "train_seconds": round(total, 1),
-          "compile_seconds": round((compiled_at or start) - start, 1),
-          "perceptual_loss": perceptual.name if perceptual is not None else "none",
-          "adversarial": (config.loss.adversarial if config.loss.adversarial_weight > 0 else "off")}
-  return TrainResult(jax.device_get(state.g_params), history, info)
-
-
-# --- Files ------------------------------------------------------------------------------------
+# --- Trained models ---------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
 class Enhancer:
-  """A trained model: call it on the task's inputs (see the task module's helpers).
+  """A trained model: call it on the kind's inputs (see the kind module's helpers).
 
   Attributes:
-    config: the training config.
+    config: the run's config.
     task: the Task built from it.
     params: generator parameters.
-    meta: the JSON metadata (info, history) saved with it.
+    meta: the checkpoint's metadata (step, the latest evaluation under "eval", ...).
   """
   config: ml_collections.ConfigDict
   task: Task
@@ -528,67 +512,45 @@ class Enhancer:
     return self._restore(self.params, {k: jnp.asarray(v, jnp.float32) for k, v in inputs.items()})
 
 
-def save(directory: PathLike, config: ml_collections.ConfigDict, result: TrainResult) -> Path:
-  """Writes CONFIG_FILE and PARAMS_FILE into `directory` (created); returns it."""
-  directory = Path(directory)
-  directory.mkdir(parents=True, exist_ok=True)
-  flat = traverse_util.flatten_dict(jax.device_get(result.params), sep="/")
-  np.savez(directory / PARAMS_FILE, **{f"params/{k}": np.asarray(v) for k, v in flat.items()})
-  meta = {"format": FORMAT, "task": config.task, "config": json.loads(config.to_json_best_effort()),
-          "info": result.info, "history": result.history}
-  (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-  return directory
+def train_command(directory: PathLike, variant: str = "superres_x2") -> str:
+  return (f"python -m gan.main --config configs/enhance_products.py:{variant} "
+          f"--workdir {os.fspath(directory)}")
 
 
-def train_command(directory: PathLike, task: str = "superres_x2") -> str:
-  return (f"python -m gan.editing.enhance_train --config configs/enhance_products.py:{task} "
-          f"--workdir {directory}")
-
-
-def load(directory: PathLike, task: Optional[str] = None) -> Enhancer:
-  """Reads a model written by `save`.
+def load(directory: PathLike, kind: Optional[str] = None) -> Enhancer:
+  """The generator of the latest checkpoint of an enhancement run (single device).
 
   Args:
-    directory: the workdir.
-    task: the task the caller expects ("superres", ...); None: any.
+    directory: the run's workdir.
+    kind: the kind the caller expects ("superres", "denoise", "inpaint"); None: any.
 
   Raises:
-    FileNotFoundError: no model in `directory`.
-    ValueError: another task than `task`, or malformed / mismatched files.
+    FileNotFoundError: no run, or no checkpoint yet, in `directory` (the message gives the command).
+    ValueError: another task or kind than expected; checkpointing.CheckpointMismatchError /
+      CheckpointCorruptError (ValueErrors too) for checkpoints that do not fit or cannot be read.
   """
-  directory = Path(directory)
-  config_path, params_path = directory / CONFIG_FILE, directory / PARAMS_FILE
-  for path in (config_path, params_path):
-    if not path.is_file():
-      raise FileNotFoundError(
-          f"{path} not found: {str(directory)!r} holds no trained {task or 'enhancement'} model. "
-          f"Train one with: {train_command(directory, _default_variant(task))}")
+  directory = os.fspath(directory)
+  command = train_command(directory, DEFAULT_VARIANTS.get(kind or "", "superres_x2"))
   try:
-    meta = json.loads(config_path.read_text(encoding="utf-8"))
-    with np.load(params_path, allow_pickle=False) as npz:
-      flat = {key[len("params/"):]: npz[key] for key in npz.files if key.startswith("params/")}
-  except (ValueError, OSError) as e:
-    raise ValueError(f"Cannot read the model in {directory}: {e}") from e
-  if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-    raise ValueError(f"{config_path} is not an enhancement model file (format {FORMAT!r}).")
-  if task is not None and meta.get("task") != task:
-    raise ValueError(f"{directory} holds a {meta.get('task')!r} model, not a {task!r} one; "
-                     "pass the workdir of a model of the right task.")
-  config = ml_collections.ConfigDict(meta["config"])
-  built = get_task(config)
-  params = traverse_util.unflatten_dict({tuple(k.split("/")): jnp.asarray(v)
-                                         for k, v in flat.items()})
-  expected = jax.eval_shape(lambda: init_params(built, jax.random.PRNGKey(0),
-                                                config.data.image_size))
-  if jax.tree.structure(expected) != jax.tree.structure(params) or any(
-      a.shape != b.shape for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(params))):
-    raise ValueError(f"{params_path}: the parameters do not match the model config in {config_path}.")
-  return Enhancer(config, built, params, meta)
-
-
-def _default_variant(task: Optional[str]) -> str:
-  return {"superres": "superres_x2", "denoise": "denoise_gaussian", "inpaint": "inpaint"}.get(
-      task or "", "superres_x2")
+    config = runs.load_config(directory)
+  except runs.RunError as e:
+    if not os.path.isfile(os.path.join(directory, "config.json")):
+      raise FileNotFoundError(f"{Path(directory) / 'config.json'} not found: {directory!r} holds no "
+                              f"trained {kind or 'enhancement'} model. Train one with: {command}") from None
+    raise ValueError(str(e)) from None
+  if runs.task_of(config) != TASK:
+    raise ValueError(f"{directory} is a {runs.task_of(config)!r} run, not an enhancement model (task "
+                     f"{TASK!r}). Train one with: {command}")
+  if kind is not None and config.enhance.kind != kind:
+    raise ValueError(f"{directory} holds a {config.enhance.kind!r} model, not a {kind!r} one; "
+                     "pass the workdir of a model of the right kind.")
+  try:
+    state, meta = runs.restore_checkpoint(
+        directory, runs.on_one_device(abstract_state(config)), shape_signature(config),
+        config.train.keep_checkpoints, train_command=train_command("{workdir}", config.enhance.variant))
+  except runs.RunError as e:   # no checkpoint yet
+    raise FileNotFoundError(str(e)) from None
+  return Enhancer(config, get_task(config), state.g_params, meta)
 
 
 def pad_to_multiple(images: np.ndarray, multiple: int) -> tuple[np.ndarray, int, int]:
@@ -624,32 +586,8 @@ def evaluate(outputs: Any, targets: Any, perceptual: Optional[Perceptual] = None
   return result
 
 
-# --- Command line -----------------------------------------------------------------------------
-
-
-def load_training_images(config: ml_collections.ConfigDict) -> np.ndarray:
-  """The config's training split as uint8 (N, S, S, 3)."""
-  from gan import data  # pylint: disable=g-import-not-at-top
-  return data.load_dataset(config.data).images
-
-
-def main(argv: Sequence[str]) -> int:
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  del argv
-  config = flags.FLAGS.config
-  workdir = flags.FLAGS.workdir
-  result = train(config, load_training_images(config))
-  save(workdir, config, result)
-  print(f"Saved the {config.task} model to {workdir} ({result.info['train_seconds']} s, "
-        f"perceptual loss: {result.info['perceptual_loss']}).")
-  return 0
-
 
 if __name__ == "__main__":
-  from absl import app  # pylint: disable=g-import-not-at-top
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  config_flags.DEFINE_config_file("config", None, "Enhancement config (configs/enhance_products.py:TASK).")
-  flags.DEFINE_string("workdir", None, "Where the model is written.")
-  flags.mark_flags_as_required(["config", "workdir"])
-  app.run(lambda argv: sys.exit(main(argv)))
+  raise SystemExit("error: the enhancement models are trained by the shared loop now: python -m gan.main "
+                   "--config configs/enhance_products.py:VARIANT --workdir DIR (VARIANT: superres_x2, "
+                   "superres_x4, denoise_gaussian, denoise_jpeg or inpaint).")

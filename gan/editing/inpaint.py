@@ -7,7 +7,7 @@ keep. Synthetic masks for training and evaluation are pure functions of a PRNG k
                    the free-form masks of Yu et al. 2019 ("DeepFill v2"), drawn analytically
                    (distance of every pixel to every segment), so they are jittable.
 
-The trained generator (`make_task`, trained by gan.editing.enhance_train):
+The trained generator (`make_task`, trained as task "enhance", gan/tasks/enhance.py):
   masked = image with the hole set to 0 (mid grey);  x = concat(masked, mask)  (4 channels)
   fill   = clip(masked + G(x), -1, 1)
   out    = composite(image, fill, mask)    -> unmasked pixels are exactly the input's

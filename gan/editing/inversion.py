@@ -6,10 +6,11 @@ Two ways, composable:
                 with the StyleGAN2 projector's learning-rate ramp (`projector_learning_rate`), a
                 decaying Gaussian perturbation of w early on, and optionally optimised per-layer noise
                 maps kept white by `noise_regularization` and renormalised after every step.
-  encoder       `train_encoder` fits a small conv net on (G(w), w) pairs drawn from the generator
-                (plus, optionally, reconstruction of real photos) to predict W+ in one forward pass
-                (`encode`); `project(..., init=encode(...))` refines its guess. `save_encoder` /
-                `load_encoder` keep it next to the run (npz + json).
+  encoder       a small conv net (`Encoder`) fitted on (G(w), w) pairs drawn from the generator
+                (plus reconstruction of real photos) to predict W+ in one forward pass (`encode`);
+                `project(..., init=encode(...))` refines its guess. Trained as task
+                "inversion_encoder" (gan/tasks/inversion_encoder.py, configs/inversion_encoder_products.py),
+                by convention in <StyleGAN run>/encoder, where gan.edit finds it; `load_encoder` opens it.
 
 Latent spaces (`SPACES`):
   "z"   z (N, z_dim) through the whole generator: any architecture (DCGAN, ResNet, StyleGAN).
@@ -31,12 +32,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-import math
 import os
 from typing import Any, Callable, NamedTuple, Optional
 
-import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -44,11 +42,16 @@ import numpy as np
 import optax
 from jax import lax
 
+from gan import runs
 from gan.metrics import classifier as classifier_lib
+from gan.metrics import lpips
 
 SPACES = ("z", "w", "w+")
 NOISE_MODES = ("none", "fixed", "optimize")
 Perceptual = Callable[[jax.Array, jax.Array], jax.Array]   # (a, b) images -> (N,) distances
+# The perceptual term of projection and of the encoder: "auto" = LPIPS-VGG when its weights are
+# fetched (StyleGAN2's projector), else the domain classifier's distance when one is trained, else none.
+PERCEPTUAL_TERMS = ("auto", "lpips_vgg", "classifier", "none")
 
 
 # --- Rendering -----------------------------------------------------------------------------------
@@ -425,6 +428,40 @@ def project(generator: nn.Module, variables: Any, targets: jax.Array, key: jax.A
   return projector(variables, targets, init, noise, run_key, w_std, labels, weights)
 
 
+def lpips_perceptual(net: str = "vgg") -> Perceptual:
+  """LPIPS v0.1 (gan.metrics.lpips) as the perceptual distance, as in StyleGAN2's projector (LPIPS-VGG):
+  (a, b) (N, S, S, C) in [-1, 1] -> (N,) distances; grey images replicated to RGB, images smaller
+  than LPIPS's minimum (16 px for VGG, 31 for Alex) bilinearly upsampled to it first."""
+  model = lpips.cached(net)
+
+  def distance(a: jax.Array, b: jax.Array) -> jax.Array:
+    side = min(a.shape[1:3])
+    if side < lpips.MIN_SIZE[net]:
+      scale = lpips.MIN_SIZE[net] / side
+      shape = (a.shape[0], round(a.shape[1] * scale), round(a.shape[2] * scale), a.shape[-1])
+      a, b = jax.image.resize(a, shape, "bilinear"), jax.image.resize(b, shape, "bilinear")
+    return lpips.distance(model, a, b)
+  return distance
+
+
+def resolve_perceptual(choice: str, classifier_dir: Optional[str]) -> str:
+  """The perceptual term `choice` ("auto" resolved from what this machine has, see PERCEPTUAL_TERMS);
+  ValueError naming the fix when an explicit choice cannot be had."""
+  if choice not in PERCEPTUAL_TERMS:
+    raise ValueError(f"Unknown perceptual term {choice!r}; valid: {', '.join(PERCEPTUAL_TERMS)}.")
+  has_classifier = bool(classifier_dir) and os.path.isdir(os.path.join(classifier_dir, "checkpoints"))
+  if choice == "auto":
+    return "lpips_vgg" if lpips.available("vgg") else "classifier" if has_classifier else "none"
+  if choice == "lpips_vgg" and not lpips.available("vgg"):
+    raise ValueError("The LPIPS-VGG perceptual term needs its weights: run python -m gan.weights fetch lpips "
+                     "(or choose the perceptual term classifier or none).")
+  if choice == "classifier" and not has_classifier:
+    raise ValueError(f"The classifier perceptual term needs a trained domain classifier in {classifier_dir!r}: "
+                     "python -m gan.main --config configs/classifier_products.py --workdir runs/classifier_products "
+                     "(or choose lpips_vgg or none).")
+  return choice
+
+
 def classifier_perceptual(model: classifier_lib.Classifier, variables: Any,
                           image_size: Optional[int] = None) -> Perceptual:
   """The domain classifier's perceptual distance (gan.metrics.classifier.perceptual_distance) as a
@@ -493,152 +530,144 @@ def mix_styles(key: jax.Array, ws: jax.Array, ws2: jax.Array, prob: float) -> ja
   return jnp.where((jnp.arange(num_ws)[None, :] < cutoff[:, None])[..., None], ws, ws2)
 
 
-@dataclasses.dataclass(frozen=True)
-class EncoderOptions:
-  """Settings of `train_encoder`.
+# The encoder's training (task "inversion_encoder", gan/tasks/inversion_encoder.py; the shared loop
+# checkpoints and resumes it): config.encoder holds the loss weights and the Encoder's shape; the
+# generator's num_ws and w_dim are written into it at the run's first start.
 
-  latent_weight: weight of the W+ regression loss, mean squared error divided by the per-dimension
-    variance of w (so 1 ~ predicting the mean).
-  pixel_weight / perceptual_weight: weights of the reconstruction loss of G(encoder(x)) against x
-    (the perceptual term needs a perceptual function).
-  mixing_prob: style mixing of the training latents, so that the targets cover W+ and not only W.
-  real_weight: weight of the reconstruction loss on real images (when given), which narrows the
-    gap between generated training images and real photos (as pSp trains on real images).
-  """
-  steps: int = 2000
-  batch_size: int = 32
-  learning_rate: float = 1e-3
-  width: int = 32
-  hidden: int = 512
-  per_layer: bool = True
-  latent_weight: float = 1.0
-  pixel_weight: float = 1.0
-  perceptual_weight: float = 1.0
-  mixing_prob: float = 0.5
-  real_weight: float = 1.0
-  log_every: int = 100
+ENCODER_TASK = "inversion_encoder"
+ENCODER_TRAIN_COMMAND = ("python -m gan.main --config configs/inversion_encoder_products.py --workdir {workdir} "
+                         "--config.encoder.generator_workdir=GENERATOR_RUN")
 
 
-def train_encoder(generator: nn.Module, variables: Any, key: jax.Array, options: EncoderOptions = EncoderOptions(),
-                  perceptual: Optional[Perceptual] = None, real_images: Optional[np.ndarray] = None,
-                  stats: Optional[WStatistics] = None, log: Optional[Callable[[int, dict], None]] = None
-                  ) -> tuple[TrainedEncoder, list[dict[str, float]]]:
-  """Fits an Encoder to invert `generator` (StyleGAN, unconditional or conditional).
+class EncoderState(NamedTuple):
+  """step: int32 scalar; params / opt_state: the Encoder's and its Adam state; w_mean (w_dim,) the
+  mean w the encoder's outputs add to; w_var: scalar, the mean per-dimension variance of w (the
+  latent loss's scale). The w statistics are measured once at the start and kept with the weights."""
+  step: jax.Array
+  params: Any
+  opt_state: optax.OptState
+  w_mean: jax.Array
+  w_var: jax.Array
 
-  Each step draws z, maps to w (style-mixed to W+), renders G(ws) with random noise, and minimises
-  latent_weight * |E(G(ws)) - ws|^2 / var(w) + reconstruction(G(E(G(ws))), G(ws)); with real_images
-  (M, S, S, C) float in [-1, 1] also real_weight * reconstruction(G(E(x)), x) on a batch of them.
-  Returns (TrainedEncoder, history): history holds the mean losses over every `log_every` steps
-  (and the last, shorter stretch).
-  """
-  check_space(generator, "w+")
-  if min(options.steps, options.batch_size, options.log_every) < 1:
-    raise ValueError(f"steps, batch_size and log_every must be >= 1, got {options.steps}, {options.batch_size} "
-                     f"and {options.log_every}.")
-  if getattr(generator, "cond_dim", 0):
-    raise ValueError("train_encoder supports unconditional and class-conditional StyleGANs, not vector conditions.")
-  stats_key, init_key, loop_key = jax.random.split(key, 3)
-  stats = stats if stats is not None else w_statistics(generator, variables, stats_key)
+
+def make_encoder(config: Any) -> Encoder:
+  e = config.encoder
+  return Encoder(num_ws=e.num_ws, w_dim=e.w_dim, width=e.width, hidden=e.hidden, per_layer=e.per_layer)
+
+
+def make_encoder_optimizer(config: Any) -> optax.GradientTransformation:
+  """Adam at optimizer.lr with cosine decay to 10% over train.steps."""
+  return optax.adam(optax.cosine_decay_schedule(config.optimizer.lr, config.train.steps, alpha=0.1))
+
+
+def encoder_keys(config: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """(w statistics key, initialisation key, key of the per-step draws), from config.seed."""
+  stats_key, init_key, loop_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)
+  return stats_key, init_key, loop_key
+
+
+def init_encoder_state(config: Any, stats: WStatistics) -> EncoderState:
+  """Step 0 for images (1, S, S, C) of config.data; `stats`: the generator's WStatistics."""
+  encoder, tx = make_encoder(config), make_encoder_optimizer(config)
+  size, channels = config.data.image_size, config.data.channels
+  params = encoder.init(encoder_keys(config)[1], jnp.zeros((1, size, size, channels), jnp.float32))["params"]
   w_mean = stats.mean.mean(axis=0) if stats.mean.ndim == 2 else stats.mean
   w_var = jnp.square(stats.std) / w_mean.shape[-1]   # mean per-dimension variance
-  z_dim, num_ws, w_dim = z_dim_of(variables), generator.num_ws, w_mean.shape[-1]
+  return EncoderState(jnp.zeros((), jnp.int32), params, tx.init(params), w_mean, w_var)
+
+
+def encoder_abstract_state(config: Any) -> EncoderState:
+  """The EncoderState's shapes (jax.ShapeDtypeStruct leaves), from the config alone."""
+  w_dim = config.encoder.w_dim
+  stats = WStatistics(jax.ShapeDtypeStruct((w_dim,), jnp.float32), jax.ShapeDtypeStruct((), jnp.float32))
+  return jax.eval_shape(lambda s: init_encoder_state(config, s), stats)
+
+
+def encoder_shape_signature(config: Any) -> dict[str, Any]:
+  """The config values that fix the EncoderState's shapes (saved with every checkpoint)."""
+  e = config.encoder
+  return {"encoder.num_ws": e.num_ws, "encoder.w_dim": e.w_dim, "encoder.width": e.width,
+          "encoder.hidden": e.hidden, "encoder.per_layer": e.per_layer,
+          "data.image_size": config.data.image_size, "data.channels": config.data.channels}
+
+
+def make_encoder_step(config: Any, generator: nn.Module, variables: Any, perceptual: Optional[Perceptual] = None
+                      ) -> Callable[[EncoderState, dict[str, jax.Array]], tuple[EncoderState, dict[str, jax.Array]]]:
+  """A pure (state, {"image": real photos (B, S, S, C) in [-1, 1]}) -> (state, metrics) step, not jitted.
+
+  Each step draws B latents from fold_in(encoder_keys(config)[2], step): z -> w (style-mixed to
+  W+ with encoder.mixing_prob), renders G(ws) with random noise, and minimises
+    latent_weight * |E(G(ws)) - ws|^2 / var(w) + reconstruction(G(E(G(ws))), G(ws))
+    + real_weight * reconstruction(G(E(x)), x)     (the real photos; as pSp trains on real images)
+  with reconstruction = pixel_weight * MSE + perceptual_weight * perceptual (when given). Metrics:
+  "latent", "reconstruction", "real_reconstruction" (when real_weight > 0) and "total".
+  """
+  check_space(generator, "w+")
+  if getattr(generator, "cond_dim", 0):
+    raise ValueError("The encoder supports unconditional and class-conditional StyleGANs, not vector conditions.")
+  e = config.encoder
+  encoder, tx = make_encoder(config), make_encoder_optimizer(config)
+  z_dim, num_ws, n = z_dim_of(variables), generator.num_ws, config.train.batch_size
   num_classes = getattr(generator, "num_classes", 0)
-  size = generator.image_size
-  channels = generator.channels
-  encoder = Encoder(num_ws=num_ws, w_dim=w_dim, width=options.width, hidden=options.hidden,
-                    per_layer=options.per_layer)
-  params = encoder.init(init_key, jnp.zeros((1, size, size, channels), jnp.float32))["params"]
-  tx = optax.adam(optax.cosine_decay_schedule(options.learning_rate, options.steps, alpha=0.1))
-  opt_state = tx.init(params)
-  if real_images is not None:
-    real_images = np.asarray(real_images, np.float32)
-    if real_images.shape[1:] != (size, size, channels):
-      raise ValueError(f"real_images must be (M, {size}, {size}, {channels}) in [-1, 1], got {real_images.shape}.")
+  loop_key = encoder_keys(config)[2]
 
   def reconstruction(images, targets):
-    loss = options.pixel_weight * jnp.mean(jnp.square(images - targets), axis=(1, 2, 3))
-    if perceptual is not None and options.perceptual_weight:
-      loss = loss + options.perceptual_weight * perceptual(images, targets)
+    loss = e.pixel_weight * jnp.mean(jnp.square(images - targets), axis=(1, 2, 3))
+    if perceptual is not None and e.perceptual_weight:
+      loss = loss + e.perceptual_weight * perceptual(images, targets)
     return jnp.mean(loss)
 
   def synth(ws, noise_key):
     return generator.apply(variables, ws, method=generator.synthesis, train=False, rngs={"noise": noise_key})
 
-  def loss_fn(params, ws, images, noise_key, real):
-    predicted = encoder.apply({"params": params}, images) + w_mean
-    metrics = {"latent": jnp.mean(jnp.square(predicted - ws)) / w_var}
-    metrics["reconstruction"] = reconstruction(synth(predicted, noise_key), images)
-    total = options.latent_weight * metrics["latent"] + metrics["reconstruction"]
-    if real is not None:
-      predicted_real = encoder.apply({"params": params}, real) + w_mean
-      metrics["real_reconstruction"] = reconstruction(synth(predicted_real, noise_key), real)
-      total = total + options.real_weight * metrics["real_reconstruction"]
-    metrics["total"] = total
-    return total, metrics
-
-  @jax.jit
-  def train_step(params, opt_state, step, real):
-    z_key, z2_key, label_key, mix_key, noise_key, noise2_key = jax.random.split(jax.random.fold_in(loop_key, step), 6)
-    n = options.batch_size
+  def step(state: EncoderState, batch: dict[str, jax.Array]):
+    z_key, z2_key, label_key, mix_key, noise_key, noise2_key = jax.random.split(
+        jax.random.fold_in(loop_key, state.step), 6)
     labels = jax.random.randint(label_key, (n,), 0, num_classes) if num_classes else None
+
     def mapping(k):
       z = jax.random.normal(k, (n, z_dim), jnp.float32)
-      w = generator.apply(variables, z, labels, method=generator.mapping, train=False, psi=1.0)
-      return broadcast_w(w, num_ws)
-    ws = mix_styles(mix_key, mapping(z_key), mapping(z2_key), options.mixing_prob)
+      return broadcast_w(generator.apply(variables, z, labels, method=generator.mapping, train=False, psi=1.0),
+                         num_ws)
+
+    ws = mix_styles(mix_key, mapping(z_key), mapping(z2_key), e.mixing_prob)
     images = synth(ws, noise_key)
-    (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, ws, images, noise2_key, real)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, metrics
 
-  rng = np.random.default_rng(int(jax.random.randint(loop_key, (), 0, 2 ** 31 - 1)))
-  history, pending = [], []
-  for step in range(options.steps):
-    real = None
-    if real_images is not None:
-      real = jnp.asarray(real_images[rng.integers(0, len(real_images), options.batch_size)])
-    params, opt_state, metrics = train_step(params, opt_state, step, real)
-    pending.append(metrics)
-    if (step + 1) % options.log_every == 0 or step + 1 == options.steps:
-      fetched = jax.device_get(pending)
-      pending.clear()
-      record = {"step": step + 1, **{k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}}
-      if not all(math.isfinite(v) for v in record.values()):
-        raise FloatingPointError(f"Encoder training diverged at step {step + 1}: {record}; lower the learning rate.")
-      history.append(record)
-      if log is not None:
-        log(step + 1, record)
-  return TrainedEncoder(encoder, params, w_mean), history
+    def loss_fn(params):
+      predicted = encoder.apply({"params": params}, images) + state.w_mean
+      metrics = {"latent": jnp.mean(jnp.square(predicted - ws)) / state.w_var}
+      metrics["reconstruction"] = reconstruction(synth(predicted, noise2_key), images)
+      total = e.latent_weight * metrics["latent"] + metrics["reconstruction"]
+      if e.real_weight:
+        real = batch["image"]
+        predicted_real = encoder.apply({"params": params}, real) + state.w_mean
+        metrics["real_reconstruction"] = reconstruction(synth(predicted_real, noise2_key), real)
+        total = total + e.real_weight * metrics["real_reconstruction"]
+      metrics["total"] = total
+      return total, metrics
 
+    (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    return state._replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                          opt_state=opt_state), metrics
 
-ENCODER_FILES = ("encoder.npz", "encoder.json")
-
-
-def save_encoder(directory: str, trained: TrainedEncoder, meta: Optional[dict] = None) -> None:
-  """Writes directory/encoder.npz (parameters by "/"-joined path, and w_mean) and encoder.json
-  (the Encoder's fields and `meta`)."""
-  os.makedirs(directory, exist_ok=True)
-  flat = flax.traverse_util.flatten_dict(jax.device_get(trained.params), sep="/")
-  np.savez(os.path.join(directory, ENCODER_FILES[0]), w_mean=np.asarray(trained.w_mean),
-           **{f"params/{k}": np.asarray(v) for k, v in flat.items()})
-  fields = {f.name: getattr(trained.encoder, f.name) for f in dataclasses.fields(Encoder)
-            if f.name not in ("parent", "name")}
-  with open(os.path.join(directory, ENCODER_FILES[1]), "w", encoding="utf-8") as f:
-    json.dump({"encoder": fields, "meta": meta or {}}, f, indent=1)
+  return step
 
 
 def load_encoder(directory: str) -> tuple[TrainedEncoder, dict]:
-  """(TrainedEncoder, meta) saved by `save_encoder`."""
-  paths = [os.path.join(directory, name) for name in ENCODER_FILES]
-  missing = [p for p in paths if not os.path.isfile(p)]
-  if missing:
-    raise FileNotFoundError(f"No trained encoder in {directory} ({', '.join(missing)} missing). Train one with "
-                            "gan.editing.inversion.train_encoder and save_encoder (experiments/benchmark_editing.py "
-                            "does both).")
-  with open(paths[1], encoding="utf-8") as f:
-    saved = json.load(f)
-  with np.load(paths[0]) as data:
-    w_mean = jnp.asarray(data["w_mean"])
-    flat = {k[len("params/"):]: jnp.asarray(data[k]) for k in data.files if k.startswith("params/")}
-  params = flax.traverse_util.unflatten_dict(flat, sep="/")
-  return TrainedEncoder(Encoder(**saved["encoder"]), params, w_mean), saved["meta"]
+  """(TrainedEncoder, checkpoint meta) of the latest checkpoint of an encoder run (single device).
+
+  Raises:
+    FileNotFoundError: no run, or no checkpoint yet, in `directory` (the message gives the command).
+    ValueError: a run of another task, or checkpoints that do not fit or cannot be read.
+  """
+  command = ENCODER_TRAIN_COMMAND.format(workdir=directory).replace(
+      "GENERATOR_RUN", os.path.dirname(os.path.normpath(directory)) or ".")
+  config = runs.load_task_config(directory, ENCODER_TASK, "an inversion encoder", command)
+  try:
+    state, meta = runs.restore_checkpoint(directory, runs.on_one_device(encoder_abstract_state(config)),
+                                          encoder_shape_signature(config), config.train.keep_checkpoints,
+                                          train_command=command.replace(directory, "{workdir}"))
+  except runs.RunError as e:   # no checkpoint yet
+    raise FileNotFoundError(str(e)) from None
+  return TrainedEncoder(make_encoder(config), state.params, state.w_mean), meta

@@ -11,8 +11,7 @@ bicubic upsampling and training starts from the baseline it must beat.
 
 Images are (N, H, W, C) float32 in [-1, 1].
 
-  python -m gan.editing.enhance_train --config configs/enhance_products.py:superres_x4 \
-      --workdir runs/enhance/superres_x4
+  python -m gan.main --config configs/enhance_products.py:superres_x4 --workdir runs/enhance/superres_x4
   python -m gan.edit --op superres --workdir runs/enhance/superres_x4 --image small.png --out big.png
 """
 

@@ -1,48 +1,46 @@
-"""Trains the domain classifier of a dataset and saves it with Orbax.
+"""The domain classifier's training state and step, prediction, and loading a trained one.
 
-  python -m gan.metrics.train_classifier --config configs/classifier_fashion_mnist.py \
-      --workdir runs/classifier_fashion_mnist
+It is trained by the shared loop (gan/train.py) as task "classifier" (gan/tasks/classifier.py):
 
-Writes workdir/checkpoints/<step> (params, batch-norm statistics and a JSON item with the test
-accuracy, class names and config) and logs train loss / test accuracy through the CLU writers.
-`load(workdir)` returns the trained classifier for the metrics.
+  python -m gan.main --config configs/classifier_fashion_mnist.py --workdir runs/classifier_fashion_mnist
+
+(`python -m gan.metrics.train_classifier` with the same flags is an alias of that command.) The run
+resumes after a stop like every run; its test accuracy on the held-out split is evaluated every
+eval.every steps and at the end, and saved with the checkpoints. `load(workdir)` returns the trained
+classifier for the metrics (gan/metrics/evaluation.py, gan/evaluate.py, gan/editing/).
+
+This module sits below gan/tasks/ (the metrics import it, and the GAN task imports the metrics): the
+task wiring (data, evaluator, in-memory `fit`) lives in gan/tasks/classifier.py.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
-import sys
 from typing import Any
 
-from absl import app
-from absl import flags
-from absl import logging
 import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
-from jax.sharding import NamedSharding, PartitionSpec as P
-from ml_collections import config_flags
 
 from gan import data
-from gan import input_pipeline
-from gan import train as gan_train
-from gan import writers
+from gan import runs
 from gan.metrics.classifier import Classifier
+
+TRAIN_COMMAND = "python -m gan.main --config configs/classifier_fashion_mnist.py --workdir {workdir}"
 
 
 @flax.struct.dataclass
 class ClassifierState:
-  step: jax.Array
+  """No PRNG key: the dropout key of step s derives from config.seed (`train_step`), so a checkpoint
+  holds the same arrays whatever jax's PRNG implementation."""
+  step: jax.Array           # () int32, train steps done
   params: Any
   batch_stats: Any
   opt_state: optax.OptState
-  rng: jax.Array
 
 
 def make_model(config: ml_collections.ConfigDict) -> Classifier:
@@ -51,14 +49,41 @@ def make_model(config: ml_collections.ConfigDict) -> Classifier:
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  schedule = optax.cosine_decay_schedule(config.train.learning_rate, config.train.steps)
-  return optax.adamw(schedule, weight_decay=config.train.weight_decay)
+  """AdamW, learning rate optimizer.lr with cosine decay to 0 over train.steps."""
+  schedule = optax.cosine_decay_schedule(config.optimizer.lr, config.train.steps)
+  return optax.adamw(schedule, weight_decay=config.optimizer.weight_decay)
 
 
-def train_step(model: Classifier, tx: optax.GradientTransformation, state: ClassifierState,
-               batch: dict[str, jax.Array]) -> tuple[ClassifierState, dict[str, jax.Array]]:
+def _keys(config: ml_collections.ConfigDict) -> tuple[jax.Array, jax.Array]:
+  """(parameter init key, dropout key) of config.seed."""
+  return tuple(jax.random.split(jax.random.PRNGKey(config.seed)))
+
+
+def init_state(config: ml_collections.ConfigDict, model: Classifier, tx: optax.GradientTransformation
+               ) -> ClassifierState:
+  init_key, _ = _keys(config)
+  size, channels = config.data.image_size, config.data.channels
+  variables = model.init(init_key, jnp.zeros((2, size, size, channels)), train=False)
+  return ClassifierState(step=jnp.zeros((), jnp.int32), params=variables["params"],
+                         batch_stats=variables["batch_stats"], opt_state=tx.init(variables["params"]))
+
+
+def abstract_state(config: ml_collections.ConfigDict) -> ClassifierState:
+  """The ClassifierState's shapes and dtypes (jax.ShapeDtypeStruct leaves), without computing anything."""
+  return jax.eval_shape(lambda: init_state(config, make_model(config), make_optimizer(config)))
+
+
+def shape_signature(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The config values that fix the parameter shapes (named one by one: a restored run's config is
+  merged over configs/default.py, whose GAN model keys mean nothing here)."""
+  return {"model.width": config.model.width, "data.image_size": config.data.image_size,
+          "data.channels": config.data.channels, "data.num_classes": config.data.num_classes}
+
+
+def train_step(model: Classifier, tx: optax.GradientTransformation, config: ml_collections.ConfigDict,
+               state: ClassifierState, batch: dict[str, jax.Array]) -> tuple[ClassifierState, dict[str, jax.Array]]:
   """One cross-entropy step; batch = {"image": (B, S, S, C) in [-1, 1], "label": (B,) int}."""
-  dropout_key = jax.random.fold_in(state.rng, state.step)
+  dropout_key = jax.random.fold_in(_keys(config)[1], state.step)
 
   def loss_fn(params):
     (logits, _), updates = model.apply({"params": params, "batch_stats": state.batch_stats}, batch["image"],
@@ -73,13 +98,24 @@ def train_step(model: Classifier, tx: optax.GradientTransformation, state: Class
   return new_state, {"loss": loss, "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"])}
 
 
+def variables_of(state: ClassifierState) -> dict[str, Any]:
+  """What `Classifier.apply` takes for inference."""
+  return {"params": state.params, "batch_stats": state.batch_stats}
+
+
 def predict(model: Classifier, variables: Any, images: np.ndarray, batch_size: int = 1000
             ) -> tuple[np.ndarray, np.ndarray]:
   """(logits (N, classes), features (N, 128)) of uint8-scaled-to-[-1, 1] float images, batched."""
-  apply = jax.jit(functools.partial(model.apply, train=False))
+  apply = _jitted_apply(model)
   outputs = [jax.device_get(apply(variables, jnp.asarray(images[i:i + batch_size])))
              for i in range(0, len(images), batch_size)]
   return np.concatenate([o[0] for o in outputs]), np.concatenate([o[1] for o in outputs])
+
+
+@functools.lru_cache(maxsize=4)
+def _jitted_apply(model: Classifier):
+  # One compiled program per model (and batch shape) across calls: evaluation runs every eval.every steps.
+  return jax.jit(functools.partial(model.apply, train=False))
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
@@ -88,105 +124,47 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
 
 
 def evaluate(model: Classifier, variables: Any, dataset: data.Dataset) -> float:
+  """Accuracy of the classifier on `dataset`, in [0, 1]."""
   logits, _ = predict(model, variables, to_model_input(dataset.images))
   return float(np.mean(np.argmax(logits, -1) == dataset.labels))
 
 
-def fit(config: ml_collections.ConfigDict, train_set: data.Dataset, writer) -> tuple[Classifier, Any]:
-  """Trains a classifier on `train_set` for config.train.steps; returns (model, variables)."""
-  mesh = gan_train.make_mesh()
-  replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-  model, tx = make_model(config), make_optimizer(config)
-
-  def init():
-    key, dropout_key = jax.random.split(jax.random.PRNGKey(config.seed))
-    size, channels = config.data.image_size, config.data.channels
-    variables = model.init(key, jnp.zeros((2, size, size, channels)), train=False)
-    return ClassifierState(step=jnp.zeros((), jnp.int32), params=variables["params"],
-                           batch_stats=variables["batch_stats"], opt_state=tx.init(variables["params"]),
-                           rng=dropout_key)
-
-  state = jax.jit(init, out_shardings=replicated)()
-  step_fn = jax.jit(functools.partial(train_step, model, tx), in_shardings=(replicated, batch_sharding),
-                    out_shardings=(replicated, replicated), donate_argnums=(0,))
-  batches = input_pipeline.prefetch_to_mesh(
-      input_pipeline.batches(train_set, global_batch_size=config.train.batch_size, seed=config.seed,
-                             random_flip=config.data.random_flip, process_index=jax.process_index(),
-                             process_count=jax.process_count()), batch_sharding)
-  history = []
-  for step in range(1, config.train.steps + 1):
-    state, metrics = step_fn(state, next(batches))
-    history.append(metrics)
-    if step % config.train.log_every == 0 or step == config.train.steps:
-      fetched = jax.device_get(history)
-      history.clear()
-      writer.write_scalars(step, {f"train_{k}": float(np.mean([m[k] for m in fetched])) for k in fetched[0]})
-  batches.close()
-  return model, {"params": state.params, "batch_stats": state.batch_stats}
-
-
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  """Trains, evaluates on the test split, saves; returns the saved metadata (incl. test_accuracy)."""
-  os.makedirs(workdir, exist_ok=True)
-  train_set = data.load_dataset(config.data)
-  test_set = data.load_dataset(ml_collections.ConfigDict({**config.data.to_dict(), "split": data.held_out_split(config.data),
-                                                          "max_examples": config.eval_examples}))
-  writer = writers.create_writer(workdir, jax.process_index() == 0)
-  model, variables = fit(config, train_set, writer)
-  accuracy = evaluate(model, variables, test_set)
-  writer.write_scalars(config.train.steps, {"test_accuracy": accuracy})
-  writer.flush()
-  logging.info("Test accuracy on %d images: %.4f", len(test_set), accuracy)
-  meta = {"test_accuracy": accuracy, "test_examples": len(test_set), "steps": config.train.steps,
-          "class_names": list(train_set.class_names), "config": json.loads(config.to_json_best_effort())}
-  with ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), "checkpoints")) as manager:
-    manager.save(config.train.steps, args=ocp.args.Composite(
-        variables=ocp.args.StandardSave(variables), meta=ocp.args.JsonSave(meta)), force=True)
-    manager.wait_until_finished()
-  return meta
-
-
 def load(workdir: str) -> tuple[Classifier, Any, dict[str, Any]]:
-  """(model, variables, meta) of a trained classifier in `workdir`."""
-  directory = os.path.join(os.path.abspath(workdir), "checkpoints")
-  if not os.path.isdir(directory):
-    raise FileNotFoundError(f"No classifier checkpoint in {workdir}. Train one with: python -m "
-                            "gan.metrics.train_classifier --config configs/classifier_fashion_mnist.py "
-                            f"--workdir {workdir}")
-  with ocp.CheckpointManager(directory, item_handlers={"variables": ocp.StandardCheckpointHandler(),
-                                                       "meta": ocp.JsonCheckpointHandler()}) as manager:
-    step = manager.latest_step()
-    meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
-    config = ml_collections.ConfigDict(meta["config"])
-    model = make_model(config)
-    size, channels = config.data.image_size, config.data.channels
-    # Shapes only: an eager init compiles ~70 XLA programs (~15 s of CPU on 2 cores) for values
-    # the restore overwrites anyway.
-    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    target = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device), jax.eval_shape(
-        functools.partial(model.init, train=False), jax.random.PRNGKey(0), jnp.zeros((1, size, size, channels))))
-    variables = manager.restore(step, args=ocp.args.Composite(
-        variables=ocp.args.StandardRestore(target))).variables
-  return model, variables, meta
+  """(model, variables, meta) of the trained classifier in `workdir` (its latest checkpoint).
 
+  meta: "test_accuracy" (of these weights, on meta["test_examples"] held-out images), "class_names",
+  "config" (the run's), "step".
 
-def define_flags() -> None:
-  """Command-line flags, defined only when run as a program (the module is also a library)."""
-  config_flags.DEFINE_config_file("config", None, "Classifier config (configs/classifier_*.py).")
-  flags.DEFINE_string("workdir", None, "Where to save the classifier.")
-
-
-def main(argv):
-  del argv
-  try:
-    meta = train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
-  except data.DataError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(1)
-  print(f"Test accuracy: {meta['test_accuracy']:.4f} on {meta['test_examples']} images")
+  Raises:
+    runs.RunError: not a classifier run (or one saved by the old trainer), no checkpoint yet, or
+      not evaluated at its latest step (stopped early: rerun the training command to finish it).
+    checkpointing.CheckpointMismatchError / CheckpointCorruptError: see gan/checkpointing.py.
+  """
+  command = TRAIN_COMMAND.format(workdir=workdir)
+  if not os.path.exists(os.path.join(workdir, "config.json")):
+    if os.path.isdir(os.path.join(workdir, "checkpoints")):
+      raise runs.RunError(f"{workdir} holds a classifier saved by an older version (no config.json): "
+                          f"retrain it with {command}")
+    raise runs.RunError(f"No classifier checkpoint in {workdir}. Train one with: {command}")
+  config = runs.load_config(workdir)
+  if runs.task_of(config) != "classifier":
+    raise runs.RunError(f"{workdir} is a {runs.task_of(config)!r} run, not a domain classifier (task "
+                        f"'classifier'); train one with {command}")
+  state, meta = runs.restore_checkpoint(workdir, runs.on_one_device(abstract_state(config)),
+                                        shape_signature(config), config.train.keep_checkpoints,
+                                        train_command=TRAIN_COMMAND)
+  results = meta.get("eval", {})
+  if results.get("step") != meta["step"] or "test_accuracy" not in results:
+    raise runs.RunError(f"The classifier in {workdir} stopped at step {meta['step']} of "
+                        f"{config.train.steps} before its test accuracy was measured: rerun the command "
+                        f"that trained it (python -m gan.main --config <its config> --workdir {workdir}; "
+                        f"the values are in {workdir}/config.json) to finish it.")
+  meta = {**meta, "test_accuracy": results["test_accuracy"], "test_examples": results.get("test_examples")}
+  return make_model(config), variables_of(state), meta
 
 
 if __name__ == "__main__":
-  define_flags()
-  flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  # The former command, kept as an alias: exactly `python -m gan.main` with the same flags (the
+  # classifier configs set config.task = "classifier").
+  import runpy  # pylint: disable=g-import-not-at-top
+  runpy.run_module("gan.main", run_name="__main__", alter_sys=True)

@@ -37,6 +37,24 @@ def _kwargs(module_class: type[nn.Module], shared: dict, specific: ml_collection
   return {**kwargs, **dict(specific)}
 
 
+G_CONDITIONINGS = ("embedding", "cbn")
+D_NORMS = ("batch", "none")
+
+
+def config_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """What is wrong with the config.model keys every architecture reads (one message per key)."""
+  m, problems = config.model, []
+  if m.name not in ARCHITECTURES:
+    problems.append(f"Unknown model.name {m.name!r}; valid names: {sorted(ARCHITECTURES)}.")
+  if m.get("dtype", "float32") not in DTYPES:
+    problems.append(f"Unknown model.dtype {m.dtype!r}; valid: {sorted(DTYPES)}.")
+  if m.g_conditioning not in G_CONDITIONINGS:
+    problems.append(f"Unknown model.g_conditioning {m.g_conditioning!r}; valid: {list(G_CONDITIONINGS)}.")
+  if m.d_norm not in D_NORMS:
+    problems.append(f"Unknown model.d_norm {m.d_norm!r}; valid: {list(D_NORMS)}.")
+  return problems
+
+
 def build(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
   """Returns (generator, discriminator) flax modules for `config.model` and `config.data`.
 
@@ -45,11 +63,9 @@ def build(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
   in config.model.generator / config.model.discriminator (dicts of constructor arguments).
   """
   m = config.model
-  if m.name not in ARCHITECTURES:
-    raise ValueError(f"Unknown model.name {m.name!r}; valid names: {sorted(ARCHITECTURES)}.")
+  if problems := config_problems(config):
+    raise ValueError(" ".join(problems))
   dtype_name = m.get("dtype", "float32")
-  if dtype_name not in DTYPES:
-    raise ValueError(f"Unknown model.dtype {dtype_name!r}; valid: {sorted(DTYPES)}.")
   arch = ARCHITECTURES[m.name]
   common = dict(image_size=config.data.image_size, channels=config.data.channels,
                 num_classes=config.data.num_classes if m.conditional else 0, cond_dim=m.get("cond_dim", 0),

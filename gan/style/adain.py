@@ -15,13 +15,14 @@ any style, no optimisation at test time (unlike gan/style/gatys.py). Controls:
     stds (gan.losses.style.blend_statistics; Huang & Belongie Sec. 7), which equals the weighted
     mean of the single-style targets.
 
-Training (`train_decoder`): D only, E fixed. t is computed from a content batch paired with a
+Training (task "adain_decoder", gan/tasks/adain_decoder.py, through the shared loop: resume,
+checkpoints, samples, evaluation): D only, E fixed. t is computed from a content batch paired with a
 batch of random crops of the style paintings, then
   loss = content + style_weight * style,
   content = mean((E(D(t)) - t)^2) at the encoder layer,
   style = sum over style_layers of mean-squared differences of the per-channel means and stds of
           E(D(t)) and E(s) (gan.losses.style.mean_std_loss),
-with Adam (optax) in one jit-compiled step.
+with Adam (optax) in one jit-compiled step (`make_train_step`) of an `AdainState`.
 
 Encoders: VGG-16 / VGG-19 (gan/style/vgg.py) at "relu4_1" with style layers relu1_1 ... relu4_1
 (the paper's choice with VGG-19, the default for extractors named "vgg16" and "vgg19*"; a decoder
@@ -46,31 +47,26 @@ Widths: `width` channels at full resolution, doubled per level towards the featu
 (`decoder_widths`); for VGG relu4_1 and width=64: 256, 128, 64, 64 as the paper's decoder.
 Image sizes that are not a multiple of 2^k are edge-padded before encoding and cropped after.
 
-Files (`save` / `load`): `adain.json` (extractor name, layers, decoder config, training info) and
-`adain_params.npz` (decoder parameters as "params/<layer>/<kernel|bias>", the training loss
-history, and the extractor fingerprint: mean and std per channel of the encoder features of a
-fixed synthetic image, which `load` recomputes to check that the extractor is the one the decoder
-was trained with). No pickle.
+Trained decoders (`load`): the latest checkpoint of a run, whose config.json names the extractor
+(`extractor_from_name` rebuilds it) and whose state holds the decoder parameters and the extractor
+fingerprint: mean and std per channel of the encoder features of a fixed synthetic image, which
+`load` recomputes to check that the extractor is the one the decoder was trained with.
 
-Command line (trains on the product photos, train split, and the style paintings):
-  python -m gan.style.adain --workdir runs/adain_products --steps 2000 [--extractor random]
-  python -m gan.style.adain --workdir runs/adain_products --weights /path/vgg19-dcbbb1ba.pth
+  python -m gan.main --config configs/adain_products.py --workdir runs/adain_products [--config.adain.extractor=random]
+  python -m gan.stylize --method adain --adain_dir runs/adain_products --content shoe.jpg --style wave.jpg --out s.png
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping, Sequence
 import dataclasses
 import functools
-import json
 import math
 import os
 from pathlib import Path
 import re
-import sys
 import time
-from typing import Any, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 from absl import logging
 import flax.linen as nn
@@ -81,6 +77,8 @@ import numpy as np
 import optax
 from PIL import Image
 
+from gan import runs
+from gan import writers
 from gan.losses import style as style_losses
 from gan.style.features import FeatureExtractor, check_layers
 
@@ -90,9 +88,8 @@ PADDINGS = ("reflect", "same")
 OUTPUTS = ("tanh", "clip")
 # "vgg16": gan.weights' torchvision VGG16; "vgg": a VGG-19 weight file (gan.style.vgg).
 EXTRACTORS = ("auto", "vgg16", "vgg", "random")
-CONFIG_FILE = "adain.json"
-PARAMS_FILE = "adain_params.npz"
-FORMAT = "productgan-adain/1"
+TASK = "adain_decoder"    # config.task of the decoder runs (gan/tasks/adain_decoder.py)
+TRAIN_COMMAND = "python -m gan.main --config configs/adain_products.py --workdir {workdir}"
 
 # Huang & Belongie 2017 (VGG-19): AdaIN at relu4_1, style loss at relu1_1 ... relu4_1; VGG-16 has
 # these layers too (it lacks only conv3_4, conv4_4 and conv5_4).
@@ -236,9 +233,10 @@ class AdainModel:
     decoder: Decoder config {"widths": [...], "convs_per_level", "padding", "output"}.
     params: the Decoder's parameters.
     fingerprint: (2C,) `fingerprint(extractor, encoder_layer, ...)` at training time.
-    history: {"content", "style", "total"}: (steps,) float32 training losses (style unweighted,
-      total = content + style_weight * style).
-    info: training settings and timing (JSON-able).
+    history: {"step", "content", "style", "total"}: (L,) float32, the run's mean training losses of
+      every train.log_every steps (style unweighted, total = content + style_weight * style), as
+      `load` reads them from metrics.jsonl; {} for models built in memory.
+    info: training settings and the latest evaluation (JSON-able).
   """
   extractor: FeatureExtractor = dataclasses.field(repr=False)
   encoder_layer: str
@@ -381,7 +379,7 @@ def make_decoder(config: Mapping[str, Any]) -> Decoder:
 # --- Training ---------------------------------------------------------------------------------
 
 
-def _resize_shorter_side(image: np.ndarray, side: int) -> np.ndarray:
+def resize_shorter_side(image: np.ndarray, side: int) -> np.ndarray:
   """(H, W, 3) uint8 -> bicubic resize so that min(H, W) == side (aspect kept)."""
   h, w = image.shape[:2]
   scale = side / min(h, w)
@@ -391,7 +389,7 @@ def _resize_shorter_side(image: np.ndarray, side: int) -> np.ndarray:
   return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
 
 
-def _check_uint8_images(images: Any, what: str) -> list[np.ndarray]:
+def check_uint8_images(images: Any, what: str) -> list[np.ndarray]:
   """(N, H, W, 1|3) array or sequence of (H, W, 1|3) -> list of (H, W, 3) uint8."""
   if isinstance(images, np.ndarray) and images.ndim == 4:
     images = list(images)
@@ -436,8 +434,20 @@ def _loss_terms(decoder: Decoder, apply: Any, encoder_layer: str, style_layers: 
   return content_term + style_weight * style_term, (content_term, style_term)
 
 
-def _to_float(images_u8: jax.Array) -> jax.Array:
+def to_float(images_u8: Any) -> jax.Array:
+  """uint8 [0, 255] -> float32 [-1, 1]."""
   return images_u8.astype(jnp.float32) / 127.5 - 1.0
+
+
+def _encoder_layer(extractor: FeatureExtractor, layer: Optional[str]) -> str:
+  return check_layers(extractor, (layer or default_layers(extractor)[0],), "encoder", allow_empty=False)[0]
+
+
+def _decoder_config(factor: int, width: int, convs_per_level: int, padding: str, output: str
+                    ) -> dict[str, Any]:
+  """The Decoder's JSON config for an encoder downsampling by `factor` (2^k)."""
+  return {"widths": list(decoder_widths(int(math.log2(factor)), width)), "convs_per_level": convs_per_level,
+          "padding": padding, "output": output}
 
 
 def init_model(extractor: FeatureExtractor, encoder_layer: Optional[str] = None,
@@ -446,173 +456,116 @@ def init_model(extractor: FeatureExtractor, encoder_layer: Optional[str] = None,
                output: str = "tanh") -> AdainModel:
   """An untrained AdainModel: the Decoder mirroring `encoder_layer`, initialised from `seed`.
 
-  encoder_layer / style_layers: None: `default_layers(extractor)`. The other arguments as in
-  `train_decoder`.
+  encoder_layer / style_layers: None: `default_layers(extractor)`. width, convs_per_level, padding,
+  output: the decoder's shape (`Decoder`, `decoder_widths`).
   """
-  default_encoder, default_style = default_layers(extractor)
-  encoder_layer = check_layers(extractor, (encoder_layer or default_encoder,), "encoder",
-                               allow_empty=False)[0]
-  style_layers = check_layers(extractor, style_layers or default_style, "style", allow_empty=False)
+  encoder_layer = _encoder_layer(extractor, encoder_layer)
+  style_layers = check_layers(extractor, style_layers or default_layers(extractor)[1], "style",
+                              allow_empty=False)
   factor, channels = encoder_geometry(extractor, encoder_layer)
-  config = {"widths": list(decoder_widths(int(math.log2(factor)), width)),
-            "convs_per_level": convs_per_level, "padding": padding, "output": output}
+  config = _decoder_config(factor, width, convs_per_level, padding, output)
   params = init_decoder_params(make_decoder(config), channels, seed)
   return AdainModel(extractor, encoder_layer, style_layers, config, params,
                     fingerprint(extractor, encoder_layer, factor))
+
+
+class AdainState(NamedTuple):
+  """step: int32 scalar; params: the Decoder's; opt_state: Adam's; fingerprint: (2C,) float32, the
+  extractor's `fingerprint` at the start (checked when the decoder is loaded)."""
+  step: jax.Array
+  params: Any
+  opt_state: optax.OptState
+  fingerprint: jax.Array
+
+
+def model_options(config: Any) -> dict[str, Any]:
+  """init_model's keyword arguments from a config's adain section ("" / () layers: the defaults)."""
+  a = config.adain
+  return {"encoder_layer": a.encoder_layer or None, "style_layers": tuple(a.style_layers) or None,
+          "seed": config.seed, "width": a.decoder.width, "convs_per_level": a.decoder.convs_per_level,
+          "padding": a.decoder.padding, "output": a.decoder.output}
+
+
+def make_optimizer(config: Any) -> optax.GradientTransformation:
+  """Adam at optimizer.lr (Huang & Belongie: 1e-4 for 160k steps; higher suits short runs)."""
+  return optax.adam(config.optimizer.lr)
+
+
+def init_state(model: AdainModel, tx: optax.GradientTransformation) -> AdainState:
+  return AdainState(jnp.zeros((), jnp.int32), model.params, tx.init(model.params),
+                    jnp.asarray(model.fingerprint, jnp.float32))
+
+
+def abstract_state(config: Any, extractor: FeatureExtractor) -> AdainState:
+  """The AdainState's shapes (jax.ShapeDtypeStruct leaves) for `extractor`, without computing anything."""
+  options = model_options(config)
+  factor, channels = encoder_geometry(extractor, _encoder_layer(extractor, options["encoder_layer"]))
+  decoder = make_decoder(_decoder_config(factor, options["width"], options["convs_per_level"],
+                                         options["padding"], options["output"]))
+  params = jax.eval_shape(decoder.init, jax.random.PRNGKey(0),
+                          jax.ShapeDtypeStruct((1, 4, 4, channels), jnp.float32))["params"]
+  tx = make_optimizer(config)
+  return jax.eval_shape(lambda p: AdainState(jnp.zeros((), jnp.int32), p, tx.init(p),
+                                             jnp.zeros((2 * channels,), jnp.float32)), params)
+
+
+def shape_signature(config: Any) -> dict[str, Any]:
+  """The config values that fix the AdainState's shapes (saved with every checkpoint)."""
+  return {"adain.extractor": config.adain.extractor, "adain.encoder_layer": config.adain.encoder_layer,
+          **{f"adain.decoder.{k}": v for k, v in sorted(config.adain.decoder.to_dict().items())}}
+
+
+def make_train_step(model: AdainModel, tx: optax.GradientTransformation, style_weight: float
+                    ) -> Callable[[AdainState, dict[str, jax.Array]], tuple[AdainState, dict[str, jax.Array]]]:
+  """A pure (state, batch) -> (state, {"content", "style", "total"}) step, not yet jitted; batch:
+  {"content": photos, "style": painting crops}, both (B, S, S, 3) float32 in [-1, 1]."""
+  loss_fn = functools.partial(_loss_terms, model.decoder_module, model.extractor.apply, model.encoder_layer,
+                              model.style_layers, style_weight=style_weight)
+
+  def step(state: AdainState, batch: dict[str, jax.Array]):
+    (total, (content_term, style_term)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params, batch["content"], batch["style"])
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    return (state._replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                           opt_state=opt_state),
+            {"content": content_term, "style": style_term, "total": total})
+
+  return step
+
+
+def make_evaluator(model: AdainModel, content: np.ndarray, style: np.ndarray, style_weight: float
+                   ) -> Callable[[Any], dict[str, float]]:
+  """fn(decoder params) -> the training losses {"content", "style", "total"} on fixed pairs
+  content[i] / style[i], (N, S, S, 3) float32 in [-1, 1]; compiled once."""
+  losses = jax.jit(functools.partial(_loss_terms, model.decoder_module, model.extractor.apply,
+                                     model.encoder_layer, model.style_layers, style_weight=style_weight))
+  content, style = jnp.asarray(content, jnp.float32), jnp.asarray(style, jnp.float32)
+
+  def evaluate_params(params) -> dict[str, float]:
+    total, (c, s) = losses(params, content, style)
+    return {"content": float(c), "style": float(s), "total": float(total)}
+
+  return evaluate_params
 
 
 def evaluate(model: AdainModel, content_images: Any, style_images: Any,
              style_weight: float = 10.0) -> dict[str, float]:
   """The training losses {"content", "style", "total"} of `model` on fixed pairs: content_images[i]
   with style_images[i], both (N, S, S, 3) uint8 of one size (e.g. a validation batch)."""
-  content = jnp.asarray(np.stack(_check_uint8_images(content_images, "content_images")))
-  style = jnp.asarray(np.stack(_check_uint8_images(style_images, "style_images")))
+  content = np.stack(check_uint8_images(content_images, "content_images"))
+  style = np.stack(check_uint8_images(style_images, "style_images"))
   if content.shape != style.shape:
     raise ValueError(f"content_images {content.shape} and style_images {style.shape} must be "
                      "pairs of the same shape.")
-  total, (c, s) = jax.jit(functools.partial(
-      _loss_terms, model.decoder_module, model.extractor.apply, model.encoder_layer,
-      model.style_layers, style_weight=style_weight))(model.params, _to_float(content),
-                                                      _to_float(style))
-  return {"content": float(c), "style": float(s), "total": float(total)}
-
-
-def train_decoder(extractor: FeatureExtractor,
-                  encoder_layer: Optional[str],
-                  style_layers: Optional[Sequence[str]],
-                  content_images: Any,
-                  style_images: Any,
-                  *,
-                  steps: int = 2000,
-                  batch_size: int = 8,
-                  image_size: int = 64,
-                  learning_rate: float = 5e-4,
-                  style_weight: float = 10.0,
-                  seed: int = 0,
-                  width: int = 64,
-                  convs_per_level: int = 2,
-                  padding: str = "reflect",
-                  output: str = "tanh",
-                  style_scale: float = 2.0,
-                  log_every: int = 0) -> AdainModel:
-  """Trains an AdaIN decoder for a fixed encoder (see the module docstring for the losses).
-
-  Args:
-    extractor: the encoder.
-    encoder_layer: where AdaIN is applied; None: `default_layers(extractor)`.
-    style_layers: layers of the style loss; None: `default_layers(extractor)`.
-    content_images: (N, H, W, 1|3) uint8 [0, 255] (e.g. product photos); resized (bicubic,
-      shorter side, centre crop) to image_size if needed.
-    style_images: (M, H', W', 1|3) uint8 or a sequence of (H'_k, W'_k, 1|3) uint8 paintings of
-      any sizes; each is resized so its shorter side is style_scale * image_size, and every
-      training example is a random image_size x image_size crop of a random painting
-      (`random_crops`).
-    steps, batch_size: optimisation steps, examples per step (content and style crops each).
-    image_size: training resolution, a multiple of the encoder's downsampling.
-    learning_rate: Adam's (Huang & Belongie: 1e-4 for 160k steps; higher suits short runs).
-    style_weight: weight of the style loss (paper: 10 with VGG; extractor-dependent).
-    seed: parameter initialisation (`init_model`) and the sampling of content images and crops.
-    width, convs_per_level, padding, output: decoder shape (`Decoder`, `decoder_widths`).
-    style_scale: >= 1; 2 makes a crop cover half a painting's shorter side (the paper: 256
-      crops of paintings resized to 512).
-    log_every: log the losses every that many steps (0: never).
-
-  Returns:
-    The trained AdainModel (history: per-step losses; info: settings and seconds).
-  """
-  if steps < 1 or batch_size < 1:
-    raise ValueError(f"steps ({steps}) and batch_size ({batch_size}) must be >= 1.")
-  if style_scale < 1:
-    raise ValueError(f"style_scale must be >= 1 (crops are image_size), got {style_scale}.")
-  model = init_model(extractor, encoder_layer, style_layers, seed=seed, width=width,
-                     convs_per_level=convs_per_level, padding=padding, output=output)
-  if image_size % model.downsampling:
-    raise ValueError(f"image_size {image_size} must be a multiple of {model.downsampling}, the "
-                     f"downsampling of {model.encoder_layer!r}.")
-  contents = np.stack(_check_uint8_images(content_images, "content_images"))
-  if contents.shape[1:3] != (image_size, image_size):
-    from gan import data  # pylint: disable=g-import-not-at-top  (only for this resize)
-    contents = data.fit_images(contents, image_size=image_size, channels=3, resize="resize")
-  side = math.ceil(style_scale * image_size)
-  paintings = [_resize_shorter_side(p, side) for p in _check_uint8_images(style_images, "style_images")]
-
-  tx = optax.adam(learning_rate)
-  loss_fn = functools.partial(_loss_terms, model.decoder_module, extractor.apply,
-                              model.encoder_layer, model.style_layers, style_weight=style_weight)
-
-  @jax.jit
-  def train_step(params, opt_state, content_u8, style_u8):
-    (total, (content_term, style_term)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        params, _to_float(content_u8), _to_float(style_u8))
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, jnp.stack([content_term, style_term, total])
-
-  params = model.params
-  opt_state = tx.init(params)
-  rng = np.random.default_rng(seed)
-  losses = []
-  start = time.perf_counter()
-  for step in range(steps):
-    content_batch = contents[rng.integers(len(contents), size=batch_size)]
-    style_batch = random_crops(paintings, rng, batch_size, image_size)
-    params, opt_state, terms = train_step(params, opt_state, content_batch, style_batch)
-    losses.append(terms)
-    if log_every and (step + 1) % log_every == 0:
-      c, s, t = np.asarray(terms)
-      logging.info("adain step %d/%d: content %.4g style %.4g total %.4g (%.1f s)", step + 1,
-                   steps, c, s, t, time.perf_counter() - start)
-  losses = np.asarray(jnp.stack(losses), np.float32)
-  seconds = time.perf_counter() - start
-  history = {"content": losses[:, 0], "style": losses[:, 1], "total": losses[:, 2]}
-  info = {"steps": steps, "batch_size": batch_size, "image_size": image_size,
-          "learning_rate": learning_rate, "style_weight": style_weight, "seed": seed,
-          "style_scale": style_scale, "num_content_images": len(contents),
-          "num_style_images": len(paintings), "seconds": round(seconds, 2)}
-  return dataclasses.replace(model, params=params, history=history, info=info)
-
-
-# --- Files ------------------------------------------------------------------------------------
-
-
-def _flatten(tree: Mapping[str, Any], prefix: str) -> dict[str, np.ndarray]:
-  out = {}
-  for key, value in tree.items():
-    if isinstance(value, Mapping):
-      out.update(_flatten(value, f"{prefix}{key}/"))
-    else:
-      out[f"{prefix}{key}"] = np.asarray(value)
-  return out
-
-
-def _unflatten(flat: Mapping[str, np.ndarray], prefix: str) -> dict[str, Any]:
-  tree: dict[str, Any] = {}
-  for key, value in flat.items():
-    if not key.startswith(prefix):
-      continue
-    *path, leaf = key[len(prefix):].split("/")
-    node = tree
-    for part in path:
-      node = node.setdefault(part, {})
-    node[leaf] = jnp.asarray(value)
-  return tree
-
-
-def save(model: AdainModel, directory: PathLike) -> Path:
-  """Writes `adain.json` and `adain_params.npz` into `directory` (created); returns it."""
-  directory = Path(directory)
-  directory.mkdir(parents=True, exist_ok=True)
-  meta = {"format": FORMAT, "extractor": model.extractor_name, "encoder_layer": model.encoder_layer,
-          "style_layers": list(model.style_layers), "decoder": dict(model.decoder),
-          "info": dict(model.info)}
-  arrays = _flatten(model.params, "params/")
-  arrays["fingerprint"] = np.asarray(model.fingerprint, np.float32)
-  arrays.update({f"history/{k}": np.asarray(v) for k, v in model.history.items()})
-  np.savez(directory / PARAMS_FILE, **arrays)
-  (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-  return directory
+  return make_evaluator(model, to_float(content), to_float(style), style_weight)(model.params)
 
 
 _RANDOM_NAME = re.compile(r"random\(seed=(-?\d+),scales=(\d+),features=(\d+),kernel=(\d+)\)")
+
+
+def is_extractor_name(name: str) -> bool:
+  """Whether `extractor_from_name` knows `name` (its weights aside)."""
+  return bool(_RANDOM_NAME.fullmatch(name)) or name in ("vgg16", "vgg19-torchvision", "vgg19-keras")
 
 
 def extractor_from_name(name: str, vgg_weights: Optional[PathLike] = None) -> FeatureExtractor:
@@ -642,71 +595,87 @@ def extractor_from_name(name: str, vgg_weights: Optional[PathLike] = None) -> Fe
   raise ValueError(f"Cannot rebuild extractor {name!r} from its name: pass it to load().")
 
 
-def load(directory: PathLike, extractor: Optional[FeatureExtractor] = None, *,
-         vgg_weights: Optional[PathLike] = None) -> AdainModel:
-  """Reads a model written by `save`.
+def make_extractor(name: str, vgg_weights: Optional[PathLike] = None) -> FeatureExtractor:
+  """The extractor a config's adain.extractor names: a choice of EXTRACTORS ("auto" resolved as
+  `resolve_extractor` does) or a saved name (`extractor_from_name`)."""
+  if name in EXTRACTORS:
+    return resolve_extractor(name, vgg_weights)
+  return extractor_from_name(name, vgg_weights)
 
-  Args:
-    directory: holding adain.json and adain_params.npz.
-    extractor: the encoder; None: rebuilt from the saved name (`extractor_from_name`).
-    vgg_weights: weight file for a VGG-19 encoder rebuilt from its name.
+
+def run_config(directory: PathLike) -> Any:
+  """The config of the decoder run in `directory` (its config.json).
 
   Raises:
-    FileNotFoundError: missing files.
-    ValueError: another extractor than the one the decoder was trained with (by name or by
-      fingerprint), or malformed files.
+    FileNotFoundError: no run there (the message gives the training command).
+    ValueError: an unreadable config, or a run of another task.
   """
-  directory = Path(directory)
-  config_path, params_path = directory / CONFIG_FILE, directory / PARAMS_FILE
-  for path in (config_path, params_path):
-    if not path.is_file():
-      raise FileNotFoundError(f"{path} not found: {str(directory)!r} holds no AdaIN model. Train "
-                              f"one with python -m gan.style.adain --workdir {directory}")
-  try:
-    meta = json.loads(config_path.read_text(encoding="utf-8"))
-    with np.load(params_path, allow_pickle=False) as npz:
-      arrays = {key: npz[key] for key in npz.files}
-  except (ValueError, OSError) as e:
-    raise ValueError(f"Cannot read the AdaIN model in {directory}: {e}") from e
-  if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-    raise ValueError(f"{config_path} is not an AdaIN model file (format {FORMAT!r}).")
-  missing = [key for key in ("extractor", "encoder_layer", "style_layers", "decoder") if key not in meta]
-  missing += [key for key in ("fingerprint", "params/rgb/kernel") if key not in arrays]
-  if missing:
-    raise ValueError(f"The AdaIN model in {directory} is incomplete: {', '.join(missing)} missing.")
+  directory = os.fspath(directory)
+  command = TRAIN_COMMAND.format(workdir=directory)
+  return runs.load_task_config(directory, TASK, "an AdaIN decoder", command)
+
+
+def load(directory: PathLike, extractor: Optional[FeatureExtractor] = None, *,
+         vgg_weights: Optional[PathLike] = None) -> AdainModel:
+  """The decoder of the latest checkpoint of a run of task "adain_decoder" (single device).
+
+  Args:
+    directory: the run's workdir.
+    extractor: the encoder; None: rebuilt from the name in the run's config (`extractor_from_name`).
+    vgg_weights: weight file (VGG-19) or folder (vgg16) for an encoder rebuilt from its name;
+      None: the run's adain.vgg_weights, else the default places.
+
+  Raises:
+    FileNotFoundError: no run, or no checkpoint yet (the message gives the training command).
+    ValueError: another extractor than the one the decoder was trained with (by name or by
+      fingerprint), another task, or checkpoints that do not fit or cannot be read.
+  """
+  config = run_config(directory)
+  directory = os.fspath(directory)
+  name = config.adain.extractor
   if extractor is None:
-    extractor = extractor_from_name(meta["extractor"], vgg_weights)
-  if extractor.name != meta["extractor"]:
-    raise ValueError(f"The AdaIN decoder in {directory} was trained with extractor "
-                     f"{meta['extractor']!r}, but {extractor.name!r} was given.")
-  encoder_layer = check_layers(extractor, (meta["encoder_layer"],), "encoder", allow_empty=False)[0]
-  style_layers = check_layers(extractor, meta["style_layers"], "style", allow_empty=False)
-  decoder = make_decoder(meta["decoder"])
-  factor, channels = encoder_geometry(extractor, encoder_layer)
-  if 2 ** (len(decoder.widths) - 1) != factor:
-    raise ValueError(f"The saved decoder upsamples by {2 ** (len(decoder.widths) - 1)}, but layer "
-                     f"{encoder_layer!r} of {extractor.name!r} downsamples by {factor}.")
-  saved = arrays["fingerprint"]
+    extractor = extractor_from_name(name, vgg_weights or config.adain.vgg_weights or None)
+  if extractor.name != name:
+    raise ValueError(f"The AdaIN decoder in {directory} was trained with extractor {name!r}, but "
+                     f"{extractor.name!r} was given.")
+  options = model_options(config)
+  encoder_layer = _encoder_layer(extractor, options["encoder_layer"])
+  style_layers = check_layers(extractor, options["style_layers"] or default_layers(extractor)[1], "style",
+                              allow_empty=False)
+  factor, _ = encoder_geometry(extractor, encoder_layer)
+  try:
+    state, meta = runs.restore_checkpoint(directory, runs.on_one_device(abstract_state(config, extractor)),
+                                          shape_signature(config), config.train.keep_checkpoints,
+                                          train_command=TRAIN_COMMAND)
+  except runs.RunError as e:   # no checkpoint yet
+    raise FileNotFoundError(str(e)) from None
+  saved = np.asarray(state.fingerprint)
   current = fingerprint(extractor, encoder_layer, factor)
   if (saved.shape != current.shape or not np.allclose(
       current, saved, rtol=FINGERPRINT_RTOL, atol=FINGERPRINT_RTOL * float(np.abs(saved).max()))):
     raise ValueError(f"The extractor {extractor.name!r} given for {directory} computes other "
                      f"features at {encoder_layer!r} than the one the decoder was trained with "
                      "(same name, other weights?): pass the original network.")
-  params = _unflatten(arrays, "params/")
-  expected = jax.eval_shape(decoder.init, jax.random.PRNGKey(0),
-                            jax.ShapeDtypeStruct((1, 4, 4, channels), jnp.float32))["params"]
-  if jax.tree.structure(expected) != jax.tree.structure(params) or any(
-      a.shape != b.shape for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(params))):
-    raise ValueError(f"{params_path}: the parameters do not match the decoder config in "
-                     f"{config_path}.")
-  history = {key[len("history/"):]: value for key, value in arrays.items()
-             if key.startswith("history/")}
-  return AdainModel(extractor, encoder_layer, style_layers, meta["decoder"], params, saved,
-                    history, meta.get("info", {}))
+  decoder = _decoder_config(factor, options["width"], options["convs_per_level"], options["padding"],
+                            options["output"])
+  info = {"steps": int(state.step), "image_size": config.data.image_size, "batch_size": config.train.batch_size,
+          "learning_rate": config.optimizer.lr, "style_weight": config.adain.style_weight,
+          "eval": meta.get("eval", {})}
+  return AdainModel(extractor, encoder_layer, style_layers, decoder, state.params, saved,
+                    _logged_losses(directory), info)
 
 
-# --- Command line -----------------------------------------------------------------------------
+def _logged_losses(directory: str) -> dict[str, np.ndarray]:
+  """{"step", "content", "style", "total"}: the mean training losses of every train.log_every steps
+  the run logged (its metrics.jsonl), oldest first; {} without the file."""
+  path = os.path.join(directory, "metrics.jsonl")
+  if not os.path.isfile(path):
+    return {}
+  records = [r for r in writers.read_jsonl(path) if "total" in r]
+  return {key: np.asarray([r[key] for r in records], np.float32) for key in ("step", "content", "style", "total")}
+
+
+# --- Extractors and data ----------------------------------------------------------------------
 
 
 def _vgg16_folder(vgg_weights: Optional[PathLike], required: bool) -> Optional[Path]:
@@ -803,64 +772,6 @@ def measure_images_per_second(model: AdainModel, size: int, batch: int = 8, repe
   return batch * repeats / (time.perf_counter() - start)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  from configs import default as default_config  # pylint: disable=g-import-not-at-top
-  from gan import data  # pylint: disable=g-import-not-at-top
-
-  parser = argparse.ArgumentParser(
-      prog="python -m gan.style.adain",
-      description="Train an AdaIN decoder on the product photos and the style paintings.")
-  parser.add_argument("--workdir", required=True, help="Output folder of the model.")
-  parser.add_argument("--extractor", choices=EXTRACTORS, default="auto",
-                      help="Encoder: vgg16 (python -m gan.weights fetch vgg16), vgg (a VGG-19 weight "
-                      "file), random, or auto (vgg16, else VGG-19, else random with a warning).")
-  parser.add_argument("--weights", default=None, help="VGG-19 weight file (implies --extractor vgg "
-                      "unless --extractor random).")
-  parser.add_argument("--steps", type=int, default=2000)
-  parser.add_argument("--batch_size", type=int, default=8)
-  parser.add_argument("--image_size", type=int, default=64)
-  parser.add_argument("--learning_rate", type=float, default=5e-4)
-  parser.add_argument("--style_weight", type=float, default=10.0)
-  parser.add_argument("--width", type=int, default=64, help="Decoder channels at full resolution.")
-  parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--max_examples", type=int, default=0, help="0: all product photos.")
-  parser.add_argument("--products_dir", default=os.path.join(default_config.data_root(), "products"))
-  parser.add_argument("--styles_dir", default=os.path.join(default_config.data_root(), "styles"))
-  parser.add_argument("--log_every", type=int, default=100)
-  args = parser.parse_args(argv)
-  logging.set_verbosity(logging.INFO)
-  try:
-    choice = "vgg" if args.weights and args.extractor == "auto" else args.extractor
-    extractor = resolve_extractor(choice, args.weights)
-    config = default_config.get_config().data
-    config.source, config.name, config.dir = "products", "products_photo", args.products_dir
-    config.split, config.view, config.image_size = "train", "photo", args.image_size
-    config.channels, config.resize, config.max_examples = 3, "resize", args.max_examples
-    photos = data.load_dataset(config).images
-    paintings = load_paintings(args.styles_dir)
-  except (ValueError, FileNotFoundError) as e:  # WeightsNotFoundError, DataError are ValueErrors
-    print("error: " + " ".join(str(e).split()), file=sys.stderr)
-    return 1
-  print(f"Training an AdaIN decoder: extractor {extractor.name}, {len(photos)} product photos, "
-        f"{len(paintings)} paintings, {args.steps} steps of batch {args.batch_size} at "
-        f"{args.image_size}x{args.image_size}.")
-  model = train_decoder(extractor, None, None, photos, paintings, steps=args.steps,
-                        batch_size=args.batch_size, image_size=args.image_size,
-                        learning_rate=args.learning_rate, style_weight=args.style_weight,
-                        seed=args.seed, width=args.width, log_every=args.log_every)
-  save(model, args.workdir)
-  h, window = model.history, max(1, min(50, args.steps // 4))
-  print(f"Saved to {args.workdir} after {model.info['seconds']:.0f} s "
-        f"({args.steps / model.info['seconds']:.2f} steps/s). Mean loss of the first / last "
-        f"{window} steps: content {h['content'][:window].mean():.4g} -> "
-        f"{h['content'][-window:].mean():.4g}, style {h['style'][:window].mean():.4g} -> "
-        f"{h['style'][-window:].mean():.4g}.")
-  for size in (64, 256):
-    style = _resize_shorter_side(paintings[0], size).astype(np.float32) / 127.5 - 1.0
-    rate = measure_images_per_second(model, size, style=style)
-    print(f"stylize {size}x{size}, batch 8: {rate:.2f} images/s (after compilation)")
-  return 0
-
-
 if __name__ == "__main__":
-  sys.exit(main())
+  raise SystemExit("error: the AdaIN decoder is trained by the shared loop now: python -m gan.main --config "
+                   "configs/adain_products.py --workdir DIR [--config.train.steps=N --config.adain.extractor=random].")

@@ -1,11 +1,12 @@
-"""GAN image-to-image translation: pix2pix (paired) and CycleGAN (unpaired), trained by gan/train.py.
+"""Translation: pix2pix (paired) and CycleGAN (unpaired) image-to-image GANs, trained by gan/train.py.
 
   python -m gan.main --config configs/pix2pix_products.py --workdir runs/pix2pix_products
   python -m gan.main --config configs/cyclegan_products.py --workdir runs/cyclegan_products
   python -m gan.evaluate --workdir runs/pix2pix_products            # detects the task
   python -m gan.stylize --method cyclegan --workdir runs/cyclegan_products --content shoe.jpg --out bag.png
 
-  model = translation.load("runs/cyclegan_products")                  # in a notebook
+  from gan.tasks import translation                                   # in a notebook
+  model = translation.load("runs/cyclegan_products")
   bags = translation.translate(model, shoes, "a2b")                   # (N, S, S, 3) in [-1, 1]
 
 pix2pix (Isola et al. 2017), config.task = "pix2pix": G = U-Net from the edge map x to the photo y,
@@ -51,13 +52,19 @@ import ml_collections
 import numpy as np
 import optax
 
-from gan import checkpointing
+from absl import logging
+
 from gan import data
 from gan import input_pipeline
+from gan import runs
 from gan import sampling
 from gan import state as state_lib
 from gan.losses import adversarial
+from gan.metrics import evaluation
+from gan.metrics import image as image_metrics
+from gan.metrics import lpips
 from gan.models import translation as nets
+from gan.tasks import common
 
 Params = Any
 Batch = dict[str, jax.Array]
@@ -66,6 +73,9 @@ Metrics = dict[str, jax.Array]
 TASKS = ("pix2pix", "cyclegan")
 # Generator parameter sets of each task, by the direction they translate.
 DIRECTIONS = {"pix2pix": ("edges2photo",), "cyclegan": ("a2b", "b2a")}
+
+
+TRAIN_COMMAND = "python -m gan.main --config configs/{task}_products.py --workdir {workdir}"
 
 
 class TranslationError(ValueError):
@@ -307,15 +317,19 @@ def create_state_and_step(config: ml_collections.ConfigDict, mesh: jax.sharding.
 
   As gan/train.py's GAN step: state replicated and donated, batch sharded along "data".
   """
-  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
   generator, discriminator = build(config)
   g_tx, d_tx = state_lib.make_optimizers(config)
-  init = jax.jit(lambda: init_state(config, generator, discriminator, g_tx, d_tx), out_shardings=replicated)
-  train_step = jax.jit(make_train_step(config, generator, discriminator, g_tx, d_tx),
-                       in_shardings=(replicated, batch_sharding), out_shardings=(replicated, replicated),
-                       donate_argnums=(0,))
-  return generator, init(), train_step
+  state, train_step = common.replicated_state_and_step(
+      mesh, lambda: init_state(config, generator, discriminator, g_tx, d_tx),
+      make_train_step(config, generator, discriminator, g_tx, d_tx))
+  return generator, state, train_step
+
+
+def abstract_state(config: ml_collections.ConfigDict) -> TranslationState:
+  """The state's shapes and dtypes (jax.ShapeDtypeStruct leaves), without computing anything."""
+  generator, discriminator = build(config)
+  g_tx, d_tx = state_lib.make_optimizers(config)
+  return jax.eval_shape(lambda: init_state(config, generator, discriminator, g_tx, d_tx))
 
 
 # --------------------------------------------------------------------------- data
@@ -387,8 +401,6 @@ def cyclegan_batches(domain_a: data.Dataset, domain_b: data.Dataset, *, global_b
 def to_float(images: np.ndarray) -> np.ndarray:
   """uint8 [0, 255] -> float32 [-1, 1], as the input pipeline scales.
 
-  (gan.metrics.train_classifier.to_model_input does the same, but importing it here would be circular:
-  it imports gan.train, which imports this module.)
   """
   return np.asarray(images, np.float32) / np.float32(127.5) - np.float32(1)
 
@@ -466,32 +478,21 @@ def load(workdir: str) -> Translator:
   Raises:
     TranslationError: no such run, not a translation run, or no checkpoint yet.
   """
-  from gan import sample  # pylint: disable=g-import-not-at-top  (sample imports the GAN models)
   try:
-    config = sample.load_config(workdir)
-  except sample.SampleError as e:
+    config = runs.load_config(workdir)
+  except runs.RunError as e:
     raise TranslationError(str(e)) from None
-  task = config.get("task", "generation")
+  task = runs.task_of(config)
   if task not in TASKS:
     raise TranslationError(f"{workdir} is a {task!r} run, not an image translation run (task pix2pix or "
                            "cyclegan); for GAN samples use python -m gan.sample.")
-  generator, discriminator = build(config)
-  g_tx, d_tx = state_lib.make_optimizers(config)
-  # Shapes only: restoring into abstract arrays skips compiling and running the initialisation.
-  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
-                        jax.eval_shape(lambda: init_state(config, generator, discriminator, g_tx, d_tx)))
-  if not os.path.isdir(os.path.join(workdir, "checkpoints")):
-    raise TranslationError(f"No checkpoints in {workdir}: train first (python -m gan.main --config "
-                           f"configs/{task}_products.py --workdir {workdir}) or wait for the first checkpoint.")
-  manager = checkpointing.make_manager(workdir, config.train.keep_checkpoints)
+  generator, _ = build(config)
   try:
-    restored = checkpointing.restore_latest(manager, target, shape_signature(config))
-  finally:
-    manager.close()
-  if restored is None:
-    raise TranslationError(f"No complete checkpoint in {workdir}/checkpoints yet.")
-  state, meta = restored
+    state, meta = runs.restore_checkpoint(workdir, runs.on_one_device(abstract_state(config)),
+                                          shape_signature(config), config.train.keep_checkpoints,
+                                          train_command=TRAIN_COMMAND.format(task=task, workdir="{workdir}"))
+  except runs.RunError as e:
+    raise TranslationError(str(e)) from None
   names = tuple(meta.get("class_names", data.PRODUCT_CLASSES))
   if task == "pix2pix":
     params, domains = {"edges2photo": state.g_params}, {"edges2photo": ("edges", "photo")}
@@ -547,3 +548,146 @@ def run_generator(generator: nn.Module, params: Params, images: np.ndarray, batc
     padded = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]), np.float32)])
     outputs.append(np.asarray(apply(params, padded))[:len(chunk)])
   return np.concatenate(outputs) if outputs else np.zeros_like(np.asarray(images, np.float32))
+
+
+# --------------------------------------------------------------------------- evaluation
+# pix2pix: PSNR / SSIM of G(edges) against the real photos of the held-out pairs, and FID / KID of the
+# outputs vs those real photos. CycleGAN: FID / KID of G_AB(held-out A) vs real training B and of
+# G_BA(held-out B) vs real training A. Floors: the same distances for real held-out images.
+
+
+def domain_classifier_or_none(classifier_dir: str, who: str) -> Optional[evaluation.FeatureNetwork]:
+  """The domain classifier, or None with a warning saying how to train it (FID / KID skipped)."""
+  if os.path.isdir(os.path.join(classifier_dir, "checkpoints")):
+    return evaluation.domain_network(classifier_dir)
+  logging.warning("%s: no domain classifier in %r, so FID / KID are skipped. Train one with python -m "
+                  "gan.main --config configs/classifier_products.py --workdir %s.",
+                  who, classifier_dir, classifier_dir)
+  return None
+
+def fid_kid_metrics(real: dict[str, np.ndarray], fake: dict[str, np.ndarray], seed: int, suffix: str = ""
+             ) -> dict[str, float]:
+  results = evaluation.fid_kid(real["features"], fake["features"], seed)
+  return {f"fid{suffix}": results["fid"], f"kid{suffix}": results["kid"]}
+
+def select_rows(features: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
+  return {k: v[keep] for k, v in features.items()}
+
+def pix2pix_metrics(outputs: np.ndarray, targets: np.ndarray, net: Optional[evaluation.FeatureNetwork] = None,
+                    real: Optional[dict[str, np.ndarray]] = None, seed: int = 0) -> dict[str, float]:
+  """outputs, targets (N, S, S, C) float32 in [-1, 1] -> mean "psnr" (dB), "ssim" and, when its
+  weights are fetched (`python -m gan.weights fetch lpips`), "lpips_alex" over the N pairs (images
+  of at least 31 px), and with a feature network "fid" / "kid" of the outputs vs the `real`
+  features (real_features)."""
+  results = {"psnr": float(np.mean(image_metrics.psnr(outputs, targets, data_range=2.0))),
+             "ssim": float(np.mean(image_metrics.ssim(outputs, targets, data_range=2.0)))}
+  if lpips.available("alex") and min(outputs.shape[1:3]) >= lpips.MIN_SIZE["alex"]:
+    results["lpips_alex"] = lpips.mean_distance(lpips.cached("alex"), outputs, targets)
+  if net is not None:
+    results.update(fid_kid_metrics(real, evaluation.features_of(net, outputs), seed))
+  return results
+
+def cyclegan_references(net: evaluation.FeatureNetwork, config: ml_collections.ConfigDict
+                         ) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray, np.ndarray]:
+  """(real training features per domain {"a", "b"}, held-out A images, held-out B images (float [-1, 1]))."""
+  tr = config.translation
+  train_real = evaluation.real_features(net, config.data, config.data.split)
+  references = {"a": select_rows(train_real, train_real["labels"] == tr.domain_a),
+                "b": select_rows(train_real, train_real["labels"] == tr.domain_b)}
+  val_a, val_b = load_domains(config.data, data.held_out_split(config.data), tr.domain_a, tr.domain_b)
+  return references, to_float(val_a.images), to_float(val_b.images)
+
+def cyclegan_metrics(generator, g_params, val_a: np.ndarray, val_b: np.ndarray,
+                     references: dict[str, dict[str, np.ndarray]], net: evaluation.FeatureNetwork, seed: int = 0
+                     ) -> dict[str, float]:
+  """"fid_a2b" / "kid_a2b" (G_AB(val_a) vs real B), "fid_b2a" / "kid_b2a", and "fid", their mean FID."""
+  fake_b = run_generator(generator, g_params["a2b"], val_a)
+  fake_a = run_generator(generator, g_params["b2a"], val_b)
+  results = {**fid_kid_metrics(references["b"], evaluation.features_of(net, fake_b), seed, "_a2b"),
+             **fid_kid_metrics(references["a"], evaluation.features_of(net, fake_a), seed, "_b2a")}
+  results["fid"] = 0.5 * (results["fid_a2b"] + results["fid_b2a"])
+  return results
+
+def make_translation_evaluator(config: ml_collections.ConfigDict, generator
+                               ) -> Optional[Callable[[Any], dict[str, float]]]:
+  """fn(translation state) -> held-out metrics for the train loop, or None when evaluation is off.
+
+  Off when config.eval.every is 0. Without the domain classifier (config.eval.classifier_dir) pix2pix
+  still reports PSNR / SSIM and CycleGAN is off, both with a warning.
+  """
+  if not config.eval.every:
+    return None
+  net = domain_classifier_or_none(config.eval.classifier_dir, "In-training evaluation")
+  seed = config.eval.seed
+  if config.task == "pix2pix":
+    split = data.held_out_split(config.data)
+    val = load_pairs(config.data, split)
+    inputs, targets = to_float(val.pairs), to_float(val.images)
+    real = evaluation.real_features(net, config.data, split) if net is not None else None
+    return lambda state: pix2pix_metrics(run_generator(generator, state.g_params, inputs),
+                                         targets, net, real, seed)
+  if net is None:
+    return None
+  references, val_a, val_b = cyclegan_references(net, config)
+  return lambda state: cyclegan_metrics(generator, state.g_params, val_a, val_b, references, net, seed)
+
+
+# --------------------------------------------------------------------------- the task
+
+
+def config_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """What is wrong with the config.translation keys (and the data / loss keys they constrain)."""
+  tr, problems = config.translation, state_lib.config_problems(config)
+  if config.loss.name not in adversarial.LOSSES:
+    problems.append(f"Unknown loss.name {config.loss.name!r}; valid names: {sorted(adversarial.LOSSES)}.")
+  for key in ("g_width", "d_width", "unet_depth", "d_layers"):
+    if not isinstance(tr[key], int) or tr[key] < 1:
+      problems.append(f"translation.{key} must be an int >= 1, got {tr[key]!r}.")
+  for key in ("resnet_blocks", "pool_size"):
+    if not isinstance(tr[key], int) or tr[key] < 0:
+      problems.append(f"translation.{key} must be an int >= 0, got {tr[key]!r}.")
+  for key in ("lambda_l1", "lambda_cycle", "lambda_identity"):
+    if tr[key] < 0:
+      problems.append(f"translation.{key} must be >= 0, got {tr[key]}.")
+  if not 0.0 <= tr.dropout < 1.0:
+    problems.append(f"translation.dropout must be in [0, 1), got {tr.dropout}.")
+  if tr.norm not in nets.NORMS:
+    problems.append(f"Unknown translation.norm {tr.norm!r}; valid: {list(nets.NORMS)}.")
+  size = config.data.image_size
+  if config.task == "pix2pix" and isinstance(tr.unet_depth, int) and size % 2 ** tr.unet_depth:
+    problems.append(f"data.image_size {size} must be divisible by 2^translation.unet_depth = "
+                    f"{2 ** tr.unet_depth}: use --config.translation.unet_depth={max(1, (size & -size).bit_length() - 1)}.")
+  if config.task == "pix2pix" and config.data.get("view", "photo") != "pair":
+    problems.append("task 'pix2pix' trains on edge map / photo pairs: set --config.data.view=pair "
+                    "(data.source='products').")
+  if config.task == "cyclegan" and size % 4:
+    problems.append(f"task 'cyclegan' needs data.image_size divisible by 4, got {size}.")
+  if config.task == "cyclegan" and tr.domain_a == tr.domain_b:
+    problems.append(f"translation.domain_a and domain_b must be different classes, both are {tr.domain_a}.")
+  if config.loss.d_steps != 1:
+    problems.append(f"loss.d_steps must be 1 for task {config.task!r} (one D update per step), "
+                    f"got {config.loss.d_steps}.")
+  return problems
+
+
+def setup(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, workdir: str, is_main: bool
+          ) -> common.Task:
+  """Data, models, state and step; sample grids of fixed held-out examples (input | output | target
+  or translated back); the held-out evaluator."""
+  del workdir, is_main
+  kwargs = dict(global_batch_size=config.train.batch_size, seed=config.seed, random_flip=config.data.random_flip,
+                process_index=jax.process_index(), process_count=jax.process_count())
+  if config.task == "pix2pix":
+    pairs = load_pairs(config.data, config.data.split)
+    class_names = pairs.class_names
+    batches = lambda start_step: pix2pix_batches(pairs, start_step=start_step, **kwargs)
+  else:
+    domain_a, domain_b = load_domains(config.data, config.data.split, config.translation.domain_a,
+                                      config.translation.domain_b)
+    class_names = domain_a.class_names
+    batches = lambda start_step: cyclegan_batches(domain_a, domain_b, start_step=start_step, **kwargs)
+  generator, state, train_step = create_state_and_step(config, mesh)
+  grid = make_sample_grid(config.task, generator, sample_examples(config, config.sample.grid_rows))
+  return common.Task(state, train_step, batches, lambda state: grid(state.g_params),
+                     make_translation_evaluator(config, generator), shape_signature(config),
+                     tuple(class_names), 1, description=config.task)
