@@ -277,6 +277,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
   cleanup.callback(_close_quietly(manager.close, "the checkpoint manager"))
   signature = task.signature
   restored = checkpointing.restore_latest(manager, state, signature, move_aside_unreadable=True)
+  meta = {}
   if restored is not None:
     state, meta = restored
     logging.info("Resumed from %s at step %d.", manager.directory, meta["step"])
@@ -318,7 +319,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
   best_value = (checkpointing.latest_meta(best_manager) or {}).get(best_key, float("inf"))
   # The newest evaluation results are saved with every later checkpoint (meta["eval"]): a trained
   # auxiliary model (e.g. the domain classifier) carries its test accuracy with its weights.
-  latest_eval = dict((checkpointing.latest_meta(manager) or {}).get("eval", {}))
+  latest_eval = dict(meta.get("eval", {}))
 
   def run_evaluation(step: int) -> None:
     nonlocal best_value

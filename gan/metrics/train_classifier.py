@@ -120,7 +120,7 @@ def _jitted_apply(model: Classifier):
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
   """uint8 [0, 255] -> float32 [-1, 1], the input pipeline's scaling."""
-  return images.astype(np.float32) / 127.5 - 1.0
+  return np.asarray(images, np.float32) / np.float32(127.5) - np.float32(1)
 
 
 def evaluate(model: Classifier, variables: Any, dataset: data.Dataset) -> float:

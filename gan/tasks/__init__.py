@@ -59,5 +59,6 @@ def restore(workdir: str) -> tuple[ml_collections.ConfigDict, Any, dict[str, Any
   module = get(config)
   state, meta = runs.restore_checkpoint(
       workdir, runs.on_one_device(module.abstract_state(config)), module.shape_signature(config),
-      config.train.keep_checkpoints, train_command=module.TRAIN_COMMAND.replace("{task}", runs.task_of(config)))
+      config.train.keep_checkpoints,
+      train_command=module.TRAIN_COMMAND.format(task=runs.task_of(config), workdir="{workdir}"))
   return config, state, meta

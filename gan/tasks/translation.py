@@ -63,6 +63,7 @@ from gan.losses import adversarial
 from gan.metrics import evaluation
 from gan.metrics import image as image_metrics
 from gan.metrics import lpips
+from gan.metrics import train_classifier
 from gan.models import translation as nets
 from gan.tasks import common
 
@@ -398,11 +399,8 @@ def cyclegan_batches(domain_a: data.Dataset, domain_b: data.Dataset, *, global_b
     yield {"a": a["image"], "b": b["image"]}
 
 
-def to_float(images: np.ndarray) -> np.ndarray:
-  """uint8 [0, 255] -> float32 [-1, 1], as the input pipeline scales.
-
-  """
-  return np.asarray(images, np.float32) / np.float32(127.5) - np.float32(1)
+# uint8 [0, 255] -> float32 [-1, 1], as the input pipeline scales (one implementation, the metrics').
+to_float = train_classifier.to_model_input
 
 
 def sample_examples(config: ml_collections.ConfigDict, rows: int) -> dict[str, np.ndarray]:
