@@ -122,6 +122,11 @@ def get_config() -> ml_collections.ConfigDict:
   # A NaN/inf loss (caught every log_every steps, never saved): "stop" keeps the last good checkpoint
   # and exits with an error; "rollback" resumes from it with every optimizer.*lr multiplied by
   # rollback_lr_factor, at most max_rollbacks times (gan/train.py; logged in rollbacks.jsonl).
+  # Wall-clock budget of the training loop in minutes (0 = none): the run stops at the first
+  # log_every step past it, as if train.steps ended there (checkpoint, final samples and evaluation),
+  # so recipes compared at one budget pay for a slower step. Compilation counts, evaluation and sample
+  # grids do not; a resumed run continues the budget it had used (kept in each checkpoint's meta).
+  config.train.time_budget_minutes = 0.0
   config.train.on_non_finite = "stop"
   config.train.rollback_lr_factor = 0.5
   config.train.max_rollbacks = 3

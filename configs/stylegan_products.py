@@ -36,7 +36,7 @@ from configs import default
 def get_config():
   config = default.get_config()
   config.data = dcgan_products.get_config().data   # RGB photos, shoe / handbag, flips
-  config.data.image_size = 32
+  config.data.image_size = 64
   config.model.name = "stylegan"
   config.model.z_dim = 128
   config.model.g_width = 16
@@ -49,7 +49,7 @@ def get_config():
   config.optimizer.b1 = 0.0
   config.optimizer.b2 = 0.99
   config.train.batch_size = 32
-  config.train.steps = 5000
+  config.train.steps = 4000
   config.train.ema_decay = 0.995
   config.eval.classifier_dir = "runs/classifier_products"
   config.eval.every = 0                 # FID with the products classifier: gan.evaluate after training

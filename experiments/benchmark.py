@@ -103,7 +103,9 @@ def run_one(base_config, overrides: dict[str, Any], directory: str, classifier_d
   train_seconds = previous + time.perf_counter() - start
   with open(timing_path, "w", encoding="utf-8") as f:
     json.dump({"train": train_seconds}, f)
-  if int(state.step) < config.train.steps:   # stopped by a signal: resume later, record nothing
+  # Finished: train.steps reached, or train.time_budget_minutes used up (then fewer steps).
+  status = provenance.read(os.path.join(directory, provenance.RUN_RECORD)).get("status")
+  if status != "finished":   # stopped by a signal: resume later, record nothing
     raise SystemExit(f"Run {directory} stopped at step {int(state.step)}; rerun the sweep to resume it.")
   start = time.perf_counter()
   record = evaluate.evaluate_run(directory, classifier_dir, num_samples=eval_samples, seed=0,
@@ -111,7 +113,7 @@ def run_one(base_config, overrides: dict[str, Any], directory: str, classifier_d
   result = {
       "group": overrides["group"], "seed": overrides["seed"], "overrides": overrides,
       "train_wall_seconds": train_seconds, "eval_wall_seconds": time.perf_counter() - start,
-      "steps": config.train.steps, "metrics": record["model"], "real_data_floor": record["real_data_floor"],
+      "steps": int(state.step), "metrics": record["model"], "real_data_floor": record["real_data_floor"],
       # Config, git revision, packages, seed, devices; wall_seconds: this (last) attempt, train + eval.
       "provenance": provenance.finish(provenance.record(
           config=config, seed=overrides["seed"], start_time=attempt_start,

@@ -2,14 +2,21 @@
 
   python experiments/benchmark_gatys.py --size 256 --steps 300          # the issue's setting
   python experiments/benchmark_gatys.py --size 128 --steps 200 --photos 0,233 --styles wave
+  python experiments/benchmark_gatys.py --alternate 2     # vs PyTorch eager (experiments/gatys_pytorch.py)
 
 Each (photo, style) pair is one `gan.style.gatys.stylize` call with its defaults (Adam, lr 0.02,
-content init, style_weight 1e3) and the extractor `--extractor` resolves to (auto: VGG-19 when its
-weights are found, else the random-feature network). Photos: the validation split of the products
+content init, style_weight 1e3) and the extractor `--extractor` resolves to (auto: ImageNet VGG16
+when `python -m gan.weights fetch vgg16` has run, else a VGG-19 file, else the random-feature network). Photos: the validation split of the products
 (photo half; indices 0-199 shoes, 200-399 handbags), styles: the paintings, both under
 `configs.default.data_root()`. The first call includes compilation (reported separately: later
 calls with the same size reuse it). Prints one JSON line per pair and writes them all, with the
 provenance record, to `--out`.
+
+--alternate N: N rounds of [this benchmark in a fresh process, experiments/gatys_pytorch.py (the same
+recipe in PyTorch eager, same photos, paintings, size and steps) in a fresh process], so both see
+the same machine state; the per-image time of each is the median over rounds of the pairs after
+the first (the first includes JAX's compilation / PyTorch's warm-up). Reports the ratio PyTorch
+seconds / JAX seconds (> 1: JAX faster) and writes both frameworks' rows to `--out`.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -39,8 +47,12 @@ def main(argv=None) -> int:
   parser.add_argument("--extractor", default="auto", choices=stylize.EXTRACTORS)
   parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                     "results", "gatys_benchmark.json"))
+  parser.add_argument("--alternate", type=int, default=0,
+                      help="rounds of JAX / PyTorch alternated in fresh processes (0: JAX only, here)")
   args = parser.parse_args(argv)
   rec = provenance.record(command=" ".join(sys.argv))
+  if args.alternate:
+    return alternate(args, rec)
   photos_config = dcgan_products.get_config().data
   photos_config.update(split="val", image_size=args.size, max_examples=0)
   indices = [int(i) for i in args.photos.split(",")]
@@ -69,6 +81,38 @@ def main(argv=None) -> int:
   os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
   with open(args.out, "w") as f:
     json.dump({"results": results, "provenance": provenance.finish(rec)}, f, indent=1)
+  return 0
+
+
+def _run_json_lines(command: list[str]) -> list[dict]:
+  out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+  return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def alternate(args: argparse.Namespace, rec: dict) -> int:
+  """JAX and PyTorch alternated in fresh processes; prints the per-image times and the ratio."""
+  here = os.path.dirname(os.path.abspath(__file__))
+  common = ["--size", str(args.size), "--steps", str(args.steps), "--photos", args.photos, "--styles", args.styles]
+  commands = {"jax": [sys.executable, os.path.join(here, "benchmark_gatys.py"), *common,
+                      "--extractor", args.extractor, "--out", os.devnull],
+              "torch": [sys.executable, os.path.join(here, "gatys_pytorch.py"), *common]}
+  rows, later = [], {"jax": [], "torch": []}
+  for round_ in range(args.alternate):
+    for framework, command in commands.items():
+      result = _run_json_lines(command)
+      for row in result:
+        row.update(round=round_, framework=row.get("framework", framework))
+      rows += result
+      later[framework] += [r["seconds"] for r in result[1:]]
+      print(f"round {round_} {framework}: " + ", ".join(f"{r['seconds']:.1f}" for r in result) + " s", flush=True)
+  seconds = {k: float(np.median(v)) for k, v in later.items()}
+  ratio = seconds["torch"] / seconds["jax"]
+  print(f"{args.size}x{args.size}, {args.steps} Adam steps: JAX {seconds['jax']:.1f} s / image, PyTorch eager "
+        f"{seconds['torch']:.1f} s / image (medians after the first pair, {args.alternate} rounds): "
+        f"{ratio:.2f}x PyTorch")
+  with open(args.out, "w") as f:
+    json.dump({"results": rows, "seconds_per_image": seconds, "ratio_torch_over_jax": ratio,
+               "provenance": provenance.finish(rec)}, f, indent=1)
   return 0
 
 

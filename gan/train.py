@@ -68,6 +68,9 @@ def loop_config_problems(config: ml_collections.ConfigDict) -> list[str]:
     problems.append(f"train.batch_size ({t.batch_size}) must be divisible by the number of devices "
                     f"({jax.device_count()}): use e.g. --config.train.batch_size="
                     f"{max(1, t.batch_size // jax.device_count()) * jax.device_count()}.")
+  budget = t.get("time_budget_minutes", 0.0)
+  if not isinstance(budget, (int, float)) or budget < 0:
+    problems.append(f"train.time_budget_minutes must be a number >= 0 (0 = no budget), got {budget!r}.")
   if t.get("on_non_finite", "stop") not in NON_FINITE_POLICIES:
     problems.append(f"Unknown train.on_non_finite {t.on_non_finite!r}; valid: {list(NON_FINITE_POLICIES)}.")
   factor = t.get("rollback_lr_factor", 0.5)
@@ -320,6 +323,11 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
   # The newest evaluation results are saved with every later checkpoint (meta["eval"]): a trained
   # auxiliary model (e.g. the domain classifier) carries its test accuracy with its weights.
   latest_eval = dict(meta.get("eval", {}))
+  # Training seconds used so far (train.time_budget_minutes): the loop's wall time without the
+  # evaluations and sample grids, carried across restarts in the checkpoints' meta.
+  budget_seconds = 60.0 * float(config.train.get("time_budget_minutes", 0.0))
+  train_seconds = float(meta.get("train_seconds", 0.0))
+  aside_seconds = 0.0   # spent in evaluation / samples since the loop (re)started
 
   def run_evaluation(step: int) -> None:
     nonlocal best_value
@@ -359,6 +367,12 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
   lowerings = _LoweringCounter()
   jax.monitoring.register_event_duration_secs_listener(lowerings)
   cleanup.callback(jax.monitoring.unregister_event_duration_listener, lowerings)
+  loop_start = time.perf_counter()
+  budget_reached = bool(budget_seconds) and train_seconds >= budget_seconds and start_step > 0
+  if budget_reached and start_step < total_steps:
+    logging.info("The run used its time budget of %.1f min at step %d: nothing left to train.",
+                 budget_seconds / 60, start_step)
+    total_steps = start_step
   for step in range(start_step + 1, total_steps + 1):
     with jax.profiler.StepTraceAnnotation("train", step_num=step), lowerings.counting():
       state, metrics = train_step(state, next(batches))
@@ -366,6 +380,15 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
     # Read once: a signal arriving later is handled at the next step (several processes: at the
     # next multiple of log_every, all together).
     stopping = distributed.stop_requested(stop, step, config.train.log_every)
+    if budget_seconds and step % config.train.log_every == 0 and step < total_steps:
+      jax.block_until_ready(metrics)   # honest time: the step has run, not only been dispatched
+      used = train_seconds + time.perf_counter() - loop_start - aside_seconds
+      # Several processes: one clock decides for all (they stop together, as for signals).
+      if distributed.any_process(used >= budget_seconds):
+        budget_reached = True
+        total_steps = step
+        logging.info("Time budget of %.1f min reached at step %d (%.1f min of training); this is the "
+                     "run's last step.", budget_seconds / 60, step, used / 60)
     last = step == total_steps or stopping
     save_now = last or step % config.train.checkpoint_every == 0
     # The final step is always evaluated (a signal on it included: the finished run must carry its
@@ -377,16 +400,22 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
       # most log_every steps ahead.
       flush_metrics(step)
     progress(step)            # after the wait, so steps/s measures compute, not dispatch
+    aside_start = time.perf_counter()
     if last or step % config.train.sample_every == 0:
       write_samples(step)
     if evaluate_now:
       run_evaluation(step)
+    aside_seconds += time.perf_counter() - aside_start
     if save_now:
+      seconds = train_seconds + time.perf_counter() - loop_start - aside_seconds
       checkpointing.save(manager, state, {"step": step, "data_position": step * task.data_steps_per_step,
-                                          "eval": dict(latest_eval), **run_info})
+                                          "eval": dict(latest_eval), "train_seconds": seconds,
+                                          **run_info})
       last_saved = step
     if stopping:
       logging.warning("Stopped at step %d after a signal; rerun the same command to resume.", step)
+      break
+    if budget_reached:
       break
   batches.close()
   # Fixed shapes: the step compiles once per run; more means something recompiles every so often.
@@ -402,6 +431,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
   writer.flush()
   writer.close()
   cleanup.pop_all()   # everything is closed above; the stack only guards the error paths
+  finished = int(state.step) >= config.train.steps or budget_reached
   provenance.write_run_record(workdir, config, start_time, step=int(state.step),
-                              status="finished" if int(state.step) >= config.train.steps else "stopped")
+                              status="finished" if finished else "stopped")
   return state

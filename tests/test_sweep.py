@@ -107,3 +107,26 @@ def test_losses_sweep_budgets_by_argument():
   module, _ = benchmark.load_sweep(path)
   with pytest.raises(ValueError, match="short"):
     module.get_base_config("shrt")
+
+
+def test_recipe_sweep_stages_budget_every_run_and_keep_the_baselines():
+  path = os.path.join(os.path.dirname(__file__), "..", "configs", "sweeps", "recipes.py")
+  from gan import train
+  module, _ = benchmark.load_sweep(path)
+  screen = module.get_sweep("screen")
+  assert {s["group"] for s in screen} == set(module.CANDIDATES) and {s["seed"] for s in screen} == {0}
+  final = module.get_sweep("final=ns_diffaug")
+  assert [(s["group"], s["seed"]) for s in final] == [
+      ("textbook", 0), ("textbook", 1), ("default", 0), ("default", 1), ("ns_diffaug", 0), ("ns_diffaug", 1)]
+  for arg, minutes in (("screen", 5.0), ("final=ttur", 20.0)):
+    base = module.get_base_config(arg)
+    assert base.train.time_budget_minutes == minutes and base.train.steps >= 100_000
+    for overrides in module.get_sweep(arg):
+      config = default.apply_overrides(base, overrides)
+      train.check_config(config)
+  textbook = default.apply_overrides(module.get_base_config("screen"), screen[0])
+  assert (textbook.train.ema_decay, textbook.loss.name, textbook.optimizer.b1) == (0.0, "non_saturating", 0.5)
+  with pytest.raises(ValueError, match="Unknown recipe group"):
+    module.get_sweep("final=nope")
+  with pytest.raises(ValueError, match="screen"):
+    module.get_base_config("scren")

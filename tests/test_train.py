@@ -214,3 +214,28 @@ def test_parse_label():
     sample.parse_label("s", names)
   with pytest.raises(sample.SampleError, match="out of range"):
     sample.parse_label("10", names)
+
+
+def test_time_budget_ends_the_run_like_its_last_step_and_is_kept_across_restarts(tmp_path, data_dir):
+  # A budget far below one step's time: the run ends at the first log_every step (2), not at train.steps
+  # (8), with the last step's checkpoint and final evaluation; a rerun finds the budget used and trains
+  # nothing more.
+  config = tiny_config(data_dir, **{"train.steps": 8, "train.time_budget_minutes": 1e-6})
+  workdir = str(tmp_path / "budget")
+  state = train.train_and_evaluate(config, workdir)
+  assert int(state.step) == 2
+  manager = checkpointing.make_manager(workdir, 3)
+  meta = checkpointing.latest_meta(manager)
+  manager.close()
+  assert meta["step"] == 2 and meta["train_seconds"] > 0
+  with open(os.path.join(workdir, "provenance.json")) as f:
+    assert json.load(f)["status"] == "finished"
+  again = train.train_and_evaluate(config, workdir)
+  assert int(again.step) == 2
+  assert_states_equal(state, again)
+
+
+def test_negative_time_budget_is_refused(tmp_path, data_dir):
+  config = tiny_config(data_dir, **{"train.time_budget_minutes": -1.0})
+  with pytest.raises(runs.ConfigError, match="time_budget_minutes"):
+    train.train_and_evaluate(config, str(tmp_path / "bad"))
