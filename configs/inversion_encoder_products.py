@@ -27,7 +27,7 @@ def get_config():
   config = default.get_config()        # the loop's keys (train.*, eval.every, data.prefetch, ...)
   config.task = "inversion_encoder"
   config.seed = 0                      # initialisation, latents and noise of every step, photo order
-  config.data = stylegan_products.get_config().data   # the generator's photos (32x32 RGB): real images
+  config.data = stylegan_products.get_config().data   # the generator's photos (64x64 RGB): real images
 
   config.encoder = ml_collections.ConfigDict()
   config.encoder.generator_workdir = "runs/stylegan_products"   # the StyleGAN run to invert

@@ -1,4 +1,4 @@
-"""A small unconditional StyleGAN2 on the colour product photos (shoes, handbags), 32x32 RGB: the
+"""A small unconditional StyleGAN2 on the colour product photos (shoes, handbags), 64x64 RGB: the
 generator that gan/editing inverts real photos into and edits (experiments/benchmark_editing.py).
 
   python -m gan.main --config configs/stylegan_products.py --workdir runs/stylegan_products
@@ -13,19 +13,15 @@ the class becomes one more attribute with a linear direction in W (InterFaceGAN-
 walks, probed with the domain classifier). A class-conditional generator works with gan/editing
 too (pass labels), but its W is two clusters joined by the class embedding.
 
-32x32 (the photos downsampled): at 64x64 the same network costs 4.3x the FLOPs per step (53.8 vs
-12.4 GFLOP at batch 32, XLA cost analysis), too slow to learn much in 40 CPU minutes. The domain
-classifier works at 64x64 (configs/classifier_products.py): gan/editing resizes images to it for
-perceptual distances and class probabilities. Width 16 (16 channels at 32x32, 32 at 16x16, 64 at
-8x8 and 4x4), w_dim 128, 4 mapping layers, so num_ws = 8; style mixing p = 0.9; non-saturating
-loss with lazy R1 (gamma 1, every 16 steps) and DiffAugment, which 1,600 training photos need.
-Measured (2026-11-29, on the 2-core CPU shared with ~12 other processes): the train step is 12.4
-GFLOP at batch 32 (XLA cost analysis; 53.8 at 64x64), experiments/benchmark_throughput.py ran it at
-71 images/s (2.2 steps/s); a real run at nice 15 reached step 151 in 15 min, and its samples
-already show dark, product-sized shapes on a white background. The 5,000 steps alone on the CPU
-(measured): 983 s at 5.4 steps/s on a 2-core AVX-512 Xeon (2026-12-07; then FID 6.36 against a floor
-of 1.77 in the products classifier's features, precision 0.74, recall 0.77, gan.evaluate on 10,000
-samples), 2,086 s at 3.1 steps/s on a 2-core AVX2 EPYC (2026-12-06). Time the step first with
+64x64, the resolution of the other product configs, the domain classifier and LPIPS (it was 32x32
+until issue #25: 4.3x fewer FLOPs, but too small for the edits to be seen). Width 16 (16 channels at
+64x64, 32 at 32x32, 64 at 16x16 and below), w_dim 128, 4 mapping layers, so num_ws = 10; style mixing
+p = 0.9; non-saturating loss with lazy R1 (gamma 1, every 16 steps) and DiffAugment, which 1,600
+training photos need. The train step is 53.8 GFLOP at batch 32 (XLA cost analysis; 12.4 at 32x32).
+Measured (2026-12-08, 2-core AMD EPYC with AVX-512, alone on the machine):
+experiments/benchmark_throughput.py ran it at 55 images/s at batch 32 (585 ms per step, 1.7
+steps/s) and 63 images/s at batch 16, so the 4,000 steps take ~40 min of CPU; at 32x32 the 5,000
+steps had taken 983 s (AVX-512 Xeon) to 2,086 s (AVX2 EPYC). Time the step first with
   python experiments/benchmark_throughput.py --config configs/stylegan_products.py --batch_sizes 32
 """
 

@@ -417,6 +417,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                       flag_values=fv)
   flags.DEFINE_string("out", None, "Output PNG, or a folder for a content folder.", flag_values=fv)
   cli.alias_dashes(["preserve_color", "style_weight", "vgg_weights", "adain_dir"], fv)
+  # --features vgg16: the name the style-transfer docs use for the feature network.
+  flags.DEFINE_alias("features", "extractor", flag_values=fv)
   flags.mark_flags_as_required(["content", "out"], flag_values=fv)
 
 

@@ -197,6 +197,7 @@ def _errors(files, tmp_path):
       "extractor": (base[:-1] + ["resnet"], "Unknown extractor 'resnet'"),
       "no vgg weights": (base[:-1] + ["vgg"], "VGG-19 weights not found"),
       "no vgg16 weights": (base[:-1] + ["vgg16"], "Weights 'vgg16' not found"),
+      "no vgg16 weights, --features": (base[:-2] + ["--features", "vgg16"], "python -m gan.weights fetch vgg16"),
       "no adain model": (base + ["--method", "adain", "--adain_dir", str(tmp_path / "none")],
                          "python -m gan.main --config configs/adain_products.py"),
       "adain extractor mismatch": (base[:-1] + ["vgg", "--method", "adain", "--adain_dir",
@@ -213,7 +214,8 @@ def _errors(files, tmp_path):
 @pytest.mark.parametrize("case", ["missing content", "unreadable content", "missing style", "alpha",
                                   "alpha not a number", "weights count", "weights sum",
                                   "unknown method", "cyclegan", "mask", "colour", "extractor",
-                                  "no vgg weights", "no vgg16 weights", "no adain model",
+                                  "no vgg weights", "no vgg16 weights", "no vgg16 weights, --features",
+                                  "no adain model",
                                   "adain extractor mismatch", "adain vgg16 mismatch", "not png",
                                   "unknown flag", "no out", "stray argument"])
 def test_errors_print_one_line_and_exit_1(case, files, tmp_path, capsys, monkeypatch):
