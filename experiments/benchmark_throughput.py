@@ -104,12 +104,16 @@ def time_config(config, batch_size: int, steps: int, repeats: int) -> dict:
   state, metrics = train_step(state, batch)
   jax.block_until_ready(metrics)
   per_repeat = []
+  faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
   for _ in range(repeats):
     start = time.perf_counter()
     for _ in range(steps):
       state, metrics = train_step(state, batch)
     jax.block_until_ready((state, metrics))
     per_repeat.append((time.perf_counter() - start) / steps)
+  # Minor page faults per step: memory the allocator returned to the kernel and touched again
+  # (gan/host_memory.py); independent of other load on the machine, unlike the times.
+  faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before) / (repeats * steps)
   ms = [1e3 * t for t in per_repeat]
   peak, peak_formula = device_peak_gflops(config.model.get("dtype", "float32"))
   gflops = flops / statistics.median(per_repeat) / 1e9
@@ -129,6 +133,7 @@ def time_config(config, batch_size: int, steps: int, repeats: int) -> dict:
       "xla_temp_bytes": getattr(memory, "temp_size_in_bytes", None),
       "xla_argument_bytes": getattr(memory, "argument_size_in_bytes", None),
       "peak_memory_bytes": peak_memory_bytes(),
+      "minor_page_faults_per_step": faults,
   }
 
 
@@ -149,13 +154,14 @@ def main(argv):
   print(f"\n{name} ({config.model.name}, {config.data.image_size}x{config.data.image_size}x"
         f"{config.data.channels}) on {jax.device_count()} x {jax.devices()[0].device_kind}\n")
   print("| batch | images/s (median) | min | max | ms/step | GFLOP/step | GFLOP/s | % of peak | compile (s) "
-        "| XLA temp (MiB) | peak memory (MiB) |")
-  print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        "| XLA temp (MiB) | peak memory (MiB) | page faults / step |")
+  print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
   for r in results:
     print(f"| {r['batch_size']} | {r['images_per_s_median']:.0f} | {r['images_per_s_min']:.0f} | "
           f"{r['images_per_s_max']:.0f} | {r['ms_per_step_median']:.1f} | {r['flops_per_step'] / 1e9:.2f} | "
           f"{r['gflops_per_s']:.0f} | {100 * r['fraction_of_peak']:.0f} | {r['compile_s']:.1f} | "
-          f"{(r['xla_temp_bytes'] or 0) / 2**20:.0f} | {r['peak_memory_bytes'] / 2**20:.0f} |")
+          f"{(r['xla_temp_bytes'] or 0) / 2**20:.0f} | {r['peak_memory_bytes'] / 2**20:.0f} | "
+          f"{r['minor_page_faults_per_step']:.0f} |")
   print(f"\nPeak: {results[0]['peak_formula']}; compiles per batch size: {[r['compiles'] for r in results]}")
   suffix = f"_{jax.device_count()}dev" if jax.device_count() > 1 else ""
   out = _OUT.value or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
