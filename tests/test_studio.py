@@ -387,8 +387,9 @@ def test_kill_9_mid_study_loses_no_acknowledged_answer(tmp_path, tiny_run, tiny_
     assert len(stored) <= len(acknowledged) + 4              # at most one unacknowledged in flight per rater
     assert results["answers"] == len(stored)
   finally:
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == 130
+    process.send_signal(signal.SIGINT)     # Ctrl-C: a clean stop
+    assert process.wait(timeout=30) == 0
+    assert "Stopped" in process.stdout.read()
 
 
 def test_command_refuses_bad_flags_and_warns_on_a_public_host(tmp_path, capsys, monkeypatch):

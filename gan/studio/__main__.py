@@ -54,7 +54,8 @@ def run_cli(f: flags.FlagValues, argv: Sequence[str]) -> None:
                         "port? try --port 0).") from None
   host = f"[{f.host}]" if ":" in f.host else f.host
   print(f"Studio at http://{host}:{server.effective_port}/ (runs: {f.runs}; Ctrl-C stops)", flush=True)
-  server.run()
+  server.run()   # returns on Ctrl-C / SIGINT (waitress closes its sockets)
+  print("Stopped; every acknowledged answer is in the database.", flush=True)
 
 
 def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:

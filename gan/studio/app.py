@@ -60,6 +60,7 @@ def create_app(runs_dir: str | os.PathLike, db_path: str | os.PathLike | None = 
   renderer = render.Renderer(runs_dir)
   export_lock = threading.Lock()
   app = flask.Flask(__name__)
+  app.url_map.merge_slashes = False    # "/api/runs//etc/..." is a 404, not a redirect to another URL
   app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES    # larger bodies: 413 before anything is read
   app.config["STUDIO"] = {"runs_dir": runs_dir, "db_path": db_path, "renderer": renderer}
 
