@@ -193,7 +193,8 @@ def test_preference_study_end_to_end(studio):
   assert "Bradley-Terry" in client.get(f"/studies/{study_id}/results").get_data(as_text=True)
   files = client.post(f"/api/studies/{study_id}/export").get_json()["files"]
   assert f"studio_exports/{study_id}/answers.csv" in files
-  assert f"studio_exports/{study_id}/results.json" in files
+  assert f"studio_exports/{study_id}/results.json" in files and f"studio_exports/{study_id}/results.csv" in files
+  assert json.loads((runs_dir / "studio_exports" / study_id / "results.json").read_text())["results"]["answers"] == 6
   csv_lines = (runs_dir / "studio_exports" / study_id / "answers.csv").read_text().splitlines()
   assert len(csv_lines) == 7 and "a_seed" in csv_lines[0]
 

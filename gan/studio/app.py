@@ -309,7 +309,7 @@ def create_app(runs_dir: str | os.PathLike, db_path: str | os.PathLike | None = 
 
 def export(folder: Path, study: dict[str, Any], results: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
   """answers.csv (one row per answer, with the trial's runs / sources / seeds: enough to re-render
-  and audit), results.json, results.csv and results.{pdf,png,json} (a figure, when matplotlib is
+  and audit), results.json, results.csv and results_figure.{pdf,png,json} (a figure, when matplotlib is
   installed). Returns the paths written."""
   folder.mkdir(parents=True, exist_ok=True)
   written = []
@@ -337,5 +337,5 @@ def export(folder: Path, study: dict[str, Any], results: dict[str, Any], rows: l
     from gan.studio import figure  # pylint: disable=g-import-not-at-top  (matplotlib: an optional dependency)
   except ImportError:
     return written
-  written += figure.save_results_figure(folder / "results", study, results)
+  written += figure.save_results_figure(folder / "results_figure", study, results)   # + its .json sidecar
   return written

@@ -128,13 +128,13 @@ const study = {{ study.id | tojson }}, session = {{ session | tojson }}, limit =
 let trial = null, shownAt = null, busy = true;
 const images = document.getElementById('images'), status = document.getElementById('status');
 async function next() {
-  busy = true;
+  busy = true; document.body.dataset.ready = '0';
   const response = await fetch('/api/studies/' + study + '/next?session=' + session);
   const t = await response.json();
   if (!response.ok) { status.textContent = t.error; return; }
   if (t.done) { images.innerHTML = ''; document.getElementById('buttons').hidden = true;
                 status.textContent = 'Done, thank you! You answered all ' + t.total + ' trials.';
-                document.body.dataset.done = '1'; return; }
+                document.body.dataset.done = '1'; document.body.dataset.ready = '1'; return; }
   trial = t.trial;
   document.getElementById('progress').textContent = 'Trial ' + (t.answered + 1) + ' of ' + t.total;
   images.innerHTML = '';
@@ -146,13 +146,13 @@ async function next() {
   }));
   await Promise.all(loads);
   shownAt = performance.now(); busy = false;
-  document.body.dataset.trial = String(trial);
+  document.body.dataset.trial = String(trial); document.body.dataset.ready = '1';   // for tests: answerable
   if (limit > 0) setTimeout(() => { if (document.body.dataset.trial === String(trial))
     images.querySelectorAll('img').forEach((img) => { img.style.visibility = 'hidden'; }); }, limit);
 }
 async function answer(choice) {
   if (busy) return;
-  busy = true;
+  busy = true; document.body.dataset.ready = '0';
   const body = {trial: trial, session: session, choice: choice, response_ms: Math.round(performance.now() - shownAt)};
   const response = await fetch('/api/studies/' + study + '/answers', {method: 'POST',
       headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
