@@ -23,7 +23,6 @@ import datetime
 import json
 import os
 from pathlib import Path
-import platform
 import shutil
 import signal
 import sqlite3
@@ -44,6 +43,7 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
 from gan import cli  # pylint: disable=g-import-not-at-top
+from gan import provenance  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("raters", 24, "Concurrent simulated raters (threads, one session each).")
@@ -51,7 +51,7 @@ flags.DEFINE_integer("answers_per_rater", 50, "Answers each rater gives in the l
 flags.DEFINE_integer("num_trials", 500, "Trials of each study.")
 flags.DEFINE_float("resend", 0.1, "Fraction of answers sent a second time (must be 409, no row).")
 flags.DEFINE_float("max_seconds", 600.0, "Time bound of each phase (raters stop when it passes).")
-flags.DEFINE_integer("kill_after", 150, "Acknowledged answers before the server is killed with SIGKILL.")
+flags.DEFINE_integer("kill_after", 300, "Acknowledged answers before the server is killed with SIGKILL.")
 flags.DEFINE_integer("threads", 8, "Request threads of the server (gan.studio --threads).")
 flags.DEFINE_string("workdir", None, "Folder for the runs and the database (default: a temporary one).")
 flags.DEFINE_string("out", str(REPO / "experiments" / "results" / "studio_load.json"), "Results JSON.")
@@ -211,13 +211,14 @@ def phase_summary(raters: list[Rater], rows: set, duplicates: int, seconds: floa
 
 def main(argv):
   cli.check_no_arguments(argv[1:])
+  start_time = time.time()
   root = Path(FLAGS.workdir or tempfile.mkdtemp(prefix="studio_bench_"))
   root.mkdir(parents=True, exist_ok=True)
   runs_dir = root / "runs" if (root / "runs" / "run_a").is_dir() else make_runs(root)
   db_path, log = runs_dir / "studio.sqlite", root / "server.log"
   results: dict[str, Any] = {
       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-      "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+      "machine": {"cpu": provenance.cpu_model(), "cores": os.cpu_count(),
                   "note": "loopback only; the 2 cores were shared with a training job running beside it"},
       "flags": {k: getattr(FLAGS, k) for k in ("raters", "answers_per_rater", "num_trials", "resend",
                                                "max_seconds", "kill_after", "threads")}}
@@ -269,6 +270,8 @@ def main(argv):
     if process.poll() is None:
       process.send_signal(signal.SIGINT)
       process.wait(timeout=60)
+  results["provenance"] = provenance.finish(provenance.record(config=results["flags"], seed=0, devices=False,
+                                                              start_time=start_time))
   Path(FLAGS.out).parent.mkdir(parents=True, exist_ok=True)
   Path(FLAGS.out).write_text(json.dumps(results, indent=2) + "\n")
   ok = (results["load"]["acknowledged_missing"] == 0 and results["load"]["duplicate_rows"] == 0
@@ -276,14 +279,6 @@ def main(argv):
   print(f"Wrote {FLAGS.out}: {'no acknowledged answer lost, no duplicate row' if ok else 'FAILED'}")
   if not ok:
     sys.exit(1)
-
-
-def cpu_model() -> str:
-  try:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-  except (OSError, subprocess.CalledProcessError, StopIteration):
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":
