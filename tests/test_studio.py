@@ -191,7 +191,7 @@ def test_preference_study_end_to_end(studio):
   assert results["answers"] == 6 and sum(r["wins"] for r in results["runs"]) == 6
   assert all(r["score"] is not None for r in results["runs"])
   assert "Bradley-Terry" in client.get(f"/studies/{study_id}/results").get_data(as_text=True)
-  files = client.post(f"/api/studies/{study_id}/export").get_json()["files"]
+  files = client.post(f"/api/studies/{study_id}/export", json={}).get_json()["files"]
   assert f"studio_exports/{study_id}/answers.csv" in files
   assert f"studio_exports/{study_id}/results.json" in files and f"studio_exports/{study_id}/results.csv" in files
   assert json.loads((runs_dir / "studio_exports" / study_id / "results.json").read_text())["results"]["answers"] == 6
@@ -246,7 +246,7 @@ def test_duplicate_unknown_and_finished_answers_store_nothing(studio):
     reply = client.post(f"/api/studies/{study_id}/answers", json={**bad, "session": bad["session"] + "9"}
                         if bad["session"] != "x" else bad)
     assert reply.status_code == 400, bad
-  assert client.post(f"/api/studies/{study_id}/finish").get_json()["status"] == "finished"
+  assert client.post(f"/api/studies/{study_id}/finish", json={}).get_json()["status"] == "finished"
   finished = client.post(f"/api/studies/{study_id}/answers", json={**answer, "trial": 1})
   assert finished.status_code == 410 and "finished" in finished.get_json()["error"]
   assert count_rows(runs_dir, study_id) == 1
@@ -269,6 +269,32 @@ def test_malformed_and_oversized_bodies_are_4xx(studio):
                {"name": "x", "kind": "preference", "runs": ["dcgan_a", "dcgan_b"], "num_trials": 0},
                {"name": "x", "kind": "preference", "runs": ["dcgan_a", "broken"], "num_trials": 2}):
     assert client.post("/api/studies", json=body).status_code == 400, body
+
+
+def test_cross_site_requests_are_refused(studio):
+  """A form on another site can POST text/plain (no CORS preflight): 415, nothing stored; a Host
+  header other than localhost (DNS rebinding) is a 400."""
+  client, runs_dir = studio
+  study_id = create(client, num_trials=2).get_json()["id"]
+  body = json.dumps({"trial": 0, "session": "rater-csrf-0005", "choice": "a"})
+  for mimetype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+    assert client.post(f"/api/studies/{study_id}/answers", data=body, content_type=mimetype).status_code == 415
+  assert client.post(f"/api/studies/{study_id}/finish").status_code == 415
+  assert count_rows(runs_dir, study_id) == 0
+  assert client.get(f"/api/studies/{study_id}").get_json()["status"] == "open"
+  assert client.get("/api/runs", headers={"Host": "attacker.example"}).status_code == 400
+  assert client.get("/api/runs", headers={"Host": "127.0.0.1:8765"}).status_code == 200
+
+
+def test_real_vs_generated_needs_the_runs_held_out_split(tmp_path, tiny_run, tiny_data_dir):
+  """The original tiny run's data folder has no test split: a clear 400 naming it, no study."""
+  from gan.studio import app as studio_app  # pylint: disable=g-import-not-at-top
+  (tmp_path / "runs").mkdir()
+  shutil.copytree(tiny_run[0], tmp_path / "runs" / "no_test_split")
+  client = studio_app.create_app(tmp_path / "runs").test_client()
+  reply = create(client, kind="real_vs_generated", runs=["no_test_split"])
+  assert reply.status_code == 400 and "t10k" in reply.get_json()["error"], reply.get_json()
+  assert client.get("/api/studies").get_json() == []
 
 
 @pytest.mark.parametrize("name", ["..", "../..", "..%2F..%2Fetc", "%2Fetc", "%2e%2e", "/etc/passwd",

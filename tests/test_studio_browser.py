@@ -6,6 +6,7 @@ Screenshots of each page go to a temporary folder, or to docs/studio_*.png with
 PRODUCTGAN_WRITE_SCREENSHOTS=1 (how the README's screenshots are made).
 """
 
+import importlib.util
 import os
 from pathlib import Path
 import shutil
@@ -19,7 +20,15 @@ REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
-pytestmark = pytest.mark.slow
+# Checked before any fixture is set up (a skip after the tiny run is trained would cost ~25 s).
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("selenium") is None,
+                       reason="selenium is not installed (pip install -e '.[dev]')"),
+    pytest.mark.skipif(not CHROMIUM or not CHROMEDRIVER,
+                       reason="chromium / chromedriver not found on PATH (Debian: apt-get install chromium "
+                              "chromium-driver; .ci/run does it)"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +46,7 @@ def server(tmp_path_factory, tiny_run, tiny_data_dir):
 
 @pytest.fixture(scope="module")
 def browser():
-  webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')")
-  if not CHROMIUM or not CHROMEDRIVER:
-    pytest.skip("chromium / chromedriver not found on PATH (Debian: apt-get install chromium chromium-driver; "
-                ".ci/run does it)")
+  from selenium import webdriver  # pylint: disable=g-import-not-at-top
   options = webdriver.ChromeOptions()
   options.binary_location = CHROMIUM
   for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1200,850"):
@@ -82,7 +88,7 @@ def answer_all(driver, click) -> int:
     wait(driver, lambda d: d.execute_script("return document.body.dataset.answered") == str(k))
 
 
-def test_browse_sample_run_a_study_and_read_the_results(server, browser, screenshot):
+def test_browse_sample_run_a_study_and_read_the_results(browser, server, screenshot):
   from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
   base, _ = server
   d = browser
@@ -136,7 +142,7 @@ def test_browse_sample_run_a_study_and_read_the_results(server, browser, screens
   screenshot(d, "results")
 
 
-def test_real_vs_generated_by_buttons_with_a_time_limit(server, browser):
+def test_real_vs_generated_by_buttons_with_a_time_limit(browser, server):
   from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
   base, _ = server
   d = browser
@@ -147,7 +153,13 @@ def test_real_vs_generated_by_buttons_with_a_time_limit(server, browser):
                             seed: 2, time_limit_ms: 300})});
     return await r.json();""")
   d.get(study["url"])
-  assert answer_all(d, lambda driver, k: driver.find_element(By.ID, "choose-real").click()) == 3
+
+  def click(driver, k):
+    if k == 0:   # HYPE: the image disappears after the time limit; the answer buttons stay
+      wait(driver, lambda d: d.execute_script(
+          "return [...document.querySelectorAll('#images img')].every(i => i.style.visibility === 'hidden')"))
+    driver.find_element(By.ID, "choose-real").click()
+  assert answer_all(d, click) == 3
   d.get(study["results"])
   assert d.find_element(By.ID, "answer-count").text == "3"
   fooled = int(d.find_element(By.CSS_SELECTOR, "#results td.fooled").text)

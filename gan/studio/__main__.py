@@ -46,7 +46,7 @@ def run_cli(f: flags.FlagValues, argv: Sequence[str]) -> None:
                "anyone who can reach it can read the runs' samples and add answers.")
     logging.warning("%s", message)
     print(f"warning: {message}", flush=True)
-  web_app = studio_app.create_app(f.runs, f.db)
+  web_app = studio_app.create_app(f.runs, f.db, studio_app.LOCAL_HOSTS if f.host in LOCAL_HOSTS else None)
   try:
     server = waitress.create_server(web_app, host=f.host, port=f.port, threads=f.threads)
   except OSError as e:

@@ -29,7 +29,7 @@ import os
 from pathlib import Path
 import secrets
 import threading
-from typing import Any
+from typing import Any, Optional
 
 import flask
 from werkzeug import exceptions
@@ -50,8 +50,16 @@ RUN_ERRORS = (cli.UserError, conditioning.ConditionError, checkpointing.Checkpoi
               checkpointing.CheckpointCorruptError, data.DataError)
 
 
-def create_app(runs_dir: str | os.PathLike, db_path: str | os.PathLike | None = None) -> flask.Flask:
-  """The studio over `runs_dir`; answers in `db_path` (default <runs_dir>/studio.sqlite)."""
+LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+
+def create_app(runs_dir: str | os.PathLike, db_path: str | os.PathLike | None = None,
+               trusted_hosts: Optional[list[str]] = LOCAL_HOSTS) -> flask.Flask:
+  """The studio over `runs_dir`; answers in `db_path` (default <runs_dir>/studio.sqlite).
+
+  trusted_hosts: the Host headers served (others: 400), so a web page elsewhere cannot reach a
+  studio on localhost through DNS rebinding; None serves any (a studio bound to a public address).
+  """
   runs_dir = Path(runs_dir).resolve()
   if not runs_dir.is_dir():
     raise cli.UserError(f"--runs {runs_dir} is not a folder.")
@@ -62,6 +70,7 @@ def create_app(runs_dir: str | os.PathLike, db_path: str | os.PathLike | None = 
   app = flask.Flask(__name__)
   app.url_map.merge_slashes = False    # "/api/runs//etc/..." is a 404, not a redirect to another URL
   app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES    # larger bodies: 413 before anything is read
+  app.config["TRUSTED_HOSTS"] = trusted_hosts
   app.config["STUDIO"] = {"runs_dir": runs_dir, "db_path": db_path, "renderer": renderer}
 
   @contextlib.contextmanager
@@ -76,6 +85,15 @@ def create_app(runs_dir: str | os.PathLike, db_path: str | os.PathLike | None = 
     response = flask.jsonify({"error": message})
     response.status_code = status
     return response
+
+  @app.before_request
+  def json_posts_only():
+    """POSTs to the API must say Content-Type: application/json. A browser cannot send that to
+    another origin without a CORS preflight (which this app never grants), so another site's page
+    cannot create studies, answer or finish them in a rater's or researcher's browser (CSRF)."""
+    if flask.request.method == "POST" and flask.request.mimetype != "application/json":
+      return error(415, "POST requests take a JSON body with Content-Type: application/json.")
+    return None
 
   @app.errorhandler(store.StoreError)
   def store_error(e: store.StoreError):

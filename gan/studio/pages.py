@@ -188,12 +188,15 @@ RESULTS = BASE.replace("{% block title %}{% endblock %}", "Results").replace("{%
 <script>
 const study = {{ study.id | tojson }};
 document.getElementById('export').addEventListener('click', async () => {
-  const response = await fetch('/api/studies/' + study + '/export', {method: 'POST'});
+  const response = await fetch('/api/studies/' + study + '/export', {method: 'POST',
+      headers: {'Content-Type': 'application/json'}, body: '{}'});
   const result = await response.json();
   document.getElementById('exported').textContent = response.ok ? 'Wrote ' + result.files.join(', ') : result.error;
 });
 document.getElementById('finish').addEventListener('click', async () => {
-  await fetch('/api/studies/' + study + '/finish', {method: 'POST'}); location.reload();
+  await fetch('/api/studies/' + study + '/finish', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                                   body: '{}'});
+  location.reload();
 });
 </script>
 """)
