@@ -199,6 +199,20 @@ def test_preference_study_end_to_end(studio):
   assert len(csv_lines) == 7 and "a_seed" in csv_lines[0]
 
 
+def test_rater_page_gives_an_anonymous_session_kept_across_visits(studio):
+  from flask.testing import FlaskClient  # pylint: disable=g-import-not-at-top
+  client, _ = studio
+  study_id = create(client, num_trials=2).get_json()["id"]
+  fresh = FlaskClient(client.application)
+  fresh.get(f"/s/{study_id}")
+  session = fresh.get_cookie("studio_session").value
+  assert store.SESSION_PATTERN.match(session) and session in fresh.get(f"/s/{study_id}").get_data(as_text=True)
+  assert fresh.get_cookie("studio_session").value == session
+  fresh.set_cookie("studio_session", "</script><b>x")     # malformed: replaced, never echoed
+  page = fresh.get(f"/s/{study_id}").get_data(as_text=True)
+  assert "</script><b>" not in page and store.SESSION_PATTERN.match(fresh.get_cookie("studio_session").value)
+
+
 def test_study_images_are_rendered_from_the_stored_seeds(studio):
   """The same trial renders the same pixels, and a pair differs (different seeds)."""
   client, runs_dir = studio

@@ -123,7 +123,9 @@ def create_app(runs_dir: str | os.PathLike, db_path: str | os.PathLike | None = 
     return body
 
   def session_id() -> str:
-    return flask.request.cookies.get("studio_session") or secrets.token_urlsafe(12)
+    """The rater's anonymous id: the cookie of an earlier visit when it is well-formed, else new."""
+    cookie = flask.request.cookies.get("studio_session", "")
+    return cookie if store.SESSION_PATTERN.match(cookie) else secrets.token_urlsafe(12)
 
   # --- Pages -----------------------------------------------------------------------------------
 
