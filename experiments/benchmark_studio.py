@@ -20,6 +20,7 @@ Writes experiments/results/studio_load.json (or --out) and prints the numbers.
 from __future__ import annotations
 
 import datetime
+import http.client
 import json
 import os
 from pathlib import Path
@@ -152,7 +153,7 @@ class Rater(threading.Thread):
           self.resent += 1
           status, _ = self.timed("answer", f"{api}/answers", answer)
           self.rejected_as_duplicate += status == 409
-      except (OSError, ValueError) as e:     # connection refused / reset: the server is down
+      except (OSError, ValueError, http.client.HTTPException) as e:   # refused / reset / cut short: the server is down
         self.errors.append(f"{type(e).__name__}: {e}")
         return
 
@@ -259,8 +260,9 @@ def main(argv):
     summary = phase_summary(raters, rows, duplicates, time.time() - start)
     summary["in_flight_at_kill"] = sum(len(r.unacknowledged) for r in raters)
     summary["acknowledged_when_killed"] = killed_at
+    _, raw = request(f"{base}api/studies/{study_id}/next?session=rater-after-restart")
     status, _ = request(f"{base}api/studies/{study_id}/answers",
-                        {"trial": 0, "session": "rater-after-restart", "choice": "a"})
+                        {"trial": json.loads(raw)["trial"], "session": "rater-after-restart", "choice": "a"})
     summary["answer_after_restart_status"] = status
     status, raw = request(f"{base}api/studies/{study_id}/results")
     summary["results_answers_after_restart"] = json.loads(raw)["results"]["answers"]

@@ -1,6 +1,7 @@
 """gan.studio: the HTTP API (Flask test client) on tiny runs, the statistics against closed forms /
 scipy, bad input and path traversal, and a kill -9 of the server mid-study."""
 
+import http.client
 import json
 import os
 from pathlib import Path
@@ -66,6 +67,13 @@ def create(client, **overrides):
   body = {"name": "pref", "kind": "preference", "runs": ["dcgan_a", "dcgan_b"], "num_trials": 6, "seed": 3,
           **overrides}
   return client.post("/api/studies", json=body)
+
+
+def serve(client, study_id: str, session: str) -> int:
+  """The next trial of `session` (the server records it as served): what the rater page asks first."""
+  reply = client.get(f"/api/studies/{study_id}/next?session={session}").get_json()
+  assert not reply["done"], reply
+  return reply["trial"]
 
 
 def count_rows(runs_dir: Path, study_id: str) -> int:
@@ -233,7 +241,8 @@ def test_real_vs_generated_study_and_fool_rate(studio):
   with sqlite3.connect(runs_dir / "studio.sqlite") as conn:
     sources = dict(conn.execute("SELECT trial, a_source FROM trials WHERE study_id = ?", (study_id,)).fetchall())
   assert set(sources.values()) == {"real", "generated"}
-  for trial, source in sources.items():   # a rater fooled by every generated image
+  for _ in sources:   # a rater fooled by every generated image
+    trial = serve(client, study_id, "rater-two-0002")
     assert client.get(f"/api/studies/{study_id}/trials/{trial}/0.png").status_code == 200
     reply = client.post(f"/api/studies/{study_id}/answers",
                         json={"trial": trial, "session": "rater-two-0002", "choice": "real"})
@@ -249,13 +258,15 @@ def test_real_vs_generated_study_and_fool_rate(studio):
 def test_duplicate_unknown_and_finished_answers_store_nothing(studio):
   client, runs_dir = studio
   study_id = create(client, num_trials=3).get_json()["id"]
-  answer = {"trial": 0, "session": "rater-dup-0003", "choice": "b"}
+  answer = {"trial": serve(client, study_id, "rater-dup-0003"), "session": "rater-dup-0003", "choice": "b"}
   assert client.post(f"/api/studies/{study_id}/answers", json=answer).status_code == 201
+  unserved = client.post(f"/api/studies/{study_id}/answers", json={**answer, "trial": (answer["trial"] + 1) % 3})
+  assert unserved.status_code == 409 and "not served" in unserved.get_json()["error"]
   duplicate = client.post(f"/api/studies/{study_id}/answers", json={**answer, "choice": "a"})
   assert duplicate.status_code == 409 and "already answered" in duplicate.get_json()["error"]
   assert count_rows(runs_dir, study_id) == 1
   assert client.post("/api/studies/nosuchstudy/answers", json=answer).status_code == 404
-  for bad in ({**answer, "trial": 3}, {**answer, "trial": "0"}, {**answer, "choice": "real"},
+  for bad in ({**answer, "trial": 3}, {**answer, "trial": -1}, {**answer, "trial": "0"}, {**answer, "choice": "real"},
               {**answer, "session": "x"}, {**answer, "response_ms": -5}, {**answer, "trial": True}):
     reply = client.post(f"/api/studies/{study_id}/answers", json={**bad, "session": bad["session"] + "9"}
                         if bad["session"] != "x" else bad)
@@ -344,10 +355,11 @@ def test_concurrent_answers_are_all_stored_once(studio):
   codes = []
 
   def rater(k):
-    client = client_app.test_client()
-    for trial in list(range(10)) * 2:
-      codes.append(client.post(f"/api/studies/{study_id}/answers",
-                               json={"trial": trial, "session": f"rater-thread-{k:04d}", "choice": "a"}).status_code)
+    client, session = client_app.test_client(), f"rater-thread-{k:04d}"
+    for _ in range(10):
+      answer = {"trial": serve(client, study_id, session), "session": session, "choice": "a"}
+      for _ in range(2):   # a double click
+        codes.append(client.post(f"/api/studies/{study_id}/answers", json=answer).status_code)
 
   threads = [threading.Thread(target=rater, args=(k,)) for k in range(6)]
   for t in threads:
@@ -392,16 +404,20 @@ def test_kill_9_mid_study_loses_no_acknowledged_answer(tmp_path, tiny_run, tiny_
     stop = threading.Event()
 
     def rater(k):
-      for trial in range(400):
+      session = f"rater-kill-{k:04d}"
+      for _ in range(400):
         if stop.is_set():
           return
         try:
+          with urllib.request.urlopen(address + f"api/studies/{study['id']}/next?session={session}",
+                                      timeout=30) as response:
+            trial = json.loads(response.read())["trial"]
           status, _ = post(address + f"api/studies/{study['id']}/answers",
-                           {"trial": trial, "session": f"rater-kill-{k:04d}", "choice": "real"})
-        except (OSError, ValueError):   # the server died under us: this answer was never acknowledged
+                           {"trial": trial, "session": session, "choice": "real"})
+        except (OSError, ValueError, http.client.HTTPException):   # the server died under us: not acknowledged
           return
         if status == 201:
-          acknowledged.append((trial, f"rater-kill-{k:04d}"))
+          acknowledged.append((trial, session))
 
     threads = [threading.Thread(target=rater, args=(k,)) for k in range(4)]
     for t in threads:

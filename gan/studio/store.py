@@ -85,6 +85,11 @@ class StudyFinishedError(StoreError):
   status = 410
 
 
+class NotServedError(StoreError):
+  """An answer to a trial this session was never shown (its page asks for trials one by one)."""
+  status = 409
+
+
 def connect(db_path: str | os.PathLike) -> sqlite3.Connection:
   """A connection in WAL mode with synchronous=FULL (a commit is on disk when it returns).
 
@@ -229,6 +234,8 @@ def add_answer(conn: sqlite3.Connection, study_id: str, trial: Any, session: Any
   Raises:
     NotFoundError: unknown study or trial; StudyFinishedError: the study is closed;
     DuplicateAnswerError: this session already answered this trial (nothing stored);
+    NotServedError: the trial was never served to this session (`next_trial`), so no answer to it
+      can be a rater's judgement of its images;
     StoreError: a malformed field.
   """
   study = get_study(conn, study_id)
@@ -242,6 +249,10 @@ def add_answer(conn: sqlite3.Connection, study_id: str, trial: Any, session: Any
   if response_ms is not None and (not isinstance(response_ms, (int, float)) or isinstance(response_ms, bool)
                                   or not 0 <= response_ms < 86_400_000):
     raise StoreError(f"response_ms must be a number of milliseconds in [0, 1 day), got {response_ms!r}.")
+  if conn.execute("SELECT 1 FROM served WHERE study_id = ? AND trial = ? AND session = ?",
+                  (study_id, trial, session)).fetchone() is None:
+    raise NotServedError(f"Trial {trial} of study {study_id!r} was not served to session {session!r}: ask "
+                         f"for the next trial first (GET /api/studies/{study_id}/next?session=...).")
   try:
     with transaction(conn):
       cursor = conn.execute("INSERT INTO answers (study_id, trial, session, choice, response_ms, created_at) "
