@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from gan import checkpointing
@@ -75,6 +76,30 @@ def parse_attributes(spec: str, pool: sampling.ConditionPool) -> np.ndarray:
   return vector
 
 
+class LoadedRun(NamedTuple):
+  """A generation run opened once for many draws (the studio keeps one per run).
+
+  generate: jit-compiled fn(params, batch_stats, z (N, z_dim), labels (N,) | None, key, cond (N, D) | None)
+  -> images (N, S, S, C) in [-1, 1]; compiled once per batch shape, reused across draws.
+  """
+  config: ml_collections.ConfigDict
+  generator: Any
+  state: Any
+  meta: dict
+  pool: Optional[sampling.ConditionPool]
+  generate: Callable[..., jax.Array]
+
+
+def load_run(workdir: str) -> LoadedRun:
+  """Opens the latest checkpoint of a generation run (and its condition pool when it has one)."""
+  config, generator, state, meta = generation.load(workdir)
+  pool = conditioning.load_pool(workdir) if config.model.get("cond_dim", 0) else None
+  standing = config.sample.standing_stats_batch
+  generate = jax.jit(lambda p, s, z, labels, key, cond: sampling.generate(generator, p, s, z, labels, key,
+                                                                          standing, cond, pool))
+  return LoadedRun(config, generator, state, meta, pool, generate)
+
+
 def sample_images(workdir: str, num: int, label: Optional[str] = None, seed: int = 0, use_ema: bool = True,
                   text: Optional[str] = None, attribute_spec: Optional[str] = None) -> tuple[np.ndarray, int]:
   """Returns (uint8 images (num, S, S, C), suggested grid columns) from the run's latest checkpoint.
@@ -85,12 +110,21 @@ def sample_images(workdir: str, num: int, label: Optional[str] = None, seed: int
   """
   if num <= 0:
     raise SampleError(f"--num must be positive, got {num}.")
-  config, generator, state, meta = generation.load(workdir)
+  return draw(load_run(workdir), num, label, seed, use_ema, text, attribute_spec)
+
+
+def draw(run: LoadedRun, num: int, label: Optional[str] = None, seed: int = 0, use_ema: bool = True,
+         text: Optional[str] = None, attribute_spec: Optional[str] = None) -> tuple[np.ndarray, int]:
+  """sample_images on an opened run: the same images for the same arguments (a pure function of
+  the checkpoint, `seed` and the conditions)."""
+  if num <= 0:
+    raise SampleError(f"--num must be positive, got {num}.")
+  config, generator, state, meta, pool = run.config, run.generator, run.state, run.meta, run.pool
   num_classes = generator.num_classes
   z_key, stats_key, cond_key = jax.random.split(jax.random.PRNGKey(seed), 3)
   z = jax.random.normal(z_key, (num, config.model.z_dim), jnp.float32)
   columns = math.ceil(math.sqrt(num))
-  labels, cond, pool = None, None, None
+  labels, cond = None, None
   if label is not None:
     if not num_classes:
       raise SampleError("--label needs a class-conditional model; this run is unconditional.")
@@ -102,8 +136,7 @@ def sample_images(workdir: str, num: int, label: Optional[str] = None, seed: int
   if (text is not None and condition != "text") or (attribute_spec is not None and condition != "attributes"):
     raise SampleError(f"--text needs a model trained with data.condition='text' and --attributes one with "
                       f"'attributes'; this run has data.condition={condition!r}.")
-  if config.model.get("cond_dim", 0):
-    pool = conditioning.load_pool(workdir)
+  if pool is not None:
     if text is not None:
       try:
         vector = conditioning.load_text_conditioner(config.data.text_encoder_dir).embed([text])[0]
@@ -115,9 +148,7 @@ def sample_images(workdir: str, num: int, label: Optional[str] = None, seed: int
     else:
       _, cond = sampling.draw_conditions(cond_key, num, num_classes, pool)
   params = state.ema_g_params if use_ema else state.g_params
-  images = jax.jit(lambda p, s: sampling.generate(generator, p, s, z, labels, stats_key,
-                                                  config.sample.standing_stats_batch, cond, pool)
-                   )(params, state.g_batch_stats)
+  images = run.generate(params, state.g_batch_stats, z, labels, stats_key, cond)
   return sampling.to_uint8(images), columns
 
 
