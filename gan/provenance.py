@@ -267,8 +267,8 @@ def write_run_record(workdir: str | os.PathLike, config: Any, start_time: float,
 GENERATOR = "productgan"
 IMAGE_KEY = "productgan"            # PNG text chunk / XMP property holding the record as JSON
 IMAGE_KINDS = ("generated", "edited", "stylized", "figure")
-# Output formats that can carry the record, by suffix (PIL format names).
-IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+# Output formats that carry the record, by suffix (PIL format names); the commands' outputs.
+IMAGE_FORMATS = {ext: "PNG" if ext == ".png" else "JPEG" for ext in cli.OUTPUT_EXTENSIONS}
 JPEG_QUALITY = 95
 _EXIF_IFD = 0x8769                  # the Exif sub-IFD, where UserComment lives
 _EXIF_TAGS = {"ImageDescription": 0x010E, "Software": 0x0131, "DateTime": 0x0132, "UserComment": 0x9286}
