@@ -66,6 +66,7 @@ from configs import inversion_encoder_products  # pylint: disable=g-import-not-a
 from gan import host_memory  # pylint: disable=g-import-not-at-top
 from gan import attributes  # pylint: disable=g-import-not-at-top
 from gan import data  # pylint: disable=g-import-not-at-top
+from gan import figures  # pylint: disable=g-import-not-at-top
 from gan import provenance  # pylint: disable=g-import-not-at-top
 from gan import runs  # pylint: disable=g-import-not-at-top
 from gan import train  # pylint: disable=g-import-not-at-top
@@ -189,7 +190,6 @@ def real_edit_columns(generator, variables, photos, ws, noise, inverted, conditi
 def real_edits_figure(path: str, columns: list[tuple[str, jax.Array]], record: dict[str, Any]) -> str:
   """One row per photo, one column per (title, images). Writes <path>.pdf / .png / .json (gan.figures)."""
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  from gan import figures  # pylint: disable=g-import-not-at-top
   rows = columns[0][1].shape[0]
   figures.use_style()
   fig, axes = plt.subplots(rows, len(columns), squeeze=False,
@@ -310,8 +310,9 @@ def main() -> None:
   os.makedirs(os.path.join(args.workdir, "editing"), exist_ok=True)
   columns = min(args.num_images, 16)
   rows = [sampling.to_uint8(panels[k][:columns]) for k in panels]
-  sampling.save_png(os.path.join(args.workdir, "editing", "inversions.png"),
-                    sampling.make_grid(np.concatenate(rows), columns))
+  figures.save_image(os.path.join(args.workdir, "editing", "inversions.png"),
+                     sampling.make_grid(np.concatenate(rows), columns), config=vars(args),
+                     operations=[f"inversions of {args.workdir}, rows: targets then " + ", ".join(list(panels)[1:])])
   record["inversion"]["grid_rows"] = list(panels)
 
   # --- Directions --------------------------------------------------------------------------------
@@ -394,8 +395,9 @@ def main() -> None:
                                        sampling.to_uint8(render_ws(edit_ws[:4])),
                                        sampling.to_uint8(images[max(images)][:4])]))
   if grid_rows:
-    sampling.save_png(os.path.join(args.workdir, "editing", "edits.png"),
-                      sampling.make_grid(np.concatenate(grid_rows), 12))
+    figures.save_image(os.path.join(args.workdir, "editing", "edits.png"),
+                       sampling.make_grid(np.concatenate(grid_rows), 12), config=vars(args),
+                       operations=[f"conditional direction edits of {args.workdir}: lowest strength, none, highest"])
 
   # Edits of the inverted real photos (encoder + refine latents, same noise as their inversion).
   real_before = measure(inversion.render(generator, variables, real_ws, "w+", noise=fixed_noise))

@@ -28,7 +28,6 @@ from typing import Any, BinaryIO, NoReturn, Optional, Union
 from absl import flags
 from absl import logging
 import ml_collections
-import numpy as np
 
 PathLike = Union[str, os.PathLike]
 

@@ -392,7 +392,7 @@ STYLIZE_ROWS = [
      ["Unknown extractor 'resnet'"]),
     ("adain without decoder", ["--content", "{photo}", "--style", "{photo}", "--method", "adain",
                                "--adain_dir", "{root}/no_decoder"], ["needs a trained decoder", "Train one with"]),
-    ("output not png", ["--content", "{photo}", "--style", "{photo}", "--out", "{out}/x.jpg"], ["must end in .png"]),
+    ("output not png or jpeg", ["--content", "{photo}", "--style", "{photo}", "--out", "{out}/x.gif"], ["must end in .png"]),
     ("content folder empty", ["--content", "{empty_dir}", "--style", "{photo}"], ["No images"]),
     ("profile missing", ["--content", "{photo}", "--profile", "{root}/none.json"], ["Cannot read the profile"]),
     ("profile garbled", ["--content", "{photo}", "--profile", "{garbled_json}"], ["Invalid profile"]),

@@ -434,7 +434,7 @@ def test_cli_background_and_batch_superres(photo_files, sr_model_dir, tmp_path, 
     (["--op", "inpaint"], "needs exactly one of --mask"),
     (["--op", "inpaint", "--box", "1,2,3"], "four integers"),
     (["--op", "background", "--background", "gradient:#fff"], "gradient:TOP,BOTTOM"),
-    (["--op", "background", "--out", "x.jpg"], "must end in .png"),
+    (["--op", "background", "--out", "x.gif"], "must end in .png"),
     (["--op", "background", "--feather", "soft"], "flag --feather=soft: could not convert string to float"),
 ])
 def test_cli_errors_are_one_line_and_exit_1(args, message, photo_files, sr_model_dir, tmp_path,
