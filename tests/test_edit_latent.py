@@ -16,6 +16,7 @@ from configs import stylegan_products
 from gan import checkpointing
 from gan import cli
 from gan import edit
+from gan import provenance
 from gan import sampling
 from gan import runs
 from gan import tasks
@@ -109,6 +110,11 @@ def test_direction_strength_zero_is_the_inversion_and_strength_moves_along_it(st
                            "--out", tmp_path / "three.png"], capsys)
   assert code == 0, err
   assert np.abs(read(tmp_path / "three.png") - read(tmp_path / "inv.png")).mean() > 0.01
+  # Inside the PNG (python -m gan.provenance show): the run, its step, the seed and the two operations.
+  rec = provenance.read_image_record(tmp_path / "three.png")
+  assert (rec["kind"], rec["run"], rec["step"], rec["seed"]) == ("edited", str(workdir), 2, 0)
+  assert rec["operations"][0].startswith("invert (W+, 20 steps ") and ", perceptual " in rec["operations"][0]
+  assert rec["operations"][1:] == ["direction pc0 +3"] and rec["extra"] == {"source": "own.png"}
 
 
 @pytest.mark.parametrize("args,message", [
