@@ -16,18 +16,19 @@ per image (the batch of `--num_images` optimized together, compile excluded and 
 
 Edits: `--num_samples` w are drawn, rendered (fixed noise) and measured (gan/attributes.py + the
 classifier); PCA of them gives GANSpace directions (all layers, coarse half, fine half), linear /
-logistic probes give InterFaceGAN directions for brightness, size, aspect, saturation, hue, the
-class and the common dominant colours, each also conditioned (orthogonalized) on the others of
-brightness / size / aspect / class. Every direction edits `--num_edit` fresh samples at strengths
+logistic probes give InterFaceGAN directions for brightness, size, aspect, saturation, hue,
+orientation (the silhouette's tilt), facing (which way its thin end points), the class and the
+common dominant colours (gan.editing.directions.ATTRIBUTE_PROBES + those), each also conditioned
+(orthogonalized) on the others of brightness / size / aspect / class (directions.HELD). Every direction edits `--num_edit` fresh samples at strengths
 -s and +s (`--strength`, in standard deviations of w along the direction), and the report says how
 much the target moved and everything else moved (edit_report); style mixing swaps the coarse /
-fine layers with another sample's; the conditional colour / size / class edits are also applied
-to the inverted real photos (encoder + refine latents). Strength 0 is checked to be the identity.
+fine layers with another sample's; the conditional colour / size / aspect / brightness /
+orientation / class edits are also applied to the inverted real photos (encoder + refine latents). Strength 0 is checked to be the identity.
 
 Writes <workdir>/editing_benchmark.json (or --out), <workdir>/editing/inversions.png (rows: photo,
 then each variant), <workdir>/editing/edits.png (sampled products) and the real-photo edit figure
 (--figure, default <workdir>/editing/real_edits.{pdf,png,json}: photo, inversion, conditional
-brightness / size / class / colour edits at -+ --figure_strength, coarse-layer style mixing, a box
+brightness / size / orientation / class / colour edits at -+ --figure_strength, coarse-layer style mixing, a box
 hole filled by masked W+ inversion; the README's docs/editing_products.png), and prints markdown
 tables.
 
@@ -78,10 +79,9 @@ from gan.metrics import image as image_metrics  # pylint: disable=g-import-not-a
 from gan.metrics import lpips  # pylint: disable=g-import-not-at-top
 from gan.tasks import generation
 
-# Attributes with a linear probe, and the ones a conditional direction holds fixed.
-LINEAR_ATTRIBUTES = ("brightness", "size", "aspect", "saturation", "hue_x", "hue_y")
-HELD = ("brightness", "size", "aspect", "class")
-REAL_EDITS = ("size", "aspect", "brightness", "class")    # + the colour probes, on inverted photos
+# Conditional edits also applied to the inverted photos (+ the colour probes). The attributes with a
+# linear probe and the ones held fixed: gan.editing.directions.ATTRIBUTE_PROBES and HELD.
+REAL_EDITS = ("size", "aspect", "brightness", "orientation", "class")
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:
@@ -158,7 +158,7 @@ def real_edit_columns(generator, variables, photos, ws, noise, inverted, conditi
                       classifier, perceptual, stats, args) -> list[tuple[str, jax.Array]]:
   """(title, images (R, S, S, C)) columns of the README's edit figure, on R = --figure_photos
   photos spread over the inverted ones: photo, inversion, the conditional brightness / size /
-  class / best-probed colour edits at -+ --figure_strength, coarse layers from another photo, and a
+  orientation / class / best-probed colour edits at -+ --figure_strength, coarse layers from another photo, and a
   box hole filled by masked W+ inversion (gan.editing.inpaint)."""
   from gan.editing import inpaint  # pylint: disable=g-import-not-at-top
   rows = np.linspace(0, photos.shape[0] - 1, min(args.figure_photos, photos.shape[0])).round().astype(int)
@@ -170,7 +170,7 @@ def real_edit_columns(generator, variables, photos, ws, noise, inverted, conditi
   other = classifier.class_names[0] if classifier is not None else "class 0"
   positive = classifier.class_names[1] if classifier is not None else "class 1"
   titles = {"brightness": ("darker", "lighter"), "size": ("smaller", "larger"),
-            "class": (f"to {other}", f"to {positive}")}
+            "orientation": ("tilted cw", "tilted ccw"), "class": (f"to {other}", f"to {positive}")}
   colours = sorted((n for n in conditional if n.startswith("color_")), key=lambda n: -probes[n].quality)
   for name in [n for n in titles if n in conditional] + colours[:1]:
     low, high = titles.get(name, (f"less {name[6:]}", f"more {name[6:]}"))
@@ -333,10 +333,8 @@ def main() -> None:
   ws = directions.sample_w(generator, variables, sample_key, args.num_samples)
   ws_plus = inversion.broadcast_w(jnp.asarray(ws), generator.num_ws)
   measured = measure(render_ws(ws_plus))
-  probes: dict[str, directions.LinearProbe] = {}
-  for name in LINEAR_ATTRIBUTES:
-    probes[name] = directions.fit_linear_probe(ws, measured[name], name)
-  targets_of = {name: name for name in LINEAR_ATTRIBUTES}
+  probes = directions.fit_attribute_probes(ws, measured)
+  targets_of = {name: name for name in probes}
   if classifier is not None:
     positive = classifier.class_names[1]
     labels_fake = (measured[edits.class_key(positive)] > 0.5).astype(int)
@@ -365,15 +363,14 @@ def main() -> None:
       plan.append((direction.name, edits.direction_edit(direction), None, strengths))
       found.append(direction)
   conditional = {}
-  for name, probe in probes.items():
-    held = [probes[h] for h in HELD if h in probes and h != name]
-    plain = directions.probe_direction(probe, ws)
-    conditional[name] = directions.conditional_direction(probe, held, ws)
+  fine_directions = directions.attribute_directions(probes, ws, layers=fine)
+  for name, (plain, held_fixed) in directions.attribute_directions(probes, ws).items():
+    conditional[name] = held_fixed
     plan.append((name, edits.direction_edit(plain), targets_of[name], strengths))
     plan.append((conditional[name].name, edits.direction_edit(conditional[name]), targets_of[name], strengths))
     found += [plain, conditional[name]]
     if name.startswith(("color_", "hue_", "saturation")):
-      fine_direction = directions.conditional_direction(probe, held, ws, layers=fine)
+      fine_direction = fine_directions[name][1]
       plan.append((fine_direction.name, edits.direction_edit(fine_direction), targets_of[name], strengths))
       found.append(fine_direction)
   directions.save_directions(os.path.join(args.workdir, "editing", directions.DIRECTIONS_FILE), found)

@@ -4,6 +4,8 @@ denoising, inpainting, new backgrounds.
   python -m gan.edit --op invert --workdir runs/stylegan_products --image shoe.jpg --out inverted.png
   python -m gan.edit --op direction --direction "size|brightness,aspect,class" --strength 2 \
       --workdir runs/stylegan_products --image shoe.jpg --out larger.png
+  python -m gan.edit --op direction --direction "orientation|brightness,size,aspect,class" --strength -2 \
+      --workdir runs/stylegan_products --image shoe.jpg --out tilted_clockwise.png
   python -m gan.edit --op superres --scale 4 --image small.png --out big.png
   python -m gan.edit --op superres --workdir runs/enhance/superres_x2 --image photos/ --out big/
   python -m gan.edit --op denoise --image noisy.jpg --strength 0.8 --out clean.png
@@ -34,8 +36,9 @@ words; gan/editing/ holds the code):
               --save-latent also the W+ latent (.npy).
   direction:  inverts, moves W+ along --direction (a name in <workdir>/editing/directions.npz,
               written by experiments/benchmark_editing.py: PCA axes "pc0"..., attribute directions
-              "size", "color_red", ... and conditional ones "size|brightness,aspect,class" that hold
-              the attributes after "|") by --strength standard deviations of w along it (in
+              "size", "color_red", "orientation" (tilt: + counterclockwise), "facing" (+ the thin
+              end, e.g. a shoe's toe, to the right), ... and conditional ones
+              "orientation|brightness,size,aspect,class" that hold the attributes after "|") by --strength standard deviations of w along it (in
               [-10, 10], default 1), renders; prints the measured attributes before and after.
 
 Images are read at their own size (EXIF orientation applied, transparency composited on white).
@@ -405,7 +408,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.DEFINE_float("feather", None, "background: edge softness (pixels).", flag_values=fv)
   flags.DEFINE_string("photo_background", "white", "background: the photo's backdrop, white | black | plain.",
                       flag_values=fv)
-  flags.DEFINE_string("direction", None, "direction: a name from <workdir>/editing/directions.npz.",
+  flags.DEFINE_string("direction", None, "direction: a name from <workdir>/editing/directions.npz, e.g. size, "
+                      "orientation, facing, color_red, pc0, or \"orientation|brightness,size,aspect,class\".",
                       flag_values=fv)
   flags.DEFINE_integer("steps", None, "invert / direction: W+ projection steps (default 100 after the "
                        "encoder, else 300).", flag_values=fv)
