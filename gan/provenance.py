@@ -412,9 +412,10 @@ def read_image_record(path: str | os.PathLike) -> Optional[dict[str, Any]]:
   from PIL import Image  # pylint: disable=g-import-not-at-top
   from PIL import UnidentifiedImageError  # pylint: disable=g-import-not-at-top
   path = Path(path)
+  if path.is_dir():
+    raise cli.UserError(f"{path} is a folder: pass the image files in it (e.g. {path / '*.png'}).")
   if not path.is_file():
-    raise cli.UserError(f"{path} not found" + (" (it is a folder; pass the image files in it)" if path.is_dir()
-                                                else "") + ": give the path of a PNG or JPEG image.")
+    raise cli.UserError(f"{path} not found: give the path of a PNG or JPEG image.")
   try:
     with Image.open(path) as image:
       payload = getattr(image, "text", {}).get(IMAGE_KEY) if image.format == "PNG" else None

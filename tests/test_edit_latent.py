@@ -22,6 +22,7 @@ from gan import runs
 from gan import tasks
 from gan import train
 from gan.editing import directions
+from gan.editing import edits
 from gan.editing import inversion
 from gan.metrics import image as image_metrics
 from gan.tasks import generation
@@ -129,6 +130,35 @@ def test_direction_bad_input(stylegan_run, tmp_path, capsys, args, message):
                            "--out", tmp_path / "x.png"], capsys)
   assert code == 1 and message in err, err
   assert not (tmp_path / "x.png").exists()
+
+
+def test_orientation_directions_found_as_the_benchmark_does_and_gan_edit_applies_them(stylegan_run, tmp_path, capsys):
+  """The attribute probes of experiments/benchmark_editing.py (directions.fit_attribute_probes /
+  attribute_directions) on the tiny run's samples give plain and conditional orientation directions;
+  gan.edit --direction orientation applies them and prints the measured orientation before and after."""
+  workdir, _ = stylegan_run
+  _, generator, state, _ = generation.load(str(workdir))
+  variables = {"params": state.ema_g_params, "batch_stats": state.g_batch_stats}
+  ws = directions.sample_w(generator, variables, jax.random.PRNGKey(7), 300)
+  noise = inversion.draw_noise(generator, variables, 300, jax.random.PRNGKey(8))
+  measured = edits.measure(inversion.render(generator, variables, inversion.broadcast_w(ws, generator.num_ws), "w+",
+                                            noise=noise))
+  probes = directions.fit_attribute_probes(ws, measured)
+  assert set(directions.ATTRIBUTE_PROBES) == set(probes) and "orientation" in edits.CONTINUOUS
+  found = directions.attribute_directions(probes, ws)
+  plain, conditional = found["orientation"]
+  assert (plain.name, conditional.name) == ("orientation", "orientation|brightness,size,aspect")
+  for held in ("brightness", "size", "aspect"):   # the conditional one keeps the held probes' scores
+    np.testing.assert_allclose(probes[held].weight @ conditional.vector, 0.0, atol=1e-9)
+  run = tmp_path / "run"
+  shutil.copytree(workdir, run)
+  directions.save_directions(str(run / "editing" / directions.DIRECTIONS_FILE), [plain, conditional])
+  code, out, err = run_edit(["--op", "direction", "--direction", conditional.name, "--strength", 2, "--workdir", run,
+                             "--image", run / "own.png", "--steps", 5, "--out", tmp_path / "tilted.png"], capsys)
+  assert code == 0, err
+  assert "orientation|brightness,size,aspect x2: " in out and ", orientation " in out and ", facing " in out
+  rec = provenance.read_image_record(tmp_path / "tilted.png")
+  assert rec["operations"][1] == "direction orientation|brightness,size,aspect +2" and rec["run"] == str(run)
 
 
 def test_latent_ops_need_a_stylegan_run_and_its_directions(stylegan_run, tiny_run, tmp_path, capsys):

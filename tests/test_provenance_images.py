@@ -104,7 +104,7 @@ def test_stripped_files_and_photos_carry_none_and_show_says_so(tmp_path, capsys)
 
 @pytest.mark.parametrize("case,message", [
     ("missing", "missing.png not found: give the path of a PNG or JPEG image"),
-    ("folder", "(it is a folder; pass the image files in it)"),
+    ("folder", "is a folder: pass the image files in it"),
     ("text", "notes.png is not an image that can be read (cannot identify image file"),
     ("empty", "empty.jpg is not an image that can be read"),
     ("damaged", "damaged.png has a damaged productgan provenance record"),
