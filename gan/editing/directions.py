@@ -250,8 +250,11 @@ def conditional_direction(target: LinearProbe, held: Sequence[LinearProbe], ws: 
 
 def fit_attribute_probes(ws: np.ndarray, measured: dict[str, np.ndarray],
                          names: Sequence[str] = ATTRIBUTE_PROBES) -> dict[str, LinearProbe]:
-  """{name: linear probe of measured[name] (N,) on ws (N, D)} for the `names` that were measured."""
-  return {name: fit_linear_probe(ws, measured[name], name) for name in names if name in measured}
+  """{name: linear probe of measured[name] (N,) on ws (N, D)} for the `names` that were measured and
+  vary over the samples (a constant attribute, e.g. the aspect of a barely trained generator's
+  full-frame blobs, has no direction to find)."""
+  return {name: fit_linear_probe(ws, measured[name], name) for name in names
+          if name in measured and np.ptp(np.asarray(measured[name])) > 0}
 
 
 def attribute_directions(probes: dict[str, LinearProbe], ws: np.ndarray, held: Sequence[str] = HELD,
