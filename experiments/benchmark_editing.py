@@ -19,11 +19,12 @@ classifier); PCA of them gives GANSpace directions (all layers, coarse half, fin
 logistic probes give InterFaceGAN directions for brightness, size, aspect, saturation, hue,
 orientation (the silhouette's tilt), facing (which way its thin end points), the class and the
 common dominant colours (gan.editing.directions.ATTRIBUTE_PROBES + those), each also conditioned
-(orthogonalized) on the others of brightness / size / aspect / class (directions.HELD). Every direction edits `--num_edit` fresh samples at strengths
--s and +s (`--strength`, in standard deviations of w along the direction), and the report says how
-much the target moved and everything else moved (edit_report); style mixing swaps the coarse /
-fine layers with another sample's; the conditional colour / size / aspect / brightness /
-orientation / class edits are also applied to the inverted real photos (encoder + refine latents). Strength 0 is checked to be the identity.
+(orthogonalized) on the others of brightness / size / aspect / class (directions.HELD). Every
+direction edits `--num_edit` fresh samples at strengths -s and +s (`--strength`, in standard
+deviations of w along the direction), and the report says how much the target moved and everything
+else moved (edit_report); style mixing swaps the coarse / fine layers with another sample's; the
+conditional colour / size / aspect / brightness / orientation / class edits are also applied to the
+inverted real photos (encoder + refine latents). Strength 0 is checked to be the identity.
 
 Writes <workdir>/editing_benchmark.json (or --out), <workdir>/editing/inversions.png (rows: photo,
 then each variant), <workdir>/editing/edits.png (sampled products) and the real-photo edit figure

@@ -91,8 +91,9 @@ def main(argv=None) -> int:
   if not groups:
     parser.error("give --pix2pix and/or --cyclegan")
   image = compose(groups, args.scale)
-  sidecar = figures.save_image(args.out, image, config=vars(args), extra={"columns": [t for _, ts in groups for t in ts]},
-                               operations=["translation examples: " + ", ".join(t for _, ts in groups for t in ts)])
+  titles = [t for _, ts in groups for t in ts]
+  sidecar = figures.save_image(args.out, image, config=vars(args), extra={"columns": titles},
+                               operations=["translation examples: " + ", ".join(titles)])
   kb = os.path.getsize(args.out) / 1024
   if kb > args.max_kb:
     os.remove(args.out)

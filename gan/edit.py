@@ -38,8 +38,9 @@ words; gan/editing/ holds the code):
               written by experiments/benchmark_editing.py: PCA axes "pc0"..., attribute directions
               "size", "color_red", "orientation" (tilt: + counterclockwise), "facing" (+ the thin
               end, e.g. a shoe's toe, to the right), ... and conditional ones
-              "orientation|brightness,size,aspect,class" that hold the attributes after "|") by --strength standard deviations of w along it (in
-              [-10, 10], default 1), renders; prints the measured attributes before and after.
+              "orientation|brightness,size,aspect,class" that hold the attributes after "|") by
+              --strength standard deviations of w along it (in [-10, 10], default 1), renders;
+              prints the measured attributes before and after.
 
 Images are read at their own size (EXIF orientation applied, transparency composited on white).
 The enhancement models are fully convolutional and were trained on 64x64 photos: results are best for

@@ -20,12 +20,15 @@ standard "Software", "Description", "Source" and "Creation Time" chunks other to
 
   python -m gan.provenance show out.png [more files...]
 
-which prints each file's record. Exit code 0 when every file carries one; 1 when one does not (a
-photo, or a file whose metadata an editor stripped: said on stdout, per file), or when a file is
-missing or not an image (one paragraph "error: ..." on stderr, before anything is printed).
+which prints each file's record (--json: one JSON object per file, null without a record). Exit
+code 0 when every file carries one; 1 when one does not (a photo, or a file whose metadata an editor
+stripped: said on stdout, per file), as grep exits 1 when nothing matched, so that `if python -m
+gan.provenance show F` tests for a record; and 1 when a file is missing or not an image (one
+paragraph "error: ..." on stderr, before anything is printed; --json or the output tells the two
+apart).
 
-Everything here degrades to "unknown" instead of failing: a missing git binary, a copy of the
-code outside a repository, a package that is not installed. A record never stops an experiment.
+Records degrade to "unknown" instead of failing: a missing git binary, a copy of the code outside a
+repository, a package that is not installed. A record never stops an experiment.
 """
 
 from __future__ import annotations
@@ -272,7 +275,7 @@ IMAGE_FORMATS = {ext: "PNG" if ext == ".png" else "JPEG" for ext in cli.OUTPUT_E
 JPEG_QUALITY = 95
 _EXIF_IFD = 0x8769                  # the Exif sub-IFD, where UserComment lives
 _EXIF_TAGS = {"ImageDescription": 0x010E, "Software": 0x0131, "DateTime": 0x0132, "UserComment": 0x9286}
-_XMP_NS = "https://github.com/productgan/ns/1.0/"
+_XMP_NS = "http://ns.productgan.invalid/1.0/"    # XMP property namespace (a name, never fetched)
 
 
 def image_record(kind: str, *, run: Optional[str | os.PathLike] = None, step: Optional[int] = None,
@@ -308,7 +311,8 @@ def describe(rec: Mapping[str, Any]) -> str:
   direction size +2 (run runs/stylegan, step 9000, seed 0)"."""
   ops = ", then ".join(rec.get("operations") or []) or "no operations recorded"
   where = [f"{k} {rec[k]}" for k in ("run", "step", "seed") if rec.get(k) is not None]
-  return f"{str(rec.get('kind', 'made')).capitalize()} by {GENERATOR}: {ops}" + (f" ({', '.join(where)})" if where else "")
+  kind = str(rec.get("kind", "made")).capitalize()
+  return f"{kind} by {GENERATOR}: {ops}" + (f" ({', '.join(where)})" if where else "")
 
 
 def _software(rec: Mapping[str, Any]) -> str:

@@ -221,8 +221,8 @@ def test_pose_does_not_depend_on_colour_brightness_or_background():
 
 
 def test_pose_vectors_and_an_empty_mask():
-  m = attributes.mask_pose(np.stack([np.zeros((16, 16), bool), rotated("ellipse", 45, size=16, a=7, b=2),
-                                     rotated("ellipse", -45, size=16, a=7, b=2), rotated("ellipse", 90, size=16, a=7, b=2)]))
+  thin = lambda angle: rotated("ellipse", angle, size=16, a=7, b=2)
+  m = attributes.mask_pose(np.stack([np.zeros((16, 16), bool), thin(45), thin(-45), thin(90)]))
   np.testing.assert_array_equal([m["orientation"][0], m["elongation"][0], m["facing"][0]], [0, 0, 0])
   vectors = attributes.pose_vectors(m)
   assert vectors.shape == (4, len(attributes.POSE_NAMES)) and vectors.dtype == np.float32
