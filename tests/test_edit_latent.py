@@ -155,8 +155,9 @@ def test_orientation_directions_found_as_the_benchmark_does_and_gan_edit_applies
   run = tmp_path / "run"
   shutil.copytree(workdir, run)
   directions.save_directions(str(run / "editing" / directions.DIRECTIONS_FILE), [plain, conditional])
+  # 20 steps as in the test above: the same programs, read from the persistent compilation cache.
   code, out, err = run_edit(["--op", "direction", "--direction", conditional.name, "--strength", 2, "--workdir", run,
-                             "--image", run / "own.png", "--steps", 5, "--out", tmp_path / "tilted.png"], capsys)
+                             "--image", run / "own.png", "--steps", 20, "--out", tmp_path / "tilted.png"], capsys)
   assert code == 0, err
   assert f"{conditional.name} x2: " in out and ", orientation " in out and ", facing " in out
   rec = provenance.read_image_record(tmp_path / "tilted.png")
