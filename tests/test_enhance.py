@@ -10,6 +10,7 @@ the best Gaussian filter, both on held-out images of the same family.
 import json
 import os
 import re
+import types
 
 import jax
 import jax.numpy as jnp
@@ -440,7 +441,8 @@ def test_cli_background_and_batch_superres(photo_files, sr_model_dir, tmp_path, 
 def test_cli_errors_are_one_line_and_exit_1(args, message, photo_files, sr_model_dir, tmp_path,
                                             capsys, monkeypatch):
   if "--mask" in args:   # the mask check happens on the image, after the model is loaded
-    monkeypatch.setattr(edit, "_load_model", lambda workdir, task: object())   # never called
+    stub = types.SimpleNamespace(meta={"step": 0})   # a model never called (its step is recorded)
+    monkeypatch.setattr(edit, "_load_model", lambda workdir, task: stub)
   args = [str(sr_model_dir) if a == "SR" else str(tmp_path / "nowhere") if a == "NOWHERE"
           else str(photo_files / "small_mask.png") if a == "MASK" else a for a in args]
   if "--image" not in args:
