@@ -422,7 +422,9 @@ def read_image_record(path: str | os.PathLike) -> Optional[dict[str, Any]]:
     raise cli.UserError(f"{path} not found: give the path of a PNG or JPEG image.")
   try:
     with Image.open(path) as image:
-      payload = getattr(image, "text", {}).get(IMAGE_KEY) if image.format == "PNG" else None
+      payload = None
+      if image.format == "PNG":   # chunks before the pixels are in info; .text decodes the image to reach the rest
+        payload = image.info.get(IMAGE_KEY) or image.text.get(IMAGE_KEY)
       if payload is None:
         comment = image.getexif().get_ifd(_EXIF_IFD).get(_EXIF_TAGS["UserComment"])
         if isinstance(comment, bytes) and comment.startswith(b"ASCII\0\0\0"):
