@@ -23,6 +23,7 @@ from configs import enhance_products
 from gan import checkpointing
 from gan import cli
 from gan import edit
+from gan import provenance
 from gan import runs
 from gan import tasks
 from gan import train
@@ -422,6 +423,9 @@ def test_cli_background_and_batch_superres(photo_files, sr_model_dir, tmp_path, 
   assert sorted(p.name for p in (tmp_path / "big").iterdir()) == ["p0.png", "p1.png"]
   assert Image.open(tmp_path / "big" / "p0.png").size == (32, 32)
   assert "Wrote" in capsys.readouterr().out
+  rec = provenance.read_image_record(tmp_path / "big" / "p1.png")   # the model, its step, the input
+  assert (rec["kind"], rec["run"], rec["operations"]) == ("edited", str(sr_model_dir), ["super-resolution x2"])
+  assert rec["step"] == enhance_train.load(sr_model_dir).meta["step"] > 0 and rec["extra"] == {"source": "p1.png"}
 
 
 @pytest.mark.parametrize("args, message", [
