@@ -206,9 +206,11 @@ def real_edits_figure(path: str, columns: list[tuple[str, jax.Array]], record: d
         spine.set_visible(False)
     axes[0][c].set_title(title, fontsize=6)
   fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.93, wspace=0.04, hspace=0.04)
+  titles = [t.replace("\n", " ") for t, _ in columns]
   figures.save_figure(fig, path, config=record["args"],
-                      extra={"columns": [t.replace("\n", " ") for t, _ in columns], "checkpoint_step": record["checkpoint_step"],
-                             "workdir": record["workdir"]})
+                      extra={"columns": titles, "checkpoint_step": record["checkpoint_step"], "workdir": record["workdir"]},
+                      run=record["workdir"], step=record["checkpoint_step"],
+                      operations=["real photos, their inversion and edits: " + ", ".join(titles)])
   plt.close(fig)
   return path
 
@@ -313,6 +315,7 @@ def main() -> None:
   rows = [sampling.to_uint8(panels[k][:columns]) for k in panels]
   figures.save_image(os.path.join(args.workdir, "editing", "inversions.png"),
                      sampling.make_grid(np.concatenate(rows), columns), config=vars(args),
+                     run=args.workdir, step=record["checkpoint_step"],
                      operations=[f"inversions of {args.workdir}, rows: targets then " + ", ".join(list(panels)[1:])])
   record["inversion"]["grid_rows"] = list(panels)
 
@@ -395,6 +398,7 @@ def main() -> None:
   if grid_rows:
     figures.save_image(os.path.join(args.workdir, "editing", "edits.png"),
                        sampling.make_grid(np.concatenate(grid_rows), 12), config=vars(args),
+                       run=args.workdir, step=record["checkpoint_step"],
                        operations=[f"conditional direction edits of {args.workdir}: lowest strength, none, highest"])
 
   # Edits of the inverted real photos (encoder + refine latents, same noise as their inversion).

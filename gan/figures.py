@@ -99,7 +99,8 @@ def size(width: str | float = "column", aspect: float = GOLDEN) -> tuple[float, 
 
 def save_figure(fig: matplotlib.figure.Figure, path_without_suffix: str | os.PathLike, *,
                 config: Any = None, extra: Optional[Mapping[str, Any]] = None,
-                operations: Sequence[str] = ()) -> dict[str, str]:
+                operations: Sequence[str] = (), run: Optional[str] = None,
+                step: Optional[int] = None) -> dict[str, str]:
   """Writes <path>.pdf (vector), <path>.png (300 dpi, its provenance record inside) and the sidecar
   <path>.json.
 
@@ -109,6 +110,7 @@ def save_figure(fig: matplotlib.figure.Figure, path_without_suffix: str | os.Pat
     config: what produced the figure (a run's ConfigDict, a dict of notebook parameters, ...).
     extra: anything else worth keeping beside it (data files read, sample counts, ...).
     operations: what the figure shows, in words, for the PNG's record (default: "figure <name>").
+    run, step: the run (workdir) and checkpoint step it shows, when it shows one, for that record.
 
   Returns:
     {"pdf": path, "png": path, "json": path}.
@@ -136,13 +138,14 @@ def save_figure(fig: matplotlib.figure.Figure, path_without_suffix: str | os.Pat
   png.seek(0)
   with Image.open(png) as image:   # re-written by the one image writer, its record inside (dpi kept)
     image.load()
-    _write_with_record(paths["png"], image, operations)
+    _write_with_record(paths["png"], image, operations, run, step)
   _write_sidecar(base, [paths["pdf"], paths["png"]], config, extra)
   return paths
 
 
 def save_image(path: str | os.PathLike, image: Any, *, config: Any = None,
-               extra: Optional[Mapping[str, Any]] = None, operations: Sequence[str] = ()) -> str:
+               extra: Optional[Mapping[str, Any]] = None, operations: Sequence[str] = (),
+               run: Optional[str] = None, step: Optional[int] = None) -> str:
   """Saves a raster figure composed by other means than matplotlib (a uint8 (H, W, C) grid, e.g.
   sampling.make_grid's) as PNG / JPEG with its provenance record inside, and its sidecar
   <stem>.json in `save_figure`'s format; returns the sidecar's path.
@@ -150,19 +153,20 @@ def save_image(path: str | os.PathLike, image: Any, *, config: Any = None,
   Args:
     path: ends in .png, .jpg or .jpeg (folders are created).
     image: uint8 (H, W, 1|3) array in [0, 255].
-    config, extra: as in `save_figure`.
+    config, extra, run, step: as in `save_figure`.
     operations: what the image shows, in words, for its record (default: "figure <name>").
   """
   path = os.fspath(path)
-  _write_with_record(path, image, operations)
+  _write_with_record(path, image, operations, run, step)
   base = os.path.splitext(path)[0]
   _write_sidecar(base, [path], config, extra)
   return base + ".json"
 
 
-def _write_with_record(path: str, image: Any, operations: Sequence[str]) -> None:
+def _write_with_record(path: str, image: Any, operations: Sequence[str], run: Optional[str],
+                       step: Optional[int]) -> None:
   name = os.path.splitext(os.path.basename(path))[0]
-  rec = provenance.image_record("figure", operations=list(operations) or [f"figure {name}"])
+  rec = provenance.image_record("figure", run=run, step=step, operations=list(operations) or [f"figure {name}"])
   provenance.write_image(path, image, rec)
 
 

@@ -51,7 +51,8 @@ def test_save_figure_writes_pdf_png_and_sidecar(tmp_path):
 def test_save_image_writes_the_record_inside_and_the_same_sidecar(tmp_path):
   path = tmp_path / "grid.png"
   sidecar_path = figures.save_image(path, np.zeros((4, 6, 3), np.uint8), config={"rows": 6, "seed": 1},
-                                    extra={"columns": ["a", "b"]}, operations=["inversions, 2 rows"])
+                                    extra={"columns": ["a", "b"]}, operations=["inversions, 2 rows"],
+                                    run="runs/stylegan", step=9000)
   assert sidecar_path == str(tmp_path / "grid.json")
   sidecar = json.loads(open(sidecar_path, encoding="utf-8").read())
   assert sidecar["figure"] == "grid" and sidecar["files"] == ["grid.png"]
@@ -60,6 +61,7 @@ def test_save_image_writes_the_record_inside_and_the_same_sidecar(tmp_path):
   assert sidecar["extra"] == {"columns": ["a", "b"]}
   inside = provenance.read_image_record(path)
   assert inside["kind"] == "figure" and inside["operations"] == ["inversions, 2 rows"]
+  assert (inside["run"], inside["step"], inside["seed"]) == ("runs/stylegan", 9000, None)
   assert inside["git"] == provenance.git_revision()
   np.testing.assert_array_equal(np.asarray(Image.open(path)), np.zeros((4, 6, 3), np.uint8))
 
