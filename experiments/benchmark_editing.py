@@ -16,18 +16,20 @@ per image (the batch of `--num_images` optimized together, compile excluded and 
 
 Edits: `--num_samples` w are drawn, rendered (fixed noise) and measured (gan/attributes.py + the
 classifier); PCA of them gives GANSpace directions (all layers, coarse half, fine half), linear /
-logistic probes give InterFaceGAN directions for brightness, size, aspect, saturation, hue, the
-class and the common dominant colours, each also conditioned (orthogonalized) on the others of
-brightness / size / aspect / class. Every direction edits `--num_edit` fresh samples at strengths
--s and +s (`--strength`, in standard deviations of w along the direction), and the report says how
-much the target moved and everything else moved (edit_report); style mixing swaps the coarse /
-fine layers with another sample's; the conditional colour / size / class edits are also applied
-to the inverted real photos (encoder + refine latents). Strength 0 is checked to be the identity.
+logistic probes give InterFaceGAN directions for brightness, size, aspect, saturation, hue,
+orientation (the silhouette's tilt), facing (which way its thin end points), the class and the
+common dominant colours (gan.editing.directions.ATTRIBUTE_PROBES + those), each also conditioned
+(orthogonalized) on the others of brightness / size / aspect / class (directions.HELD). Every
+direction edits `--num_edit` fresh samples at strengths -s and +s (`--strength`, in standard
+deviations of w along the direction), and the report says how much the target moved and everything
+else moved (edit_report); style mixing swaps the coarse / fine layers with another sample's; the
+conditional colour / size / aspect / brightness / orientation / class edits are also applied to the
+inverted real photos (encoder + refine latents). Strength 0 is checked to be the identity.
 
 Writes <workdir>/editing_benchmark.json (or --out), <workdir>/editing/inversions.png (rows: photo,
 then each variant), <workdir>/editing/edits.png (sampled products) and the real-photo edit figure
 (--figure, default <workdir>/editing/real_edits.{pdf,png,json}: photo, inversion, conditional
-brightness / size / class / colour edits at -+ --figure_strength, coarse-layer style mixing, a box
+brightness / size / orientation / class / colour edits at -+ --figure_strength, coarse-layer style mixing, a box
 hole filled by masked W+ inversion; the README's docs/editing_products.png), and prints markdown
 tables.
 
@@ -66,6 +68,7 @@ from configs import inversion_encoder_products  # pylint: disable=g-import-not-a
 from gan import host_memory  # pylint: disable=g-import-not-at-top
 from gan import attributes  # pylint: disable=g-import-not-at-top
 from gan import data  # pylint: disable=g-import-not-at-top
+from gan import figures  # pylint: disable=g-import-not-at-top
 from gan import provenance  # pylint: disable=g-import-not-at-top
 from gan import runs  # pylint: disable=g-import-not-at-top
 from gan import train  # pylint: disable=g-import-not-at-top
@@ -77,10 +80,9 @@ from gan.metrics import image as image_metrics  # pylint: disable=g-import-not-a
 from gan.metrics import lpips  # pylint: disable=g-import-not-at-top
 from gan.tasks import generation
 
-# Attributes with a linear probe, and the ones a conditional direction holds fixed.
-LINEAR_ATTRIBUTES = ("brightness", "size", "aspect", "saturation", "hue_x", "hue_y")
-HELD = ("brightness", "size", "aspect", "class")
-REAL_EDITS = ("size", "aspect", "brightness", "class")    # + the colour probes, on inverted photos
+# Conditional edits also applied to the inverted photos (+ the colour probes). The attributes with a
+# linear probe and the ones held fixed: gan.editing.directions.ATTRIBUTE_PROBES and HELD.
+REAL_EDITS = ("size", "aspect", "brightness", "orientation", "class")
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:
@@ -157,7 +159,7 @@ def real_edit_columns(generator, variables, photos, ws, noise, inverted, conditi
                       classifier, perceptual, stats, args) -> list[tuple[str, jax.Array]]:
   """(title, images (R, S, S, C)) columns of the README's edit figure, on R = --figure_photos
   photos spread over the inverted ones: photo, inversion, the conditional brightness / size /
-  class / best-probed colour edits at -+ --figure_strength, coarse layers from another photo, and a
+  orientation / class / best-probed colour edits at -+ --figure_strength, coarse layers from another photo, and a
   box hole filled by masked W+ inversion (gan.editing.inpaint)."""
   from gan.editing import inpaint  # pylint: disable=g-import-not-at-top
   rows = np.linspace(0, photos.shape[0] - 1, min(args.figure_photos, photos.shape[0])).round().astype(int)
@@ -169,7 +171,7 @@ def real_edit_columns(generator, variables, photos, ws, noise, inverted, conditi
   other = classifier.class_names[0] if classifier is not None else "class 0"
   positive = classifier.class_names[1] if classifier is not None else "class 1"
   titles = {"brightness": ("darker", "lighter"), "size": ("smaller", "larger"),
-            "class": (f"to {other}", f"to {positive}")}
+            "orientation": ("tilted cw", "tilted ccw"), "class": (f"to {other}", f"to {positive}")}
   colours = sorted((n for n in conditional if n.startswith("color_")), key=lambda n: -probes[n].quality)
   for name in [n for n in titles if n in conditional] + colours[:1]:
     low, high = titles.get(name, (f"less {name[6:]}", f"more {name[6:]}"))
@@ -189,7 +191,6 @@ def real_edit_columns(generator, variables, photos, ws, noise, inverted, conditi
 def real_edits_figure(path: str, columns: list[tuple[str, jax.Array]], record: dict[str, Any]) -> str:
   """One row per photo, one column per (title, images). Writes <path>.pdf / .png / .json (gan.figures)."""
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  from gan import figures  # pylint: disable=g-import-not-at-top
   rows = columns[0][1].shape[0]
   figures.use_style()
   fig, axes = plt.subplots(rows, len(columns), squeeze=False,
@@ -205,9 +206,11 @@ def real_edits_figure(path: str, columns: list[tuple[str, jax.Array]], record: d
         spine.set_visible(False)
     axes[0][c].set_title(title, fontsize=6)
   fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.93, wspace=0.04, hspace=0.04)
+  titles = [t.replace("\n", " ") for t, _ in columns]
   figures.save_figure(fig, path, config=record["args"],
-                      extra={"columns": [t.replace("\n", " ") for t, _ in columns], "checkpoint_step": record["checkpoint_step"],
-                             "workdir": record["workdir"]})
+                      extra={"columns": titles, "checkpoint_step": record["checkpoint_step"], "workdir": record["workdir"]},
+                      run=record["workdir"], step=record["checkpoint_step"],
+                      operations=["real photos, their inversion and edits: " + ", ".join(titles)])
   plt.close(fig)
   return path
 
@@ -310,8 +313,10 @@ def main() -> None:
   os.makedirs(os.path.join(args.workdir, "editing"), exist_ok=True)
   columns = min(args.num_images, 16)
   rows = [sampling.to_uint8(panels[k][:columns]) for k in panels]
-  sampling.save_png(os.path.join(args.workdir, "editing", "inversions.png"),
-                    sampling.make_grid(np.concatenate(rows), columns))
+  figures.save_image(os.path.join(args.workdir, "editing", "inversions.png"),
+                     sampling.make_grid(np.concatenate(rows), columns), config=vars(args),
+                     run=args.workdir, step=record["checkpoint_step"],
+                     operations=[f"inversions of {args.workdir}, rows: targets then " + ", ".join(list(panels)[1:])])
   record["inversion"]["grid_rows"] = list(panels)
 
   # --- Directions --------------------------------------------------------------------------------
@@ -332,10 +337,8 @@ def main() -> None:
   ws = directions.sample_w(generator, variables, sample_key, args.num_samples)
   ws_plus = inversion.broadcast_w(jnp.asarray(ws), generator.num_ws)
   measured = measure(render_ws(ws_plus))
-  probes: dict[str, directions.LinearProbe] = {}
-  for name in LINEAR_ATTRIBUTES:
-    probes[name] = directions.fit_linear_probe(ws, measured[name], name)
-  targets_of = {name: name for name in LINEAR_ATTRIBUTES}
+  probes = directions.fit_attribute_probes(ws, measured)
+  targets_of = {name: name for name in probes}
   if classifier is not None:
     positive = classifier.class_names[1]
     labels_fake = (measured[edits.class_key(positive)] > 0.5).astype(int)
@@ -364,15 +367,14 @@ def main() -> None:
       plan.append((direction.name, edits.direction_edit(direction), None, strengths))
       found.append(direction)
   conditional = {}
-  for name, probe in probes.items():
-    held = [probes[h] for h in HELD if h in probes and h != name]
-    plain = directions.probe_direction(probe, ws)
-    conditional[name] = directions.conditional_direction(probe, held, ws)
+  fine_directions = directions.attribute_directions(probes, ws, layers=fine)
+  for name, (plain, held_fixed) in directions.attribute_directions(probes, ws).items():
+    conditional[name] = held_fixed
     plan.append((name, edits.direction_edit(plain), targets_of[name], strengths))
     plan.append((conditional[name].name, edits.direction_edit(conditional[name]), targets_of[name], strengths))
     found += [plain, conditional[name]]
     if name.startswith(("color_", "hue_", "saturation")):
-      fine_direction = directions.conditional_direction(probe, held, ws, layers=fine)
+      fine_direction = fine_directions[name][1]
       plan.append((fine_direction.name, edits.direction_edit(fine_direction), targets_of[name], strengths))
       found.append(fine_direction)
   directions.save_directions(os.path.join(args.workdir, "editing", directions.DIRECTIONS_FILE), found)
@@ -394,8 +396,10 @@ def main() -> None:
                                        sampling.to_uint8(render_ws(edit_ws[:4])),
                                        sampling.to_uint8(images[max(images)][:4])]))
   if grid_rows:
-    sampling.save_png(os.path.join(args.workdir, "editing", "edits.png"),
-                      sampling.make_grid(np.concatenate(grid_rows), 12))
+    figures.save_image(os.path.join(args.workdir, "editing", "edits.png"),
+                       sampling.make_grid(np.concatenate(grid_rows), 12), config=vars(args),
+                       run=args.workdir, step=record["checkpoint_step"],
+                       operations=[f"conditional direction edits of {args.workdir}: lowest strength, none, highest"])
 
   # Edits of the inverted real photos (encoder + refine latents, same noise as their inversion).
   real_before = measure(inversion.render(generator, variables, real_ws, "w+", noise=fixed_noise))

@@ -330,9 +330,9 @@ def make_figure(path: str, clean: np.ndarray, evaluated: dict[str, Any], indices
   columns.append(("background", lambda i: background.replace_background(clean[i], new)[0]))
   tiles = np.stack([sampling.to_uint8(fn(i)) for i in indices for _, fn in columns])
   grid = sampling.make_grid(tiles, len(columns))
-  sampling.save_png(path, grid)
-  figures.record_image(path, config=config, extra={"columns": [n for n, _ in columns],
-                                                    "val_indices": [int(i) for i in indices]})
+  figures.save_image(path, grid, config=config, extra={"columns": [n for n, _ in columns],
+                                                      "val_indices": [int(i) for i in indices]},
+                     operations=["enhancement examples: " + ", ".join(n for n, _ in columns)])
   print(f"Wrote {path} ({os.path.getsize(path) // 1024} KB): columns " + ", ".join(n for n, _ in columns))
 
 

@@ -35,7 +35,7 @@ import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
 from configs import dcgan_products, default  # pylint: disable=g-import-not-at-top
-from gan import cli, data, figures, host_memory, provenance, sampling, stylize  # pylint: disable=g-import-not-at-top
+from gan import data, figures, host_memory, provenance, sampling, stylize  # pylint: disable=g-import-not-at-top
 from gan.losses import style as style_losses  # pylint: disable=g-import-not-at-top
 from gan.metrics import lpips  # pylint: disable=g-import-not-at-top
 from gan.style import adain, controls, gatys  # pylint: disable=g-import-not-at-top
@@ -149,13 +149,13 @@ def main(argv=None) -> int:
   tiles = sampling.to_uint8(np.stack([np.stack(row) for row in images]).reshape(-1, args.size, args.size, 3))
   grid = sampling.make_grid(tiles, columns=2 + len(METHODS))
   png = args.figure + ".png"
-  cli.write_png(png, grid, "Photo, painting, Gatys random, Gatys VGG16, AdaIN random, AdaIN VGG16 "
-                "(experiments/style_comparison.py)", "Description")
-  sidecar = figures.record_image(png, config=vars(args), extra={
-      "rows": [f"photo {i} x {name}" for i in PHOTOS for name in STYLES],
-      "columns": ["photo", "painting"] + list(METHODS), "adain": {k: m.extractor_name for k, m in decoders.items()},
-      "summary": summary, "strength": strength, "results": rows, "sweep": sweep,
-      "provenance": provenance.finish(rec)})
+  sidecar = figures.save_image(png, grid, config=vars(args), operations=[
+      "rows: photo x painting; columns: photo, painting, Gatys random, Gatys VGG16, AdaIN random, AdaIN VGG16"],
+      extra={"rows": [f"photo {i} x {name}" for i in PHOTOS for name in STYLES],
+             "columns": ["photo", "painting"] + list(METHODS),
+             "adain": {k: m.extractor_name for k, m in decoders.items()},
+             "summary": summary, "strength": strength, "results": rows, "sweep": sweep,
+             "provenance": provenance.finish(rec)})
   print(f"Wrote {png} ({grid.shape[1]}x{grid.shape[0]}) and {sidecar}")
   return 0
 

@@ -91,14 +91,15 @@ def main(argv=None) -> int:
   if not groups:
     parser.error("give --pix2pix and/or --cyclegan")
   image = compose(groups, args.scale)
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  Image.fromarray(image).save(args.out, optimize=True)
+  titles = [t for _, ts in groups for t in ts]
+  sidecar = figures.save_image(args.out, image, config=vars(args), extra={"columns": titles},
+                               operations=["translation examples: " + ", ".join(titles)])
   kb = os.path.getsize(args.out) / 1024
   if kb > args.max_kb:
     os.remove(args.out)
+    os.remove(sidecar)
     print(f"error: the figure is {kb:.0f} KB > {args.max_kb} KB; lower --scale or --rows.", file=sys.stderr)
     return 1
-  sidecar = figures.record_image(args.out, config=vars(args), extra={"columns": [t for _, ts in groups for t in ts]})
   print(f"Wrote {args.out} ({image.shape[1]}x{image.shape[0]}, {kb:.0f} KB) and {sidecar}")
   return 0
 

@@ -5,9 +5,13 @@ Everything here is measured on the foreground, the pixels that differ from that 
 
   foreground_mask:   (N, H, W) bool silhouette of the product.
   measure:           dict of (N,) arrays: brightness, size, width, height, aspect, saturation,
-                     hue, dominant_color (an index into COLOR_NAMES).
+                     hue, dominant_color (an index into COLOR_NAMES), and the pose of the
+                     silhouette (`mask_pose`): orientation (angle of its principal axis, degrees),
+                     elongation, facing (which end of that axis is the thin one).
   attribute_vectors: (N, len(ATTRIBUTE_NAMES)) float32 in [0, 1], a continuous conditioning
                      vector; fit_normalization / normalize standardize it if wanted.
+  pose_vectors:      (N, len(POSE_NAMES)) float32 in [0, 1]: orientation and facing as edit
+                     targets (gan/editing: probes and latent directions).
   captions:          short deterministic texts like "a dark red, wide handbag".
 
 Images are uint8 (N, H, W, C) in [0, 255] with C = 1 (grey) or 3 (RGB). All functions are
@@ -52,12 +56,16 @@ _ACHROMATIC = (0, 1, 2)  # black, white, gray: the only names for 1-channel imag
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601-2, as PIL's convert("L").
 
 MEASUREMENTS = ("brightness", "size", "width", "height", "aspect", "saturation", "hue",
-                "dominant_color")
+                "dominant_color", "orientation", "elongation", "facing")
 # attribute_vectors columns. Circular hues become points of the unit disc mapped to
 # [0, 1]^2: 0.5 + 0.5 * radius * (cos, sin), with radius = saturation, so colourless things
 # sit at the centre (0.5, 0.5) and the vector is continuous across red (hue 0 = hue 1).
 ATTRIBUTE_NAMES = ("brightness", "size", "width", "height", "aspect", "saturation", "hue_x",
                    "hue_y", "color_x", "color_y", "color_value")
+
+# pose_vectors columns: the pose as edit targets in [0, 1]. Not in ATTRIBUTE_NAMES: that vector is
+# the input of trained attribute-conditioned runs, and a new column would change their cond_dim.
+POSE_NAMES = ("orientation", "facing")
 
 # captions: size / shape words mark the outer CAPTION_QUANTILE tails of the reference set.
 CAPTION_QUANTILE = 0.25
@@ -173,8 +181,10 @@ def measure(images: np.ndarray, background: str = "auto") -> dict[str, np.ndarra
         are none (and always for C = 1).
       dominant_color: int64 index into COLOR_NAMES, the name most foreground pixels are
         nearest to in CIELAB (ties: the lower index); only black / white / gray for C = 1.
+      orientation, elongation, facing: the silhouette's pose, see `mask_pose` (it depends on the
+        mask only: not on colour or brightness).
     An image without foreground gets brightness = its mean luminance, size = width = height =
-    saturation = hue = 0, aspect = 1 and the background's colour.
+    saturation = hue = orientation = elongation = facing = 0, aspect = 1 and the background's colour.
   """
   images = _check_images(images)
   n, h, w, c = images.shape
@@ -226,7 +236,72 @@ def measure(images: np.ndarray, background: str = "auto") -> dict[str, np.ndarra
       "saturation": saturation,
       "hue": hue,
       "dominant_color": dominant.astype(np.int64),
+      **mask_pose(mask),
   }
+
+
+def mask_pose(masks: np.ndarray) -> dict[str, np.ndarray]:
+  """The pose of silhouettes, from the moments of their masks (all images at once).
+
+  Coordinates: x to the right, y up (image rows go down), in pixels from the mask's centroid. With
+  the central second moments mu20 = E[x^2], mu02 = E[y^2], mu11 = E[x y] over the mask's pixels,
+  the principal (longest) axis is at angle theta = atan2(2 mu11, mu20 - mu02) / 2, its unit vector
+  u = (cos theta, sin theta) points right (or straight up at 90 degrees), and t = (x, y) . u is
+  each pixel's position along it.
+
+  Args:
+    masks: (N, H, W) bool, e.g. foreground_mask's.
+
+  Returns:
+    orientation: (N,) float64 degrees in (-90, 90], the principal axis' angle counterclockwise from
+      horizontal: 0 lying flat, 45 rising to the right, 90 upright; 0 without foreground. Only
+      meaningful when elongation is well above 0 (a disc or a square has no principal axis).
+    elongation: (N,) in [0, 1], (l1 - l2) / (l1 + l2) of the second-moment eigenvalues: 0 for a
+      disc or a square, -> 1 for a line.
+    facing: (N,) in [-1, 1], E[t^3] / E[|t|^3]: the mass skew along u. > 0 when the mass is heavy
+      at the left (-u) end and the thin end points right (+u), as a wedge pointing right or a shoe
+      with its heel left and toe right; < 0 the mirror image; 0 for shapes symmetric across the
+      axis' normal. A horizontal flip negates it (and the orientation).
+  """
+  masks = np.asarray(masks, bool)
+  n, h, w = masks.shape
+  weights = masks.astype(np.float64)
+  count = weights.sum(axis=(1, 2))
+  safe = np.maximum(count, 1.0)
+  x = np.arange(w, dtype=np.float64)[None, None, :]
+  y = -np.arange(h, dtype=np.float64)[None, :, None]          # up is positive
+  cx = (weights * x).sum(axis=(1, 2)) / safe
+  cy = (weights * y).sum(axis=(1, 2)) / safe
+  dx, dy = x - cx[:, None, None], y - cy[:, None, None]       # (N, H, W) by broadcasting
+  mu20, mu02, mu11 = ((weights * m).sum(axis=(1, 2)) / safe for m in (dx * dx, dy * dy, dx * dy))
+  theta = 0.5 * np.arctan2(2 * mu11, mu20 - mu02)            # (-pi/2, pi/2]
+  spread = np.hypot(mu20 - mu02, 2 * mu11)                    # l1 - l2
+  elongation = np.where(count > 0, spread / np.maximum(mu20 + mu02, 1e-12), 0.0)
+  t = dx * np.cos(theta)[:, None, None] + dy * np.sin(theta)[:, None, None]
+  third = (weights * t ** 3).sum(axis=(1, 2))
+  absolute = (weights * np.abs(t) ** 3).sum(axis=(1, 2))
+  facing = np.where(absolute > 0, third / np.maximum(absolute, 1e-300), 0.0)
+  orientation = np.degrees(theta)
+  orientation = np.where(orientation <= -90.0, orientation + 180.0, orientation)   # rounding at -pi/2
+  return {"orientation": np.where(count > 0, orientation, 0.0), "elongation": elongation,
+          "facing": np.clip(facing, -1.0, 1.0)}
+
+
+def pose_vectors(measurements: dict[str, np.ndarray]) -> np.ndarray:
+  """Measurements -> (N, len(POSE_NAMES)) float32 in [0, 1], columns in POSE_NAMES order.
+
+  orientation: 0.5 + 0.5 * elongation * sin(2 * angle), the tilt: 0.5 level (lying flat or upright)
+    or round, > 0.5 turned counterclockwise (up to 1 at 45 degrees), < 0.5 clockwise. Doubling the
+    angle makes it continuous where the angle wraps (an axis at 90 degrees is the one at -90), and
+    the elongation weight makes a round shape's meaningless angle count for nothing (as saturation
+    weights hue in ATTRIBUTE_NAMES).
+  facing: 0.5 + 0.5 * facing: > 0.5 the thin end points right.
+  """
+  angle = np.radians(np.asarray(measurements["orientation"], np.float64))
+  columns = {"orientation": 0.5 + 0.5 * np.asarray(measurements["elongation"]) * np.sin(2 * angle),
+             "facing": 0.5 + 0.5 * np.asarray(measurements["facing"], np.float64)}
+  vectors = np.stack([columns[name] for name in POSE_NAMES], -1)
+  return np.clip(vectors, 0.0, 1.0).astype(np.float32)
 
 
 def _disc(radius: np.ndarray, hue: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

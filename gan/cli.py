@@ -28,12 +28,13 @@ from typing import Any, BinaryIO, NoReturn, Optional, Union
 from absl import flags
 from absl import logging
 import ml_collections
-import numpy as np
 
 PathLike = Union[str, os.PathLike]
 
 # What counts as an image file in a folder, for every reader (datasets, edit, stylize).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# What the commands write (= gan.provenance.IMAGE_FORMATS: the formats that carry a provenance record).
+OUTPUT_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
 class UserError(ValueError):
@@ -182,9 +183,10 @@ def image_files(folder: PathLike) -> list[Path]:
 
 
 def image_outputs(source: PathLike, out: PathLike, flag: str) -> list[tuple[Path, Path]]:
-  """[(input image, output PNG)] of a command that maps images to images; UserError when the pair
-  makes no sense. A file -> `out` (ending in .png, or an existing folder: out/<name>.png); a folder
-  (the images in it, see image_files) -> out/<name>.png each. flag: the source's flag, for messages.
+  """[(input image, output image)] of a command that maps images to images; UserError when the pair
+  makes no sense. A file -> `out` (ending in OUTPUT_EXTENSIONS, or an existing folder:
+  out/<name>.png); a folder (the images in it, see image_files) -> out/<name>.png each. flag: the
+  source's flag, for messages. (Outputs are written by gan.provenance.write_image, with their record.)
   """
   source, out = Path(source), Path(out)
   if source.is_dir():
@@ -203,8 +205,9 @@ def image_outputs(source: PathLike, out: PathLike, flag: str) -> list[tuple[Path
     raise UserError(f"{flag}: Image file not found: {source}")
   if out.is_dir():
     return [(source, out / f"{source.stem}.png")]
-  if out.suffix.lower() != ".png":
-    raise UserError(f"Outputs are PNG: --out must end in .png (or be a folder), got {out}.")
+  if out.suffix.lower() not in OUTPUT_EXTENSIONS:
+    raise UserError(f"Outputs are PNG or JPEG (the formats that carry the provenance record): --out must end "
+                    f"in .png, .jpg or .jpeg (or be a folder), got {out}.")
   return [(source, out)]
 
 
@@ -225,17 +228,3 @@ def write_atomically(path: PathLike, write: Callable[[BinaryIO], None]) -> None:
     if os.path.exists(tmp):
       os.unlink(tmp)
     raise
-
-
-def write_png(path: PathLike, image: np.ndarray, description: str, key: str) -> None:
-  """(H, W, 3) uint8 -> PNG at `path` (folders created), written atomically, with the text chunk
-  `key`: `description` saying how it was made (read it back with PIL: Image.open(path).text)."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  from PIL import PngImagePlugin  # pylint: disable=g-import-not-at-top
-  image = np.asarray(image)
-  if image.dtype != np.uint8:
-    raise TypeError(f"write_png takes uint8 images (sampling.to_uint8 converts [-1, 1]), got {image.dtype}.")
-  info = PngImagePlugin.PngInfo()
-  info.add_text(key, description)
-  Path(path).parent.mkdir(parents=True, exist_ok=True)
-  write_atomically(path, lambda f: Image.fromarray(image).save(f, format="PNG", pnginfo=info))

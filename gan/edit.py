@@ -4,6 +4,8 @@ denoising, inpainting, new backgrounds.
   python -m gan.edit --op invert --workdir runs/stylegan_products --image shoe.jpg --out inverted.png
   python -m gan.edit --op direction --direction "size|brightness,aspect,class" --strength 2 \
       --workdir runs/stylegan_products --image shoe.jpg --out larger.png
+  python -m gan.edit --op direction --direction "orientation|brightness,size,aspect,class" --strength -2 \
+      --workdir runs/stylegan_products --image shoe.jpg --out tilted_clockwise.png
   python -m gan.edit --op superres --scale 4 --image small.png --out big.png
   python -m gan.edit --op superres --workdir runs/enhance/superres_x2 --image photos/ --out big/
   python -m gan.edit --op denoise --image noisy.jpg --strength 0.8 --out clean.png
@@ -12,7 +14,8 @@ denoising, inpainting, new backgrounds.
   python -m gan.edit --op background --image shoe.png --background gradient:#ffffff,#88aaff --out new.png
   python -m gan.edit --op background --image photos/ --background beach.jpg --feather 1.5 --out new/
 
-Ops (OPS maps each name to a function building the per-image edit; gan/editing/ holds the code):
+Ops (OPS maps each name to a function building its Op: the per-image edit and what it does, in
+words; gan/editing/ holds the code):
   superres:   x2 or x4 (--scale; must match the model) with a model trained as task "enhance"
               (configs/enhance_products.py); --workdir default runs/enhance/superres_x<scale>.
   denoise:    Gaussian-noise or JPEG-artefact removal; --workdir default
@@ -33,14 +36,19 @@ Ops (OPS maps each name to a function building the per-image edit; gan/editing/ 
               --save-latent also the W+ latent (.npy).
   direction:  inverts, moves W+ along --direction (a name in <workdir>/editing/directions.npz,
               written by experiments/benchmark_editing.py: PCA axes "pc0"..., attribute directions
-              "size", "color_red", ... and conditional ones "size|brightness,aspect,class" that hold
-              the attributes after "|") by --strength standard deviations of w along it (in
-              [-10, 10], default 1), renders; prints the measured attributes before and after.
+              "size", "color_red", "orientation" (tilt: + counterclockwise), "facing" (+ the thin
+              end, e.g. a shoe's toe, to the right), ... and conditional ones
+              "orientation|brightness,size,aspect,class" that hold the attributes after "|") by
+              --strength standard deviations of w along it (in [-10, 10], default 1), renders;
+              prints the measured attributes before and after.
 
 Images are read at their own size (EXIF orientation applied, transparency composited on white).
 The enhancement models are fully convolutional and were trained on 64x64 photos: results are best for
 product photos of similar scale. --image may be a folder (every image in it, sorted) with --out
-a folder: one PNG per input. Errors (missing image, mask of another size, unknown op, scale or
+a folder: one PNG per input (--out may also be one .jpg). Every output carries its provenance
+record (the model's run and step, --seed, the operations, e.g. "invert (W+, 300 steps from the
+mean w, perceptual lpips_vgg)" then "direction size +2", the source file, git revision, time):
+`python -m gan.provenance show OUT`. Errors (missing image, mask of another size, unknown op, scale or
 strength out of range, missing model) print one line "error: ..." and exit with code 1.
 """
 
@@ -49,7 +57,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 import os
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 from absl import app
 from absl import flags
@@ -62,6 +70,16 @@ DEFAULT_STYLEGAN = os.path.join("runs", "stylegan_products")
 INPAINT_METHODS = ("model", "inversion")
 
 Edit = Callable[[np.ndarray], np.ndarray]   # (H, W, 3) float32 in [-1, 1] -> (H', W', 3)
+
+
+class Op(NamedTuple):
+  """An op ready to run (what OPS' functions return): the per-image edit and what it does, for the
+  provenance record inside each output (python -m gan.provenance show OUT)."""
+  edit: Edit
+  operations: list[str]          # in words, in order, e.g. ["invert (W+, 300 steps ...)", "direction size +2"]
+  run: Optional[str] = None      # the trained model's workdir (None: no model, e.g. background)
+  step: Optional[int] = None     # its checkpoint step
+  seed: Optional[int] = None     # --seed, for the ops that draw noise (invert, direction, inpaint by inversion)
 
 
 class EditError(cli.UserError):
@@ -100,10 +118,15 @@ def _load_model(workdir: str, task: str):
     raise EditError(cli.one_line(e)) from None
 
 
+def _model_op(edit: Edit, operation: str, workdir: str, model) -> Op:
+  """The Op of an enhancement model (an enhance_train.Enhancer) loaded from `workdir`."""
+  return Op(edit, [operation], workdir, model.meta.get("step"))
+
+
 # --- Ops: each validates its options, loads what it needs once, and returns the per-image edit.
 
 
-def make_superres(args: flags.FlagValues) -> Edit:
+def make_superres(args: flags.FlagValues) -> Op:
   from gan.editing import superres  # pylint: disable=g-import-not-at-top
   if args.scale is not None and args.scale not in superres.SCALES:
     raise EditError(f"--scale must be one of {superres.SCALES}, got {args.scale}.")
@@ -114,23 +137,24 @@ def make_superres(args: flags.FlagValues) -> Edit:
     raise EditError(f"The model in {workdir} upscales x{scale}, but --scale {args.scale} was "
                     f"asked: pass --workdir of an x{args.scale} model (e.g. "
                     f"{os.path.join(DEFAULT_RUNS, f'superres_x{args.scale}')}).")
-  return lambda image: superres.super_resolve(model, image)
+  return _model_op(lambda image: superres.super_resolve(model, image), f"super-resolution x{scale}", workdir, model)
 
 
-def make_denoise(args: flags.FlagValues) -> Edit:
+def make_denoise(args: flags.FlagValues) -> Op:
   from gan.editing import denoise  # pylint: disable=g-import-not-at-top
   strength = 1.0 if args.strength is None else args.strength
   if not 0.0 <= strength <= 1.0:
     raise EditError(f"--strength must be in [0, 1] (0: the input, 1: fully denoised), got {strength}.")
-  model = _load_model(args.workdir or os.path.join(DEFAULT_RUNS, "denoise_gaussian"), "denoise")
+  workdir = args.workdir or os.path.join(DEFAULT_RUNS, "denoise_gaussian")
+  model = _load_model(workdir, "denoise")
 
   def edit(image: np.ndarray) -> np.ndarray:
     return image + strength * (denoise.denoise(model, image) - image)
 
-  return edit
+  return _model_op(edit, f"denoise (strength {strength:g})", workdir, model)
 
 
-def make_inpaint(args: flags.FlagValues) -> Edit:
+def make_inpaint(args: flags.FlagValues) -> Op:
   from gan.editing import inpaint  # pylint: disable=g-import-not-at-top
   if (args.mask is None) == (args.box is None):
     raise EditError("--op inpaint needs exactly one of --mask MASK.png (white = fill) and "
@@ -146,16 +170,21 @@ def make_inpaint(args: flags.FlagValues) -> Edit:
   mask = read_mask(args.mask) if args.mask is not None else None
   if args.method not in INPAINT_METHODS:
     raise EditError(f"Unknown --method {args.method!r} for inpaint; valid: {', '.join(INPAINT_METHODS)}.")
+  region = f"box {args.box}" if box is not None else f"mask {Path(args.mask).name}"
   if args.method == "inversion":
     g = _load_stylegan(args)
     options = _projection_options(args, from_encoder=False)   # the encoder would see the hole
-    perceptual = _perceptual(args)   # compares the known pixels only (the hole is weighted 0)
+    choice, perceptual = _perceptual(args)   # compares the known pixels only (the hole is weighted 0)
     fill = lambda image, hole: inpaint.masked_inversion(g.generator, g.variables, image, hole, g.key,
                                                         options=options, noise=g.noise, stats=g.stats,
                                                         perceptual=perceptual)[0]
+    how = f"masked W+ inversion, {options.steps} steps, perceptual {choice}"
+    run, step, seed = args.workdir or DEFAULT_STYLEGAN, g.step, args.seed
   else:
-    model = _load_model(args.workdir or os.path.join(DEFAULT_RUNS, "inpaint"), "inpaint")
+    run = args.workdir or os.path.join(DEFAULT_RUNS, "inpaint")
+    model = _load_model(run, "inpaint")
     fill = lambda image, hole: inpaint.inpaint(model, image, hole)
+    how, step, seed = "trained inpainting model", model.meta.get("step"), None
 
   def edit(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
@@ -168,10 +197,10 @@ def make_inpaint(args: flags.FlagValues) -> Edit:
       raise EditError(cli.one_line(e)) from None
     return fill(image, hole)
 
-  return edit
+  return Op(edit, [f"inpaint {region} ({how})"], run, step, seed)
 
 
-def make_background(args: flags.FlagValues) -> Edit:
+def make_background(args: flags.FlagValues) -> Op:
   from gan.editing import background  # pylint: disable=g-import-not-at-top
   spec = args.background or "white"
   feather = background.DEFAULT_FEATHER if args.feather is None else args.feather
@@ -190,7 +219,7 @@ def make_background(args: flags.FlagValues) -> Edit:
     return background.replace_background(image, new, feather=feather,
                                          background=args.photo_background)[0]
 
-  return edit
+  return Op(edit, [f"background {spec} (feather {feather:g} px, photo backdrop {args.photo_background})"])
 
 
 MAX_DIRECTION_STRENGTH = 10.0    # in std of w along the direction; beyond it images leave the data
@@ -213,6 +242,7 @@ class _StyleGAN(NamedTuple):
   stats: Any              # inversion.WStatistics
   noise: Any              # fixed noise maps for one image
   key: Any
+  step: int               # the checkpoint step of the generator
 
 
 def _load_stylegan(args: flags.FlagValues) -> _StyleGAN:
@@ -224,7 +254,7 @@ def _load_stylegan(args: flags.FlagValues) -> _StyleGAN:
   if args.steps is not None and args.steps < 0:
     raise EditError(f"--steps (projection steps) must be >= 0, got {args.steps}.")
   try:
-    _, generator, state, _ = generation.load(workdir)
+    _, generator, state, meta = generation.load(workdir)
   except (FileNotFoundError, ValueError) as e:
     raise EditError(f"{cli.one_line(e)} (--op {args.op} needs a trained StyleGAN run: python -m gan.main "
                     "--config configs/stylegan_products.py --workdir runs/stylegan_products)") from None
@@ -241,7 +271,7 @@ def _load_stylegan(args: flags.FlagValues) -> _StyleGAN:
   key = jax.random.PRNGKey(args.seed)
   stats = inversion.w_statistics(generator, variables, key)
   noise = inversion.draw_noise(generator, variables, 1, jax.random.fold_in(key, 1))
-  return _StyleGAN(generator, variables, encoder, stats, noise, key)
+  return _StyleGAN(generator, variables, encoder, stats, noise, key, int(meta["step"]))
 
 
 def _projection_options(args: flags.FlagValues, from_encoder: bool):
@@ -253,9 +283,10 @@ def _projection_options(args: flags.FlagValues, from_encoder: bool):
   return inversion.ProjectionOptions(steps=steps, **refine)
 
 
-def _perceptual(args: flags.FlagValues):
-  """The projection's perceptual term from --perceptual (auto: LPIPS-VGG when fetched, as StyleGAN2's
-  projector; else the domain classifier's distance; else pixels only), said on stdout."""
+def _perceptual(args: flags.FlagValues) -> tuple[str, Any]:
+  """(name, function or None) of the projection's perceptual term from --perceptual (auto: LPIPS-VGG
+  when fetched, as StyleGAN2's projector; else the domain classifier's distance; else pixels only),
+  said on stdout."""
   from gan.editing import edits  # pylint: disable=g-import-not-at-top
   from gan.editing import inversion  # pylint: disable=g-import-not-at-top
   try:
@@ -264,21 +295,23 @@ def _perceptual(args: flags.FlagValues):
     raise EditError(f"--perceptual {args.perceptual}: {cli.one_line(e)}") from None
   print(f"Inversion perceptual term: {choice}" + (" (pixel MSE only)" if choice == "none" else ""))
   if choice == "lpips_vgg":
-    return inversion.lpips_perceptual("vgg")
+    return choice, inversion.lpips_perceptual("vgg")
   if choice == "classifier":
-    return edits.DomainClassifier.load(args.classifier).perceptual()
-  return None
+    return choice, edits.DomainClassifier.load(args.classifier).perceptual()
+  return choice, None
 
 
 def _inverter(args: flags.FlagValues):
-  """(StyleGAN, invert): invert(image (H, W, 3)) -> (W+ latents (1, num_ws, w_dim), noise maps,
-  reconstruction (S, S, 3)): the run's encoder (<workdir>/encoder, python -m gan.main --config
+  """(StyleGAN, invert, what it does in words): invert(image (H, W, 3)) -> (W+ latents (1, num_ws,
+  w_dim), noise maps, reconstruction (S, S, 3)): the run's encoder (<workdir>/encoder, python -m gan.main --config
   configs/inversion_encoder_products.py --workdir <workdir>/encoder) refined by --steps of W+
   projection, or without an encoder --steps of projection from the mean w."""
   from gan.editing import inversion  # pylint: disable=g-import-not-at-top
   g = _load_stylegan(args)
   options = _projection_options(args, g.encoder is not None)
-  perceptual = _perceptual(args)
+  choice, perceptual = _perceptual(args)
+  start = "refining the run's encoder" if g.encoder is not None else "from the mean w"
+  description = f"invert (W+, {options.steps} steps {start}, perceptual {choice})"
 
   def invert(image: np.ndarray):
     target = _square_resize(image, g.generator.image_size)[None]
@@ -288,12 +321,12 @@ def _inverter(args: flags.FlagValues):
                                noise=g.noise, stats=g.stats, perceptual=perceptual)
     return result.latents, result.noise, np.asarray(result.images[0])
 
-  return g, invert
+  return g, invert, description
 
 
-def make_invert(args: flags.FlagValues) -> Edit:
+def make_invert(args: flags.FlagValues) -> Op:
   """The generator's reconstruction of the photo (its resolution); --save-latent keeps W+ (.npy)."""
-  _, invert = _inverter(args)
+  g, invert, description = _inverter(args)
 
   def edit(image: np.ndarray) -> np.ndarray:
     ws, _, reconstruction = invert(image)
@@ -301,10 +334,10 @@ def make_invert(args: flags.FlagValues) -> Edit:
       np.save(args.save_latent, np.asarray(ws[0]))
     return reconstruction
 
-  return edit
+  return Op(edit, [description], args.workdir or DEFAULT_STYLEGAN, g.step, args.seed)
 
 
-def make_direction(args: flags.FlagValues) -> Edit:
+def make_direction(args: flags.FlagValues) -> Op:
   """Inverts the photo, moves its W+ along --direction by --strength (std of w along it), renders.
   Prints how the measured attributes (brightness, size, colour shares, ...) changed."""
   from gan.editing import directions  # pylint: disable=g-import-not-at-top
@@ -330,7 +363,7 @@ def make_direction(args: flags.FlagValues) -> Edit:
                     + (f"; closest: {', '.join(close)}" if close else "")
                     + f". The {len(known)} directions of {workdir}: {', '.join(known)}.")
   direction = known[args.direction]
-  g, invert = _inverter(args)
+  g, invert, description = _inverter(args)
 
   def edit(image: np.ndarray) -> np.ndarray:
     ws, noise, reconstruction = invert(image)
@@ -342,10 +375,10 @@ def make_direction(args: flags.FlagValues) -> Edit:
     print(f"{direction.name} x{strength:g}: {changes}")
     return np.asarray(edited[0])
 
-  return edit
+  return Op(edit, [description, f"direction {direction.name} {strength:+g}"], workdir, g.step, args.seed)
 
 
-OPS: dict[str, Callable[[flags.FlagValues], Edit]] = {
+OPS: dict[str, Callable[[flags.FlagValues], Op]] = {
     "superres": make_superres,
     "denoise": make_denoise,
     "inpaint": make_inpaint,
@@ -360,7 +393,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   fv = flag_values
   flags.DEFINE_string("op", None, f"One of {', '.join(OPS)}.", flag_values=fv)
   flags.DEFINE_string("image", None, "Input image, or a folder of images.", flag_values=fv)
-  flags.DEFINE_string("out", None, "Output PNG, or a folder for a folder of inputs.", flag_values=fv)
+  flags.DEFINE_string("out", None, "Output .png / .jpg (its provenance record inside), or a folder for a "
+                      "folder of inputs.", flag_values=fv)
   flags.DEFINE_string("workdir", None, f"Trained model (default {DEFAULT_RUNS}/<task>).", flag_values=fv)
   flags.DEFINE_integer("scale", None, "superres: 2 or 4.", flag_values=fv)
   flags.DEFINE_float("strength", None, "denoise: in [0, 1] (default 1); direction: std of w along it, in "
@@ -375,7 +409,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.DEFINE_float("feather", None, "background: edge softness (pixels).", flag_values=fv)
   flags.DEFINE_string("photo_background", "white", "background: the photo's backdrop, white | black | plain.",
                       flag_values=fv)
-  flags.DEFINE_string("direction", None, "direction: a name from <workdir>/editing/directions.npz.",
+  flags.DEFINE_string("direction", None, "direction: a name from <workdir>/editing/directions.npz, e.g. size, "
+                      "orientation, facing, color_red, pc0, or \"orientation|brightness,size,aspect,class\".",
                       flag_values=fv)
   flags.DEFINE_integer("steps", None, "invert / direction: W+ projection steps (default 100 after the "
                        "encoder, else 300).", flag_values=fv)
@@ -393,17 +428,21 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 
 def run_cli(args: flags.FlagValues, argv: Sequence[str]) -> None:
-  """Edits --image into --out as the flags `args` say (argv: what absl left, the program first)."""
+  """Edits --image into --out as the flags `args` say (argv: what absl left, the program first).
+  Each output carries its provenance record: the op's run, step, seed and operations, the source."""
+  from gan import provenance  # pylint: disable=g-import-not-at-top
   from gan import sampling  # pylint: disable=g-import-not-at-top
   cli.check_no_arguments(argv[1:])
   if args.op not in OPS:
     raise EditError(f"Unknown op {args.op!r}; valid: {', '.join(OPS)}.")
   pairs = cli.image_outputs(args.image, args.out, "--image")
   first = read_image(pairs[0][0])  # an unreadable image fails before any model is loaded
-  edit = OPS[args.op](args)
+  op = OPS[args.op](args)
   for i, (source, target) in enumerate(pairs):
-    result = edit(first if i == 0 else read_image(source))
-    cli.write_png(target, sampling.to_uint8(result), f"op={args.op}; source={source.name}", key="edit")
+    result = op.edit(first if i == 0 else read_image(source))
+    rec = provenance.image_record("edited", run=op.run, step=op.step, seed=op.seed, operations=op.operations,
+                                  extra={"source": source.name})
+    provenance.write_image(target, sampling.to_uint8(result), rec)
     print(f"Wrote {target} ({result.shape[1]}x{result.shape[0]}, op {args.op})")
 
 

@@ -8,7 +8,10 @@
   # -> fid_vs_steps.pdf (vector), fid_vs_steps.png (300 dpi), fid_vs_steps.json (sidecar)
 
 The sidecar JSON holds the config that produced the figure, the git revision and the full
-provenance record (gan/provenance.py), so a figure found in a paper folder can be traced back.
+provenance record (gan/provenance.py), so a figure found in a paper folder can be traced back; the
+PNG also carries a short record inside (kind "figure": git revision, time, command, what it shows),
+which survives the PNG being copied without its sidecar (`python -m gan.provenance show FIG.png`).
+Raster grids composed with PIL / numpy are saved the same way by `save_image`.
 Sizes follow a two-column paper: "column" is 3.4 in wide, "text" 7.0 in; fonts are 8-9 pt, so
 figures are saved at their printed size and never scaled (all text ends up the same size).
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import math
 import os
 import statistics
@@ -94,14 +98,19 @@ def size(width: str | float = "column", aspect: float = GOLDEN) -> tuple[float, 
 
 
 def save_figure(fig: matplotlib.figure.Figure, path_without_suffix: str | os.PathLike, *,
-                config: Any = None, extra: Optional[Mapping[str, Any]] = None) -> dict[str, str]:
-  """Writes <path>.pdf (vector), <path>.png (300 dpi) and the sidecar <path>.json.
+                config: Any = None, extra: Optional[Mapping[str, Any]] = None,
+                operations: Sequence[str] = (), run: Optional[str] = None,
+                step: Optional[int] = None) -> dict[str, str]:
+  """Writes <path>.pdf (vector), <path>.png (300 dpi, its provenance record inside) and the sidecar
+  <path>.json.
 
   Args:
     fig: the figure.
     path_without_suffix: e.g. "runs/dcgan/figures/samples" (folders are created).
     config: what produced the figure (a run's ConfigDict, a dict of notebook parameters, ...).
     extra: anything else worth keeping beside it (data files read, sample counts, ...).
+    operations: what the figure shows, in words, for the PNG's record (default: "figure <name>").
+    run, step: the run (workdir) and checkpoint step it shows, when it shows one, for that record.
 
   Returns:
     {"pdf": path, "png": path, "json": path}.
@@ -109,7 +118,8 @@ def save_figure(fig: matplotlib.figure.Figure, path_without_suffix: str | os.Pat
   Sidecar JSON: {"figure": file stem, "files": [pdf, png names], "config", "git_revision",
   "git_dirty", "provenance" (gan.provenance.record without the config; devices included when JAX
   is loaded), "extra"}.
-  The PDF carries no creation date, so re-running a notebook on unchanged data changes no bytes.
+  The PDF carries no creation date, so re-running a notebook on unchanged data changes no bytes
+  (the PNG's record holds the time it was written).
   """
   base = os.fspath(path_without_suffix)
   if base.lower().endswith(SUFFIXES):
@@ -122,21 +132,42 @@ def save_figure(fig: matplotlib.figure.Figure, path_without_suffix: str | os.Pat
   # The output settings apply however the figure was made (inside `style()` or not).
   with matplotlib.rc_context({k: v for k, v in STYLE.items() if k.startswith(("savefig.", "pdf.", "ps."))}):
     fig.savefig(paths["pdf"], metadata={"CreationDate": None, "ModDate": None})
-    fig.savefig(paths["png"], metadata={"Software": None})
+    png = io.BytesIO()
+    fig.savefig(png, format="png", metadata={"Software": None})
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  png.seek(0)
+  with Image.open(png) as image:   # re-written by the one image writer, its record inside (dpi kept)
+    image.load()
+    _write_with_record(paths["png"], image, operations, run, step)
   _write_sidecar(base, [paths["pdf"], paths["png"]], config, extra)
   return paths
 
 
-def record_image(path: str | os.PathLike, *, config: Any = None,
-                 extra: Optional[Mapping[str, Any]] = None) -> str:
-  """Writes the sidecar <stem>.json of an image file saved by other means than `save_figure` (a
-  PIL-composed PNG / JPEG grid), in the same format; returns its path."""
+def save_image(path: str | os.PathLike, image: Any, *, config: Any = None,
+               extra: Optional[Mapping[str, Any]] = None, operations: Sequence[str] = (),
+               run: Optional[str] = None, step: Optional[int] = None) -> str:
+  """Saves a raster figure composed by other means than matplotlib (a uint8 (H, W, C) grid, e.g.
+  sampling.make_grid's) as PNG / JPEG with its provenance record inside, and its sidecar
+  <stem>.json in `save_figure`'s format; returns the sidecar's path.
+
+  Args:
+    path: ends in .png, .jpg or .jpeg (folders are created).
+    image: uint8 (H, W, 1|3) array in [0, 255].
+    config, extra, run, step: as in `save_figure`.
+    operations: what the image shows, in words, for its record (default: "figure <name>").
+  """
   path = os.fspath(path)
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"record_image: {path!r} does not exist; save the image first.")
+  _write_with_record(path, image, operations, run, step)
   base = os.path.splitext(path)[0]
   _write_sidecar(base, [path], config, extra)
   return base + ".json"
+
+
+def _write_with_record(path: str, image: Any, operations: Sequence[str], run: Optional[str],
+                       step: Optional[int]) -> None:
+  name = os.path.splitext(os.path.basename(path))[0]
+  rec = provenance.image_record("figure", run=run, step=step, operations=list(operations) or [f"figure {name}"])
+  provenance.write_image(path, image, rec)
 
 
 def _write_sidecar(base: str, files: Sequence[str], config: Any, extra: Optional[Mapping[str, Any]]) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 from gan import checkpointing
 from gan import cli
 from gan import conditioning
+from gan import provenance
 from gan import sampling
 from gan.tasks import generation
 
@@ -76,6 +77,15 @@ def parse_attributes(spec: str, pool: sampling.ConditionPool) -> np.ndarray:
   return vector
 
 
+class Samples(NamedTuple):
+  """What `sample_images` drew: uint8 images (num, S, S, C) in [0, 255], the suggested grid columns,
+  the checkpoint step they come from and what was done, in words (the image's provenance record)."""
+  images: np.ndarray
+  columns: int
+  step: int
+  operations: list[str]
+
+
 class LoadedRun(NamedTuple):
   """A generation run opened once for many draws (the studio keeps one per run).
 
@@ -101,8 +111,8 @@ def load_run(workdir: str) -> LoadedRun:
 
 
 def sample_images(workdir: str, num: int, label: Optional[str] = None, seed: int = 0, use_ema: bool = True,
-                  text: Optional[str] = None, attribute_spec: Optional[str] = None) -> tuple[np.ndarray, int]:
-  """Returns (uint8 images (num, S, S, C), suggested grid columns) from the run's latest checkpoint.
+                  text: Optional[str] = None, attribute_spec: Optional[str] = None) -> Samples:
+  """Draws `num` images from the run's latest checkpoint (see Samples).
 
   Conditions: `label` (class-conditional models), `text` (a caption, text-conditioned models),
   `attribute_spec` ("name=value,...", attribute-conditioned models); continuous-conditioned models
@@ -114,7 +124,7 @@ def sample_images(workdir: str, num: int, label: Optional[str] = None, seed: int
 
 
 def draw(run: LoadedRun, num: int, label: Optional[str] = None, seed: int = 0, use_ema: bool = True,
-         text: Optional[str] = None, attribute_spec: Optional[str] = None) -> tuple[np.ndarray, int]:
+         text: Optional[str] = None, attribute_spec: Optional[str] = None) -> Samples:
   """sample_images on an opened run: the same images for the same arguments (a pure function of
   the checkpoint, `seed` and the conditions)."""
   if num <= 0:
@@ -125,13 +135,17 @@ def draw(run: LoadedRun, num: int, label: Optional[str] = None, seed: int = 0, u
   z = jax.random.normal(z_key, (num, config.model.z_dim), jnp.float32)
   columns = math.ceil(math.sqrt(num))
   labels, cond = None, None
+  operations = [f"sample {num} images from the {'EMA' if use_ema else 'raw'} generator, z ~ N(0, I) of seed {seed}"]
   if label is not None:
     if not num_classes:
       raise SampleError("--label needs a class-conditional model; this run is unconditional.")
-    labels = jnp.full((num,), parse_label(label, meta["class_names"]), jnp.int32)
+    index = parse_label(label, meta["class_names"])
+    labels = jnp.full((num,), index, jnp.int32)
+    operations.append(f"label {meta['class_names'][index]} (class {index})")
   elif num_classes:   # one row per class
     columns = math.ceil(num / num_classes)
     labels = jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), columns)[:num]
+    operations.append(f"one row per class ({num_classes} classes)")
   condition = config.data.get("condition", "none")
   if (text is not None and condition != "text") or (attribute_spec is not None and condition != "attributes"):
     raise SampleError(f"--text needs a model trained with data.condition='text' and --attributes one with "
@@ -143,32 +157,36 @@ def draw(run: LoadedRun, num: int, label: Optional[str] = None, seed: int = 0, u
       except ValueError as e:   # unknown words: the message lists the closest known ones
         raise SampleError(str(e)) from None
       cond = jnp.tile(vector[None], (num, 1))
+      operations.append(f"text {text!r}")
     elif attribute_spec is not None:
       cond = jnp.tile(parse_attributes(attribute_spec, pool)[None], (num, 1))
+      operations.append(f"attributes {attribute_spec} (the others at the training data's mean)")
     else:
       _, cond = sampling.draw_conditions(cond_key, num, num_classes, pool)
+      operations.append(f"{condition} conditions of random training examples")
   params = state.ema_g_params if use_ema else state.g_params
   images = run.generate(params, state.g_batch_stats, z, labels, stats_key, cond)
-  return sampling.to_uint8(images), columns
+  return Samples(sampling.to_uint8(images), columns, int(meta["step"]), operations)
 
 
 def check_output_path(out: str) -> None:
   """SampleError unless `out` can be written as an image (checked before any sampling)."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   folder = os.path.dirname(os.path.abspath(out))
   if not os.path.isdir(folder):
     raise SampleError(f"--out {out}: the folder {folder} does not exist; create it or choose another path.")
   if os.path.isdir(out):
     raise SampleError(f"--out {out} is a folder; give a file name such as {os.path.join(out, 'samples.png')}.")
-  if os.path.splitext(out)[1].lower() not in Image.registered_extensions():
-    raise SampleError(f"--out {out}: unknown image extension; use e.g. .png.")
+  if os.path.splitext(out)[1].lower() not in provenance.IMAGE_FORMATS:
+    raise SampleError(f"--out {out}: unknown image extension; use .png, .jpg or .jpeg (the formats that carry "
+                      "the provenance record).")
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   """Command-line flags, defined only when run as a program (the module is also a library)."""
   flags.DEFINE_string("workdir", None, "Workdir of a training run.", flag_values=flag_values)
   flags.DEFINE_integer("num", 64, "Number of images.", flag_values=flag_values)
-  flags.DEFINE_string("out", "samples.png", "Output PNG grid.", flag_values=flag_values)
+  flags.DEFINE_string("out", "samples.png", "Output grid, .png or .jpg (with its provenance record inside).",
+                      flag_values=flag_values)
   flags.DEFINE_string("label", None, "Class name (e.g. sneaker) or id (e.g. 7); conditional models only.",
                       flag_values=flag_values)
   flags.DEFINE_string("text", None, 'A description, e.g. "a red handbag"; text-conditioned models only.',
@@ -184,9 +202,12 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 def run_cli(f: flags.FlagValues, argv: Sequence[str]) -> None:
   cli.check_no_arguments(argv[1:])
   check_output_path(f.out)
-  images, columns = sample_images(f.workdir, f.num, f.label, f.seed, f.ema, f.text, f.attributes)
-  sampling.save_png(f.out, sampling.make_grid(images, f.columns or columns))
-  print(f"Wrote {len(images)} samples to {f.out}")
+  samples = sample_images(f.workdir, f.num, f.label, f.seed, f.ema, f.text, f.attributes)
+  columns = f.columns or samples.columns
+  rec = provenance.image_record("generated", run=f.workdir, step=samples.step, seed=f.seed,
+                                operations=[*samples.operations, f"grid of {columns} columns"])
+  provenance.write_image(f.out, sampling.make_grid(samples.images, columns), rec)
+  print(f"Wrote {len(samples.images)} samples to {f.out}")
 
 
 def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:

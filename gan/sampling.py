@@ -102,10 +102,3 @@ def make_grid(images: np.ndarray, columns: int, padding: int = 2) -> np.ndarray:
     y, x = padding + r * (h + padding), padding + col * (w + padding)
     grid[y:y + h, x:x + w] = images[i]
   return grid
-
-
-def save_png(path: str, image: np.ndarray) -> None:
-  """Writes an (H, W, 1|3) uint8 image as PNG."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  array = image[..., 0] if image.shape[-1] == 1 else image
-  Image.fromarray(array).save(path)

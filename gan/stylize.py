@@ -37,12 +37,14 @@ with `python -m gan.weights fetch vgg16`; "vgg" the pretrained VGG-19 of a torch
 texture statistics, no learned semantics, weaker results); "auto" (the default) takes the first
 available of vgg16, vgg and random (--vgg-weights: a VGG-19 file, which then goes first, or a
 folder to look in instead of $PRODUCTGAN_WEIGHTS_DIR) and logs which and why (a warning for
-random). The extractor actually used is printed for every output and stored in the PNG's
-"stylize" text chunk. For --method adain the extractor is the one the decoder was trained with
+random). The extractor actually used is printed for every output and stored in its provenance
+record. For --method adain the extractor is the one the decoder was trained with
 (rebuilt from its saved name); an explicit --extractor that differs is an error.
 
 Images: content and styles are read with gan.style.controls.load_image: shorter side resized to
-`--size`, centre-cropped to a square; outputs are size x size PNGs. Controls
+`--size`, centre-cropped to a square; outputs are size x size PNGs (or one .jpg), each carrying its
+provenance record: method, extractor, style files and weights, strength, colour / mask controls, the
+trained model's run and step, the source file (`python -m gan.provenance show OUT`). Controls
 (gan/style/controls.py): --alpha is the style strength (pixel blend for gatys, feature-space
 interpolation for adain), --preserve-color keeps the content's colours (luminance or histogram),
 --mask restricts the style to the product or to the background (white-background photos).
@@ -204,10 +206,17 @@ class Stylizer:
     extractor_name: the feature extractor that produces the images (translation methods: the
       generator and its run).
     run: content path -> (size, size, 3) uint8.
+    operations: what it does, in words (the outputs' provenance record), e.g. ("gatys style transfer,
+      300 steps, extractor vgg16", "styles wave.jpg", "strength (alpha) 0.8").
+    model_dir: the trained model's folder (adain, cyclegan, pix2pix); None for gatys.
+    model_step: that model's checkpoint step.
   """
   method: str
   extractor_name: str
   run: Callable[[PathLike], np.ndarray]
+  operations: tuple[str, ...] = ()
+  model_dir: Optional[str] = None
+  model_step: Optional[int] = None
 
   def __call__(self, content_path: PathLike) -> np.ndarray:
     return self.run(content_path)
@@ -234,6 +243,8 @@ def make_stylizer(style_paths: Sequence[PathLike], method: str = "gatys", *,
   if method == "adain":
     model = _load_adain(adain_dir, extractor, vgg_weights)
     name = model.extractor_name
+    model_dir, model_step = os.fspath(adain_dir or DEFAULT_ADAIN_DIR), model.info.get("steps")
+    how = f"adain style transfer (decoder of {model_dir}), extractor {name}"
 
     def stylized(content: np.ndarray) -> np.ndarray:
       return model.stylize(content, styles, alpha=alpha, style_weights=weights)
@@ -242,6 +253,9 @@ def make_stylizer(style_paths: Sequence[PathLike], method: str = "gatys", *,
   else:
     network = resolve_extractor(extractor, vgg_weights)
     name = network.name
+    model_dir, model_step = None, None
+    how = f"gatys style transfer, {steps} steps, extractor {name}" + (
+        f", style weight {style_weight:g}" if style_weight is not None else "")
     kwargs = {} if style_weight is None else {"style_weight": float(style_weight)}
 
     def stylized(content: np.ndarray) -> np.ndarray:
@@ -256,7 +270,20 @@ def make_stylizer(style_paths: Sequence[PathLike], method: str = "gatys", *,
                                   color=preserve_color, region=mask)
     return sampling.to_uint8(out)
 
-  return Stylizer(method, name, run)
+  shares = [] if weights is None else [f" ({float(w):g})" for w in weights]
+  styles_text = ", ".join(Path(p).name + (shares[i] if shares else "") for i, p in enumerate(style_paths))
+  operations = (how, f"styles {styles_text}", *_control_words(alpha, preserve_color, mask), f"size {size}")
+  return Stylizer(method, name, run, operations, model_dir, model_step)
+
+
+def _control_words(alpha: float, preserve_color: Optional[str], mask: Optional[str]) -> list[str]:
+  """The controls (gan.style.controls.apply_controls) in words, for the provenance record."""
+  words = [f"strength (alpha) {alpha:g}"]
+  if preserve_color is not None:
+    words.append(f"keep the content's colours ({preserve_color})")
+  if mask is not None:
+    words.append(f"restyle the {mask} only")
+  return words
 
 
 def stylize_image(content_path: PathLike, style_paths: Union[PathLike, Sequence[PathLike]],
@@ -353,8 +380,10 @@ def make_translation_stylizer(method: str, workdir: Optional[PathLike], *, direc
                                                      region=mask))
 
   source, target = model.domains[direction]
+  operations = (f"{method} translation {direction} ({source} -> {target})",
+                *_control_words(alpha, preserve_color, mask), f"size {side}")
   return Stylizer(method, f"{method} generator {direction} ({source} -> {target}) of {workdir}, step "
-                          f"{model.step}", run)
+                          f"{model.step}", run, operations, os.fspath(workdir), int(model.step))
 
 
 def translate_image(content_path: PathLike, method: str, workdir: PathLike, *, direction: Optional[str] = None,
@@ -415,7 +444,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.DEFINE_string("workdir", None, "Trained run of --method cyclegan / pix2pix (gan.main).", flag_values=fv)
   flags.DEFINE_string("direction", None, "cyclegan: a2b (default) or b2a; pix2pix: edges2photo (the only one).",
                       flag_values=fv)
-  flags.DEFINE_string("out", None, "Output PNG, or a folder for a content folder.", flag_values=fv)
+  flags.DEFINE_string("out", None, "Output .png / .jpg (its provenance record inside), or a folder for a "
+                      "content folder.", flag_values=fv)
   cli.alias_dashes(["preserve_color", "style_weight", "vgg_weights", "adain_dir"], fv)
   # --features vgg16: the name the style-transfer docs use for the feature network.
   flags.DEFINE_alias("features", "extractor", flag_values=fv)
@@ -435,11 +465,7 @@ def _run_translation_cli(args: flags.FlagValues) -> None:
   alpha = 1.0 if args.alpha is None else args.alpha
   stylizer = make_translation_stylizer(args.method, args.workdir, direction=args.direction, alpha=alpha,
                                        preserve_color=args.preserve_color, mask=args.mask, size=args.size)
-  description = f"method={stylizer.method}; generator={stylizer.extractor_name}; alpha={alpha}"
-  for source, target in pairs:
-    image = stylizer(source)
-    cli.write_png(target, image, description, key="stylize")
-    print(f"Wrote {target} ({image.shape[0]}x{image.shape[1]}, {stylizer.extractor_name})")
+  write_outputs(stylizer, pairs)
 
 
 def run_cli(args: flags.FlagValues, argv: Sequence[str]) -> None:
@@ -477,11 +503,21 @@ def run_cli(args: flags.FlagValues, argv: Sequence[str]) -> None:
                            preserve_color=preserve_color, mask=mask, size=size,
                            steps=args.steps, extractor=args.extractor, adain_dir=args.adain_dir,
                            vgg_weights=args.vgg_weights, style_weight=args.style_weight)
-  description = (f"method={stylizer.method}; extractor={stylizer.extractor_name}; "
-                 f"styles={','.join(map(str, styles))}; alpha={alpha}")
+  write_outputs(stylizer, pairs)
+
+
+def write_outputs(stylizer: Stylizer, pairs: Sequence[tuple[Path, Path]]) -> None:
+  """Stylizes each (content, output) pair (cli.image_outputs) and writes the output with its
+  provenance record (the stylizer's operations, model run and step, the content file)."""
+  from gan import provenance  # pylint: disable=g-import-not-at-top
   for source, target in pairs:
-    cli.write_png(target, stylizer(source), description, key="stylize")
-    print(f"Wrote {target} ({size}x{size}, method {stylizer.method}, extractor {stylizer.extractor_name})")
+    image = stylizer(source)
+    rec = provenance.image_record("stylized", run=stylizer.model_dir, step=stylizer.model_step,
+                                  operations=stylizer.operations, extra={"source": source.name})
+    provenance.write_image(target, image, rec)
+    network = "" if stylizer.method in TRANSLATION_METHODS else "extractor "   # a generator names itself
+    print(f"Wrote {target} ({image.shape[1]}x{image.shape[0]}, method {stylizer.method}, "
+          f"{network}{stylizer.extractor_name})")
 
 
 def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:

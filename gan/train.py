@@ -36,7 +36,6 @@ from gan import distributed
 from gan import input_pipeline
 from gan import provenance
 from gan import runs
-from gan import sampling
 from gan import tasks
 from gan import writers
 
@@ -299,8 +298,11 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
     if task.sample_grid is None:
       return
     grid = task.sample_grid(state)
-    if is_main:
-      sampling.save_png(os.path.join(workdir, "samples", f"step_{step:06d}.png"), grid)
+    if is_main:   # with its record inside: this run, step and seed (python -m gan.provenance show FILE)
+      name = runs.task_of(config)
+      rec = provenance.image_record("generated" if name == "generation" else "figure", run=workdir, step=step,
+                                    seed=config.seed, operations=[f"{name} sample grid at fixed inputs"])
+      provenance.write_image(os.path.join(workdir, "samples", f"step_{step:06d}.png"), grid, rec)
     writer.write_images(step, {"samples": grid[None]})
 
   # --- Loop.

@@ -7,6 +7,7 @@ Entry points run in-process the way their command line runs them:
   evaluate  gan.sample.load_config + gan.evaluate.evaluate_run, errors gan.evaluate.main catches
   stylize   gan.cli.call(gan.stylize's define_flags and main, argv): its exit code + stderr
   edit      the same for gan.edit (bad files only; its option checks live in tests/test_enhance.py)
+  provenance  the same for `gan.provenance show` (a photo or stripped file: exit 1 too, said on stdout)
 A few rows also run as real subprocesses to check the exit code and the absence of a traceback.
 """
 
@@ -28,6 +29,7 @@ from gan import cli
 from gan import data
 from gan import evaluate
 from gan import main
+from gan import provenance
 from gan import sample
 from gan import stylize
 from gan.style import controls
@@ -392,7 +394,7 @@ STYLIZE_ROWS = [
      ["Unknown extractor 'resnet'"]),
     ("adain without decoder", ["--content", "{photo}", "--style", "{photo}", "--method", "adain",
                                "--adain_dir", "{root}/no_decoder"], ["needs a trained decoder", "Train one with"]),
-    ("output not png", ["--content", "{photo}", "--style", "{photo}", "--out", "{out}/x.jpg"], ["must end in .png"]),
+    ("output not png or jpeg", ["--content", "{photo}", "--style", "{photo}", "--out", "{out}/x.gif"], ["must end in .png"]),
     ("content folder empty", ["--content", "{empty_dir}", "--style", "{photo}"], ["No images"]),
     ("profile missing", ["--content", "{photo}", "--profile", "{root}/none.json"], ["Cannot read the profile"]),
     ("profile garbled", ["--content", "{photo}", "--profile", "{garbled_json}"], ["Invalid profile"]),
@@ -448,6 +450,41 @@ def test_edit_bad_input(name, argv, expected, files, tmp_path, capsys):
   for text in expected:
     assert text in err, f"{text!r} not in {err!r}"
   assert not (tmp_path / "out.png").exists()
+
+
+# ------------------------------------------------------------------ provenance show
+
+PROVENANCE_ROWS = [
+    ("file missing", ["show", "{root}/none.png"], ["none.png not found"]),
+    ("not an image", ["show", "{text_file}"], ["text.jpg is not an image that can be read"]),
+    ("empty file", ["show", "{zero_bytes}"], ["zero.png is not an image that can be read"]),
+    ("a folder", ["show", "{empty_dir}"], ["is a folder: pass the image files in it"]),
+    ("no files", ["show"], ["Give the image files to read"]),
+    ("no command", ["{photo}"], ["Say what to do (got '"]),
+    ("unknown flag", ["--format", "xml", "show", "{photo}"], ["Unknown command line flag 'format'"]),
+]
+
+
+@pytest.mark.parametrize("name,argv,expected", PROVENANCE_ROWS, ids=[r[0] for r in PROVENANCE_ROWS])
+def test_provenance_bad_input(name, argv, expected, files, capsys):
+  fill = {"root": files["photo"].parent, **{k: str(v) for k, v in files.items()}}
+  capsys.readouterr()
+  code = cli.call(provenance.define_flags, provenance.main, [a.format(**fill) for a in argv])
+  out, err = capsys.readouterr()
+  record("provenance", name, code, err)
+  assert code == 1 and out == "", (out, err)
+  assert_one_paragraph(err)
+  for text in expected:
+    assert text in err, f"{text!r} not in {err!r}"
+
+
+def test_provenance_of_a_photo_is_exit_1_said_on_stdout(files, capsys):
+  """A photo is not an error of the input: the answer ("no provenance") goes to stdout, exit 1."""
+  capsys.readouterr()
+  assert cli.call(provenance.define_flags, provenance.main, ["show", str(files["photo"])]) == 1
+  out, err = capsys.readouterr()
+  record("provenance", "photo without provenance", 1, out)
+  assert out == f"{files['photo']} {provenance.NO_RECORD}\n" and err == ""
 
 
 # ------------------------------------------------------------------ images that are fine

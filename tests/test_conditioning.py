@@ -56,8 +56,8 @@ def test_train_and_sample_from_an_attribute_profile(tmp_path, data_dir):
   train.train_and_evaluate(config, workdir)
   pool = conditioning.load_pool(workdir)
   assert pool.cond.shape == (256, len(attributes.ATTRIBUTE_NAMES))
-  dark, _ = sample.sample_images(workdir, 4, attribute_spec="brightness=0.1", seed=1)
-  light, _ = sample.sample_images(workdir, 4, attribute_spec="brightness=0.9", seed=1)
+  dark = sample.sample_images(workdir, 4, attribute_spec="brightness=0.1", seed=1).images
+  light = sample.sample_images(workdir, 4, attribute_spec="brightness=0.9", seed=1).images
   assert dark.shape == (4, 32, 32, 1)
   assert np.abs(dark.astype(int) - light.astype(int)).max() > 0     # the profile reaches G
   with pytest.raises(sample.SampleError, match="Unknown attribute 'brightnes'.*valid: brightness"):
@@ -83,7 +83,7 @@ def test_text_conditioned_run_samples_from_free_text(tmp_path, data_dir):
   np.testing.assert_allclose(conditions[:3], conditioner.embed(captions[:3]), atol=1e-6)
   workdir = str(tmp_path / "run")
   train.train_and_evaluate(config, workdir)
-  images, _ = sample.sample_images(workdir, 2, text=captions[0])
+  images = sample.sample_images(workdir, 2, text=captions[0]).images
   assert images.shape == (2, 32, 32, 1)
   word = captions[0].split()[-1]
   with pytest.raises(sample.SampleError, match=f"Closest known words: .*{word}"):

@@ -16,11 +16,13 @@ from configs import stylegan_products
 from gan import checkpointing
 from gan import cli
 from gan import edit
+from gan import provenance
 from gan import sampling
 from gan import runs
 from gan import tasks
 from gan import train
 from gan.editing import directions
+from gan.editing import edits
 from gan.editing import inversion
 from gan.metrics import image as image_metrics
 from gan.tasks import generation
@@ -109,6 +111,11 @@ def test_direction_strength_zero_is_the_inversion_and_strength_moves_along_it(st
                            "--out", tmp_path / "three.png"], capsys)
   assert code == 0, err
   assert np.abs(read(tmp_path / "three.png") - read(tmp_path / "inv.png")).mean() > 0.01
+  # Inside the PNG (python -m gan.provenance show): the run, its step, the seed and the two operations.
+  rec = provenance.read_image_record(tmp_path / "three.png")
+  assert (rec["kind"], rec["run"], rec["step"], rec["seed"]) == ("edited", str(workdir), 2, 0)
+  assert rec["operations"][0].startswith("invert (W+, 20 steps ") and ", perceptual " in rec["operations"][0]
+  assert rec["operations"][1:] == ["direction pc0 +3"] and rec["extra"] == {"source": "own.png"}
 
 
 @pytest.mark.parametrize("args,message", [
@@ -123,6 +130,38 @@ def test_direction_bad_input(stylegan_run, tmp_path, capsys, args, message):
                            "--out", tmp_path / "x.png"], capsys)
   assert code == 1 and message in err, err
   assert not (tmp_path / "x.png").exists()
+
+
+def test_orientation_directions_found_as_the_benchmark_does_and_gan_edit_applies_them(stylegan_run, tmp_path, capsys):
+  """The attribute probes of experiments/benchmark_editing.py (directions.fit_attribute_probes /
+  attribute_directions) on the tiny run's samples give plain and conditional orientation directions;
+  gan.edit --direction orientation applies them and prints the measured orientation before and after."""
+  workdir, _ = stylegan_run
+  _, generator, state, _ = generation.load(str(workdir))
+  variables = {"params": state.ema_g_params, "batch_stats": state.g_batch_stats}
+  ws = directions.sample_w(generator, variables, jax.random.PRNGKey(7), 160)
+  noise = inversion.draw_noise(generator, variables, 160, jax.random.PRNGKey(8))
+  measured = edits.measure(inversion.render(generator, variables, inversion.broadcast_w(ws, generator.num_ws), "w+",
+                                            noise=noise))
+  probes = directions.fit_attribute_probes(ws, measured)
+  constant = {n for n in directions.ATTRIBUTE_PROBES if np.ptp(measured[n]) == 0}   # skipped: no direction
+  assert set(probes) == set(directions.ATTRIBUTE_PROBES) - constant and "orientation" in probes, constant
+  found = directions.attribute_directions(probes, ws)
+  plain, conditional = found["orientation"]
+  held = [h for h in directions.HELD if h in probes]
+  assert (plain.name, conditional.name) == ("orientation", f"orientation|{','.join(held)}") and held
+  for name in held:   # the conditional one keeps the held probes' scores
+    np.testing.assert_allclose(probes[name].weight @ conditional.vector, 0.0, atol=1e-9)
+  run = tmp_path / "run"
+  shutil.copytree(workdir, run)
+  directions.save_directions(str(run / "editing" / directions.DIRECTIONS_FILE), [plain, conditional])
+  # 20 steps as in the test above: the same programs, read from the persistent compilation cache.
+  code, out, err = run_edit(["--op", "direction", "--direction", conditional.name, "--strength", 2, "--workdir", run,
+                             "--image", run / "own.png", "--steps", 20, "--out", tmp_path / "tilted.png"], capsys)
+  assert code == 0, err
+  assert f"{conditional.name} x2: " in out and ", orientation " in out and ", facing " in out
+  rec = provenance.read_image_record(tmp_path / "tilted.png")
+  assert rec["operations"][1] == f"direction {conditional.name} +2" and rec["run"] == str(run)
 
 
 def test_latent_ops_need_a_stylegan_run_and_its_directions(stylegan_run, tiny_run, tmp_path, capsys):

@@ -10,6 +10,7 @@ the best Gaussian filter, both on held-out images of the same family.
 import json
 import os
 import re
+import types
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +23,7 @@ from configs import enhance_products
 from gan import checkpointing
 from gan import cli
 from gan import edit
+from gan import provenance
 from gan import runs
 from gan import tasks
 from gan import train
@@ -421,6 +423,9 @@ def test_cli_background_and_batch_superres(photo_files, sr_model_dir, tmp_path, 
   assert sorted(p.name for p in (tmp_path / "big").iterdir()) == ["p0.png", "p1.png"]
   assert Image.open(tmp_path / "big" / "p0.png").size == (32, 32)
   assert "Wrote" in capsys.readouterr().out
+  rec = provenance.read_image_record(tmp_path / "big" / "p1.png")   # the model, its step, the input
+  assert (rec["kind"], rec["run"], rec["operations"]) == ("edited", str(sr_model_dir), ["super-resolution x2"])
+  assert rec["step"] == enhance_train.load(sr_model_dir).meta["step"] > 0 and rec["extra"] == {"source": "p1.png"}
 
 
 @pytest.mark.parametrize("args, message", [
@@ -434,13 +439,14 @@ def test_cli_background_and_batch_superres(photo_files, sr_model_dir, tmp_path, 
     (["--op", "inpaint"], "needs exactly one of --mask"),
     (["--op", "inpaint", "--box", "1,2,3"], "four integers"),
     (["--op", "background", "--background", "gradient:#fff"], "gradient:TOP,BOTTOM"),
-    (["--op", "background", "--out", "x.jpg"], "must end in .png"),
+    (["--op", "background", "--out", "x.gif"], "must end in .png"),
     (["--op", "background", "--feather", "soft"], "flag --feather=soft: could not convert string to float"),
 ])
 def test_cli_errors_are_one_line_and_exit_1(args, message, photo_files, sr_model_dir, tmp_path,
                                             capsys, monkeypatch):
   if "--mask" in args:   # the mask check happens on the image, after the model is loaded
-    monkeypatch.setattr(edit, "_load_model", lambda workdir, task: object())   # never called
+    stub = types.SimpleNamespace(meta={"step": 0})   # a model never called (its step is recorded)
+    monkeypatch.setattr(edit, "_load_model", lambda workdir, task: stub)
   args = [str(sr_model_dir) if a == "SR" else str(tmp_path / "nowhere") if a == "NOWHERE"
           else str(photo_files / "small_mask.png") if a == "MASK" else a for a in args]
   if "--image" not in args:

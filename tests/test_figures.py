@@ -43,20 +43,27 @@ def test_save_figure_writes_pdf_png_and_sidecar(tmp_path):
   assert sidecar["provenance"]["git"]["revision"] == sidecar["git_revision"]
   assert sidecar["provenance"]["seed"] == 3
   assert sidecar["files"] == ["fid.pdf", "fid.png"] and sidecar["extra"] == {"num_samples": 500}
+  inside = provenance.read_image_record(paths["png"])   # the PNG carries its own record (300 dpi kept)
+  assert inside["kind"] == "figure" and inside["operations"] == ["figure fid"]
+  assert Image.open(paths["png"]).info["dpi"][0] == pytest.approx(300, abs=0.01)
 
 
-def test_record_image_writes_the_same_sidecar_for_a_raster_image(tmp_path):
+def test_save_image_writes_the_record_inside_and_the_same_sidecar(tmp_path):
   path = tmp_path / "grid.png"
-  Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(path)
-  sidecar_path = figures.record_image(path, config={"rows": 6, "seed": 1}, extra={"columns": ["a", "b"]})
+  sidecar_path = figures.save_image(path, np.zeros((4, 6, 3), np.uint8), config={"rows": 6, "seed": 1},
+                                    extra={"columns": ["a", "b"]}, operations=["inversions, 2 rows"],
+                                    run="runs/stylegan", step=9000)
   assert sidecar_path == str(tmp_path / "grid.json")
   sidecar = json.loads(open(sidecar_path, encoding="utf-8").read())
   assert sidecar["figure"] == "grid" and sidecar["files"] == ["grid.png"]
   assert sidecar["config"] == {"rows": 6, "seed": 1} and sidecar["provenance"]["seed"] == 1
   assert sidecar["git_revision"] == provenance.git_revision()["revision"]
   assert sidecar["extra"] == {"columns": ["a", "b"]}
-  with pytest.raises(FileNotFoundError, match="save the image first"):
-    figures.record_image(tmp_path / "missing.png")
+  inside = provenance.read_image_record(path)
+  assert inside["kind"] == "figure" and inside["operations"] == ["inversions, 2 rows"]
+  assert (inside["run"], inside["step"], inside["seed"]) == ("runs/stylegan", 9000, None)
+  assert inside["git"] == provenance.git_revision()
+  np.testing.assert_array_equal(np.asarray(Image.open(path)), np.zeros((4, 6, 3), np.uint8))
 
 
 def test_pdf_bytes_do_not_depend_on_when_it_was_saved(tmp_path):

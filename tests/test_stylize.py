@@ -13,6 +13,7 @@ import pytest
 from configs import adain_products
 from configs import default
 from gan import cli
+from gan import provenance
 from gan import sampling
 from gan import stylize
 from gan import train
@@ -69,7 +70,7 @@ def loaded(path) -> np.ndarray:
 def read_png(path) -> tuple[np.ndarray, dict]:
   with Image.open(path) as image:
     assert image.format == "PNG"
-    return np.asarray(image), dict(image.text)
+    return np.asarray(image), dict(image.text)   # text: the provenance chunks (gan.provenance.write_image)
 
 
 def test_gatys_cli_writes_a_png_of_the_right_size(files, tmp_path, capsys):
@@ -80,7 +81,10 @@ def test_gatys_cli_writes_a_png_of_the_right_size(files, tmp_path, capsys):
   assert code == 0
   image, text = read_png(out)
   assert image.shape == (SIZE, SIZE, 3) and image.dtype == np.uint8
-  assert "method=gatys" in text["stylize"] and "extractor=random(" in text["stylize"]
+  rec = provenance.read_image_record(out)   # what was done, inside the PNG
+  assert rec["kind"] == "stylized" and rec["run"] is None and rec["extra"] == {"source": "shoe.png"}
+  assert rec["operations"][0].startswith("gatys style transfer, 3 steps, extractor random(seed=0")
+  assert rec["operations"][1:] == ["styles noise.jpg", "strength (alpha) 1", f"size {SIZE}"]
   assert "extractor random(seed=0" in capsys.readouterr().out
   assert np.abs(image.astype(int) - loaded(files / "shoe.png")).max() > 0  # the style did something
 
@@ -112,7 +116,10 @@ def test_adain_cli_uses_the_saved_decoder(files, tmp_path, capsys):
   assert code == 0, capsys.readouterr().err
   image, text = read_png(out)
   assert image.shape == (SIZE, SIZE, 3)
-  assert f"extractor={TINY_RANDOM.name}" in text["stylize"] and "method=adain" in text["stylize"]
+  rec = provenance.read_image_record(out)
+  assert (rec["kind"], rec["run"], rec["step"]) == ("stylized", str(files / "adain"), 3)
+  assert rec["operations"] == [f"adain style transfer (decoder of {files / 'adain'}), extractor {TINY_RANDOM.name}",
+                               "styles noise.jpg (0.7), stripes.png (0.3)", "strength (alpha) 0.8", f"size {SIZE}"]
   # The same as the model applied by hand (alpha in feature space, then no pixel blend).
   model = adain.load(files / "adain")
   styles = [controls.load_image(files / name, SIZE) for name in ("noise.jpg", "stripes.png")]
@@ -204,7 +211,7 @@ def _errors(files, tmp_path):
                                                 str(files / "adain")], "does not match"),
       "adain vgg16 mismatch": (base[:-1] + ["vgg16", "--method", "adain", "--adain_dir", str(files / "adain")],
                                "--extractor vgg16 does not match"),
-      "not png": (base + ["--out", str(tmp_path / "x.jpg")], "must end in .png"),
+      "not png": (base + ["--out", str(tmp_path / "x.gif")], "must end in .png"),
       "unknown flag": (base + ["--colour", "red"], "Unknown command line flag 'colour'"),
       "no out": (base, "Flag --out must have a value"),
       "stray argument": (base + ["wave.jpg"], "Unexpected arguments 'wave.jpg'"),

@@ -188,11 +188,12 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, data_dir
 def test_sample_cli_conditional(tmp_path, data_dir):
   workdir = str(tmp_path)
   train.train_and_evaluate(tiny_config(data_dir, **{"model.conditional": True, "train.steps": 2}), workdir)
-  images, columns = sample.sample_images(workdir, 6, label="sneaker")
+  images, columns, step, operations = sample.sample_images(workdir, 6, label="sneaker")
   assert images.shape == (6, 32, 32, 1) and images.dtype == np.uint8 and columns == 3
-  same, _ = sample.sample_images(workdir, 6, label="7")
+  assert step == 2 and operations[1] == "label Sneaker (class 7)", operations
+  same = sample.sample_images(workdir, 6, label="7").images
   np.testing.assert_array_equal(images, same)            # name and id pick the same class
-  other, _ = sample.sample_images(workdir, 6, label="bag")
+  other = sample.sample_images(workdir, 6, label="bag").images
   assert not np.array_equal(images, other)
   out = tmp_path / "grid.png"
   result = run_cli(["-m", "gan.sample", "--workdir", workdir, "--num", "20", "--out", str(out)])

@@ -18,6 +18,7 @@ from configs import default
 from configs import pix2pix_products
 from gan import evaluate
 from gan import cli
+from gan import provenance
 from gan import stylize
 from gan import train
 from gan import writers
@@ -475,6 +476,10 @@ def test_stylize_cli_translates_with_alpha_mask_and_errors(trained, tmp_path, ca
   product = controls.product_mask(controls.load_image(content, 24)) == 1.0
   assert masked.shape == (24, 24, 3) and product.any()
   np.testing.assert_array_equal(masked[product], np.rint((controls.load_image(content, 24)[product] + 1) * 127.5))
+  rec = provenance.read_image_record(tmp_path / "masked.png")   # what was done, inside the PNG
+  assert (rec["kind"], rec["run"], rec["step"], rec["extra"]) == ("stylized", str(workdir), 3, {"source": "shoe.png"})
+  assert rec["operations"] == ["cyclegan translation b2a (handbag -> shoe)", "strength (alpha) 1",
+                               "restyle the background only", "size 24"]
   capsys.readouterr()
   errors = {
       "needs --workdir": ["--method", "cyclegan", "--content", str(content)],

@@ -9,6 +9,11 @@ colour); the probe's weight vector is the direction (`probe_direction`). `condit
 removes from it the components along other probes' weight vectors, so that moving along it leaves
 those probes' scores exactly unchanged: "change the colour, keep the size and the class".
 
+`attribute_directions` does this for the measured attributes (ATTRIBUTE_PROBES of
+gan.editing.edits.measure's numbers: brightness, size, aspect, colour, orientation, facing, ...),
+each plain and conditional on HELD: what experiments/benchmark_editing.py saves for
+`python -m gan.edit --op direction --direction NAME`.
+
 A Direction's strength is in standard deviations of the sampled w along it: strength 1 moves every
 w by one such standard deviation. Apply it with gan.editing.edits.apply_direction. Vectors are
 float64 numpy arrays (w_dim,) on the host: fitting is small linear algebra on a few thousand w.
@@ -26,6 +31,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan.editing import inversion
+
+
+# Measured attributes (names of gan.editing.edits.measure, in [0, 1]) with a linear probe, and the
+# probes a conditional direction holds fixed ("class": the domain classifier's, when there is one).
+ATTRIBUTE_PROBES = ("brightness", "size", "aspect", "saturation", "hue_x", "hue_y", "orientation", "facing")
+HELD = ("brightness", "size", "aspect", "class")
 
 
 class Direction(NamedTuple):
@@ -235,6 +246,24 @@ def conditional_direction(target: LinearProbe, held: Sequence[LinearProbe], ws: 
   suffix = "" if layers is None else f"@{layers[0]}-{layers[1]}"
   name = f"{target.name}|{','.join(p.name for p in held)}{suffix}"
   return Direction(name, unit, _scale(ws, unit), layers)
+
+
+def fit_attribute_probes(ws: np.ndarray, measured: dict[str, np.ndarray],
+                         names: Sequence[str] = ATTRIBUTE_PROBES) -> dict[str, LinearProbe]:
+  """{name: linear probe of measured[name] (N,) on ws (N, D)} for the `names` that were measured and
+  vary over the samples (a constant attribute, e.g. the aspect of a barely trained generator's
+  full-frame blobs, has no direction to find)."""
+  return {name: fit_linear_probe(ws, measured[name], name) for name in names
+          if name in measured and np.ptp(np.asarray(measured[name])) > 0}
+
+
+def attribute_directions(probes: dict[str, LinearProbe], ws: np.ndarray, held: Sequence[str] = HELD,
+                         layers: Optional[tuple[int, int]] = None) -> dict[str, tuple[Direction, Direction]]:
+  """{name: (plain direction "name", conditional direction "name|held,...")} of every probe: the
+  conditional one holds the probes of `held` (those present, other than itself) fixed."""
+  return {name: (probe_direction(probe, ws, layers),
+                 conditional_direction(probe, [probes[h] for h in held if h in probes and h != name], ws, layers))
+          for name, probe in probes.items()}
 
 
 # --- Saving --------------------------------------------------------------------------------------

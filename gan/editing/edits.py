@@ -34,7 +34,7 @@ from gan.editing import inversion
 
 # Attributes whose mean absolute change edit_report lists. color_x / color_y / color_value encode the
 # dominant colour's name and jump when it flips: that is reported as dominant_color_changed instead.
-CONTINUOUS = tuple(n for n in attributes.ATTRIBUTE_NAMES if not n.startswith("color_"))
+CONTINUOUS = tuple(n for n in attributes.ATTRIBUTE_NAMES if not n.startswith("color_")) + attributes.POSE_NAMES
 
 Strength = Union[float, jax.Array]
 EditFn = Callable[[jax.Array, Strength], jax.Array]     # (ws, strength) -> ws
@@ -174,14 +174,16 @@ def measure(images: jax.Array | np.ndarray, classifier: Optional[DomainClassifie
   """Per-image numbers of images (N, S, S, C) in [-1, 1]: name -> (N,) float64.
 
   attributes.ATTRIBUTE_NAMES (continuous, in [0, 1]: brightness, size, width, height, aspect,
-  saturation, hue_x, hue_y, color_x, color_y, color_value), "color=<name>" (1 when that is the
-  dominant colour, for every attributes.COLOR_NAMES) and, with a classifier, "p(<class>)" its
-  class probabilities.
+  saturation, hue_x, hue_y, color_x, color_y, color_value), attributes.POSE_NAMES (in [0, 1]:
+  orientation, the silhouette's tilt, and facing, which way its thin end points; see
+  attributes.pose_vectors), "color=<name>" (1 when that is the dominant colour, for every
+  attributes.COLOR_NAMES) and, with a classifier, "p(<class>)" its class probabilities.
   """
   pixels = sampling.to_uint8(images)
   measured = attributes.measure(pixels, background)
-  vectors = attributes.attribute_vectors(measured)
-  out = {name: vectors[:, i].astype(np.float64) for i, name in enumerate(attributes.ATTRIBUTE_NAMES)}
+  names = attributes.ATTRIBUTE_NAMES + attributes.POSE_NAMES
+  vectors = np.concatenate([attributes.attribute_vectors(measured), attributes.pose_vectors(measured)], -1)
+  out = {name: vectors[:, i].astype(np.float64) for i, name in enumerate(names)}
   for index, name in enumerate(attributes.COLOR_NAMES):
     out[color_key(name)] = (measured["dominant_color"] == index).astype(np.float64)
   if classifier is not None:

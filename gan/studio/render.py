@@ -3,7 +3,7 @@ run is reported, never fatal), generated images from stored seeds and real held-
 
 Every image a study shows is a pure function of (run checkpoint, generator EMA / raw, seed, label)
 or (run's held-out split, index); both are written once to <runs>/.studio_cache/ as PNGs whose text
-chunk says how they were made (cli.write_png), then served from there.
+carries its provenance record (provenance.write_image), then served from there.
 
 Run names come from requests: `run_dir` accepts only a direct sub-folder of the runs folder with a
 plain name, so no request can reach outside it.
@@ -23,6 +23,7 @@ import numpy as np
 
 from gan import cli
 from gan import data
+from gan import provenance
 from gan import runs
 from gan import sample
 from gan import sampling
@@ -155,8 +156,8 @@ class Renderer:
       return self._held_out[name]
 
   def draw(self, name: str, num: int, seed: int, use_ema: bool = True, label: Optional[str] = None,
-           text: Optional[str] = None, attributes: Optional[str] = None) -> tuple[np.ndarray, int]:
-    """(uint8 images (num, S, S, C), grid columns): sample.draw on the opened run."""
+           text: Optional[str] = None, attributes: Optional[str] = None) -> sample.Samples:
+    """sample.draw on the opened run: uint8 images (num, S, S, C), grid columns, step, operations."""
     run = self.loaded(name)
     with self._run_lock(name):
       return sample.draw(run, num, label, seed, use_ema, text, attributes)
@@ -173,14 +174,18 @@ class Renderer:
       raise ValueError(f"Unknown image source {source!r}.")
     if not file.is_file():
       if source == "generated":
-        image = self.draw(name, 1, seed, use_ema, None if label is None else str(label))[0][0]
-        description = (f"run {name}, {'EMA' if use_ema else 'raw'} generator, checkpoint step "
-                       f"{latest_step(run_dir(self.runs_dir, name))}, seed {seed}, label {label}")
+        samples = self.draw(name, 1, seed, use_ema, None if label is None else str(label))
+        rec = provenance.image_record("generated", run=run_dir(self.runs_dir, name), step=samples.step, seed=seed,
+                                      operations=samples.operations, extra={"studio_image": source})
+        image = samples.images[0]
       else:
         split = data.held_out_split(self.config(name).data)
         image = self.held_out(name)[seed]
-        description = f"run {name}, real image {seed} of the held-out {split!r} split"
-      cli.write_png(file, to_rgb(image), description, "studio")
+        # A real photo shown in a study: recorded as such, never as generated.
+        rec = provenance.image_record("figure", run=run_dir(self.runs_dir, name), seed=seed,
+                                      operations=[f"real image {seed} of the held-out {split!r} split"],
+                                      extra={"studio_image": source})
+      provenance.write_image(file, to_rgb(image), rec)
     return file
 
   def grid_png(self, name: str, num: int, seed: int, use_ema: bool = True, label: Optional[str] = None,
@@ -190,11 +195,13 @@ class Renderer:
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     file = self.cache_dir / name / f"grid_{digest}.png"
     if not file.is_file():
-      images, columns = self.draw(name, num, seed, use_ema, label, text, attributes)
-      cli.write_png(file, to_rgb(sampling.make_grid(images, columns)), f"run {name}, samples {key}", "studio")
+      samples = self.draw(name, num, seed, use_ema, label, text, attributes)
+      rec = provenance.image_record("generated", run=run_dir(self.runs_dir, name), step=samples.step, seed=seed,
+                                    operations=[*samples.operations, f"grid of {samples.columns} columns"])
+      provenance.write_image(file, to_rgb(sampling.make_grid(samples.images, samples.columns)), rec)
     return file
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
-  """(H, W, 1|3) uint8 -> (H, W, 3) uint8 (write_png writes RGB)."""
+  """(H, W, 1|3) uint8 -> (H, W, 3) uint8 (the browser shows RGB)."""
   return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
