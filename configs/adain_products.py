@@ -48,10 +48,12 @@ def get_config():
   config.adain.decoder.width = 64      # channels at full resolution, doubled per level
   config.adain.decoder.convs_per_level = 2
   config.adain.decoder.padding = "reflect"   # reflect | same
-  config.adain.decoder.output = "tanh"       # tanh | clip
+  # clip (straight-through): with VGG16's feature scale a tanh output saturated within the first
+  # 100 steps of lr 5e-4 and never recovered (a constant image, zero gradients: issue #25's first run).
+  config.adain.decoder.output = "clip"       # tanh | clip
 
   config.optimizer = ml_collections.ConfigDict()
-  config.optimizer.lr = 5e-4           # Adam
+  config.optimizer.lr = 1e-4           # Adam, as Huang & Belongie 2017
 
   config.train.batch_size = 8
   config.train.steps = 2000
