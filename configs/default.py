@@ -102,6 +102,17 @@ def get_config() -> ml_collections.ConfigDict:
   config.reg.r1_every = 1               # lazy R1: every k steps, scaled by k (StyleGAN2 uses 16)
   config.reg.gp_weight = 0.0            # WGAN-GP: lambda * E(||grad D(x_hat)|| - 1)^2 (usually 10)
   config.reg.diff_augment = ""          # DiffAugment policy for real and fake, e.g. "color,translation,cutout"
+  # Adaptive discriminator augmentation (Karras et al. 2020; gan/augment.py ada_augment): every image
+  # D sees (real and fake) is augmented, each transformation with probability p per image. p starts
+  # at p_init and every `interval` steps moves by sign(r_t - target) x (reals in the interval) /
+  # (kimg x 1000), clipped to [0, 1], where r_t = E[sign(D(real))] over the interval (D's overfitting
+  # heuristic). p is part of the train state (checkpointed); ada_p and ada_rt are logged. Groups: a
+  # comma list of "blit" (flips, 90-degree rotations, integer shifts), "geom" (scale, rotation,
+  # anisotropy, fractional shifts) and "color" (brightness, contrast, luma flip, hue, saturation).
+  # Not together with diff_augment (one augmentation at a time).
+  config.reg.ada = ml_collections.ConfigDict({
+      "enabled": False, "target": 0.6, "interval": 4, "kimg": 500.0, "p_init": 0.0,
+      "groups": "blit,geom,color"})
 
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = "adam"

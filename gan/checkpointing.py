@@ -17,6 +17,7 @@ Faults:
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 from typing import Any, Optional
@@ -162,6 +163,20 @@ def _tree_mismatches(saved_tree: Any, target: Any) -> list[str]:
   return sorted(problems)
 
 
+def _without_new_empty_fields(target: Any, saved_tree: Any) -> tuple[Any, list[str]]:
+  """(restore target, names of dropped fields): the fields of a dataclass state that the checkpoint
+  lacks and that hold no arrays (added to the code after the checkpoint was written, e.g.
+  GanState.ada, {} while ADA is off) are left out of the target, since Orbax refuses a tree with
+  keys the checkpoint does not have; they keep the target's (empty) value."""
+  if not dataclasses.is_dataclass(target) or not isinstance(saved_tree, dict):
+    return target, []
+  names = [f.name for f in dataclasses.fields(target)]
+  dropped = [n for n in names if n not in saved_tree and not jax.tree.leaves(getattr(target, n))]
+  if not dropped:
+    return target, []
+  return {n: getattr(target, n) for n in names if n not in dropped}, dropped
+
+
 def _restore_step(manager: ocp.CheckpointManager, step: int, target: Any, signature: dict[str, Any]
                   ) -> tuple[Any, dict[str, Any]]:
   directory = manager.directory
@@ -181,9 +196,11 @@ def _restore_step(manager: ocp.CheckpointManager, step: int, target: Any, signat
   if differing:
     logging.warning("Resuming %s/%d with config values that differ from the run that wrote it "
                     "(array shapes match):\n  %s", directory, step, "\n  ".join(differing))
+  restore_target, dropped = _without_new_empty_fields(target, manager.item_metadata(step)["state"].tree)
   restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
-  return restored.state, restored.meta
+      state=ocp.args.StandardRestore(restore_target), meta=ocp.args.JsonRestore()))
+  state = dataclasses.replace(target, **restored.state) if dropped else restored.state
+  return state, restored.meta
 
 
 def moved_aside(directory: str) -> list[str]:
