@@ -130,6 +130,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.keep_checkpoints = 3
   config.train.ema_decay = 0.999        # EMA generator (used for samples)
   config.train.ema_warmup = True        # decay ramps up as (1 + t) / (10 + t)
+  # Fine-tuning (gan/finetune.py): "<workdir>[:<step>]" of another run (default step: its newest).
+  # At the first start G, D and EMA weights come from it (optimizers, step and RNG fresh; arrays of
+  # another shape, e.g. a class embedding, re-initialised and logged); a parent of another model.name,
+  # width or data.image_size / channels is refused. Recorded in provenance.json. "" = from scratch.
+  config.train.init_from = ""
   # A NaN/inf loss (caught every log_every steps, never saved): "stop" keeps the last good checkpoint
   # and exits with an error; "rollback" resumes from it with every optimizer.*lr multiplied by
   # rollback_lr_factor, at most max_rollbacks times (gan/train.py; logged in rollbacks.jsonl).
