@@ -55,7 +55,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.name = "fashion_mnist"    # tfds name; also selects class names for "idx"
   config.data.dir = os.path.join(data_root(), "fashion_mnist")  # local folder (tfds: data_dir, "" = default)
   config.data.split = "train"
-  config.data.image_size = 32           # 32 or 64 (4 x a power of two)
+  config.data.image_size = 32           # 32, 64 or 128 (4 x a power of two; the models get one stage per doubling)
   config.data.channels = 1              # 1 (grayscale) or 3 (RGB)
   config.data.resize = "pad"            # 28 -> 32 by "pad" (zeros around) or "resize" (bicubic)
   config.data.crop = "none"             # image_folder only: "none", "left_half", "right_half"
