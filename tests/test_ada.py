@@ -40,22 +40,24 @@ def with_real_logits(host_state, sign: float, shardings):
   return jax.device_put(host_state.replace(d_params=d_params), shardings)
 
 
-def test_p_moves_towards_the_target_every_interval_by_the_reals_shown():
-  # Colour only: how p moves does not depend on the groups, and this step compiles 3x faster.
-  config = default.apply_overrides(tiny.get_config(), {**ADA, "train.batch_size": 8, "reg.ada.groups": "color"})
+def test_p_moves_towards_the_target_every_interval_by_the_reals_shown(tiny_data_dir):
+  # The config of the runs below: the same train step, compiled once for the module (cache).
+  config = ada_config(tiny_data_dir)
+  batch = config.train.batch_size
   mesh = runs.make_mesh()
   _, state, step = generation.create_state_and_step(config, mesh)
   host, shardings = jax.device_get(state), jax.tree.map(lambda a: a.sharding, state)
   assert float(host.ada["p"]) == 0.5
   batches = [input_pipeline.random_device_batch(config, mesh, start_step=i) for i in range(2)]
-  for sign, expected in ((1.0, 0.5 + 16 / 80), (-1.0, 0.5 - 16 / 80)):
+  for sign in (1.0, -1.0):
     state = with_real_logits(host, sign, shardings)   # a fresh copy: the step donates its state
     state, metrics = step(state, batches[0])
-    # Step 1 of an interval of 2: r_t accumulated (8 reals, all of one sign), p unchanged.
+    # Step 1 of an interval of 2: r_t accumulated (16 reals, all of one sign), p unchanged.
     assert float(metrics["ada_rt"]) == sign and float(metrics["ada_p"]) == 0.5
-    assert float(state.ada["sign_sum"]) == 8 * sign and float(state.ada["count"]) == 8
+    assert float(state.ada["sign_sum"]) == batch * sign and float(state.ada["count"]) == batch
     state, metrics = step(state, batches[1])
-    # Step 2: r_t = sign vs target 0.6: p += sign(r_t - 0.6) x 16 reals / (0.08 x 1000), then reset.
+    # Step 2: r_t = sign vs target 0.6: p += sign(r_t - 0.6) x 32 reals / (0.08 x 1000) = +-0.4; reset.
+    expected = 0.5 + sign * 2 * batch / 80
     assert float(metrics["ada_p"]) == pytest.approx(expected) and float(state.ada["p"]) == pytest.approx(expected)
     assert float(state.ada["sign_sum"]) == 0 and float(state.ada["count"]) == 0
 
