@@ -55,7 +55,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.name = "fashion_mnist"    # tfds name; also selects class names for "idx"
   config.data.dir = os.path.join(data_root(), "fashion_mnist")  # local folder (tfds: data_dir, "" = default)
   config.data.split = "train"
-  config.data.image_size = 32           # 32 or 64 (4 x a power of two)
+  config.data.image_size = 32           # 32, 64 or 128 (4 x a power of two; the models get one stage per doubling)
   config.data.channels = 1              # 1 (grayscale) or 3 (RGB)
   config.data.resize = "pad"            # 28 -> 32 by "pad" (zeros around) or "resize" (bicubic)
   config.data.crop = "none"             # image_folder only: "none", "left_half", "right_half"
@@ -102,6 +102,17 @@ def get_config() -> ml_collections.ConfigDict:
   config.reg.r1_every = 1               # lazy R1: every k steps, scaled by k (StyleGAN2 uses 16)
   config.reg.gp_weight = 0.0            # WGAN-GP: lambda * E(||grad D(x_hat)|| - 1)^2 (usually 10)
   config.reg.diff_augment = ""          # DiffAugment policy for real and fake, e.g. "color,translation,cutout"
+  # Adaptive discriminator augmentation (Karras et al. 2020; gan/augment.py ada_augment): every image
+  # D sees (real and fake) is augmented, each transformation with probability p per image. p starts
+  # at p_init and every `interval` steps moves by sign(r_t - target) x (reals in the interval) /
+  # (kimg x 1000), clipped to [0, 1], where r_t = E[sign(D(real))] over the interval (D's overfitting
+  # heuristic). p is part of the train state (checkpointed); ada_p and ada_rt are logged. Groups: a
+  # comma list of "blit" (flips, 90-degree rotations, integer shifts), "geom" (scale, rotation,
+  # anisotropy, fractional shifts) and "color" (brightness, contrast, luma flip, hue, saturation).
+  # Not together with diff_augment (one augmentation at a time).
+  config.reg.ada = ml_collections.ConfigDict({
+      "enabled": False, "target": 0.6, "interval": 4, "kimg": 500.0, "p_init": 0.0,
+      "groups": "blit,geom,color"})
 
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = "adam"
@@ -119,6 +130,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.keep_checkpoints = 3
   config.train.ema_decay = 0.999        # EMA generator (used for samples)
   config.train.ema_warmup = True        # decay ramps up as (1 + t) / (10 + t)
+  # Fine-tuning (gan/finetune.py): "<workdir>[:<step>]" of another run (default step: its newest).
+  # At the first start G, D and EMA weights come from it (optimizers, step and RNG fresh; arrays of
+  # another shape, e.g. a class embedding, re-initialised and logged); a parent of another model.name,
+  # width or data.image_size / channels is refused. Recorded in provenance.json. "" = from scratch.
+  config.train.init_from = ""
   # A NaN/inf loss (caught every log_every steps, never saved): "stop" keeps the last good checkpoint
   # and exits with an error; "rollback" resumes from it with every optimizer.*lr multiplied by
   # rollback_lr_factor, at most max_rollbacks times (gan/train.py; logged in rollbacks.jsonl).

@@ -17,6 +17,7 @@ Faults:
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 from typing import Any, Optional
@@ -51,13 +52,14 @@ _pending_step: "weakref.WeakKeyDictionary[ocp.CheckpointManager, int]" = weakref
 
 
 def make_manager(workdir: str, keep: int, folder: str = "checkpoints", *,
-                 writer: bool = False) -> ocp.CheckpointManager:
+                 writer: bool = False, create: bool = True) -> ocp.CheckpointManager:
   """Manager of workdir/folder keeping the `keep` newest checkpoints.
 
   writer=True (the training run, the folder's only writer) also removes the partial folders of
   saves that a killed run left behind; readers (sampling while training runs) must not.
+  create=False: never create the folder (reading another run's checkpoints, which must stay as they are).
   """
-  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, cleanup_tmp_directories=writer)
+  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=create, cleanup_tmp_directories=writer)
   handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
   return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), folder), options=options,
                                item_handlers=handlers)
@@ -142,7 +144,7 @@ def _describe(value: Any) -> str:
   return f"{tuple(value.shape)} {np.dtype(value.dtype).name}"
 
 
-def _flat_by_path(tree: Any) -> dict[str, Any]:
+def flat_by_path(tree: Any) -> dict[str, Any]:
   """Leaves keyed 'a/0/b' whatever the containers (Orbax reads dataclasses back as dicts)."""
   def name(entry) -> str:
     for attr in ("key", "name", "idx"):
@@ -153,7 +155,7 @@ def _flat_by_path(tree: Any) -> dict[str, Any]:
 
 
 def _tree_mismatches(saved_tree: Any, target: Any) -> list[str]:
-  saved, wanted = _flat_by_path(saved_tree), _flat_by_path(target)
+  saved, wanted = flat_by_path(saved_tree), flat_by_path(target)
   problems = [f"{k}: only in checkpoint" for k in saved.keys() - wanted.keys()]
   problems += [f"{k}: missing from checkpoint" for k in wanted.keys() - saved.keys()]
   problems += [f"{k}: checkpoint {_describe(saved[k])} vs config {_describe(wanted[k])}"
@@ -162,8 +164,28 @@ def _tree_mismatches(saved_tree: Any, target: Any) -> list[str]:
   return sorted(problems)
 
 
-def _restore_step(manager: ocp.CheckpointManager, step: int, target: Any, signature: dict[str, Any]
-                  ) -> tuple[Any, dict[str, Any]]:
+def _without_new_empty_fields(target: Any, saved_tree: Any) -> tuple[Any, list[str]]:
+  """(restore target, names of dropped fields): the fields of a dataclass state that the checkpoint
+  lacks and that hold no arrays (added to the code after the checkpoint was written, e.g.
+  GanState.ada, {} while ADA is off) are left out of the target, since Orbax refuses a tree with
+  keys the checkpoint does not have; they keep the target's (empty) value."""
+  if not dataclasses.is_dataclass(target) or not isinstance(saved_tree, dict):
+    return target, []
+  names = [f.name for f in dataclasses.fields(target)]
+  dropped = [n for n in names if n not in saved_tree and not jax.tree.leaves(getattr(target, n))]
+  if not dropped:
+    return target, []
+  return {n: getattr(target, n) for n in names if n not in dropped}, dropped
+
+
+def restore_step(manager: ocp.CheckpointManager, step: int, target: Any, signature: dict[str, Any]
+                 ) -> tuple[Any, dict[str, Any]]:
+  """(state, meta) of checkpoint `step` restored into `target`.
+
+  Raises:
+    CheckpointMismatchError: its arrays do not fit `target` (every differing key / array named).
+    Any decoding error of a damaged checkpoint (callers decide whether to fall back).
+  """
   directory = manager.directory
   meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
   saved_signature = meta.get("signature", {})
@@ -181,9 +203,11 @@ def _restore_step(manager: ocp.CheckpointManager, step: int, target: Any, signat
   if differing:
     logging.warning("Resuming %s/%d with config values that differ from the run that wrote it "
                     "(array shapes match):\n  %s", directory, step, "\n  ".join(differing))
+  restore_target, dropped = _without_new_empty_fields(target, manager.item_metadata(step)["state"].tree)
   restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
-  return restored.state, restored.meta
+      state=ocp.args.StandardRestore(restore_target), meta=ocp.args.JsonRestore()))
+  state = dataclasses.replace(target, **restored.state) if dropped else restored.state
+  return state, restored.meta
 
 
 def moved_aside(directory: str) -> list[str]:
@@ -233,7 +257,7 @@ def restore_latest(manager: ocp.CheckpointManager, target: Any, signature: dict[
   result, restored_step = None, None
   for step in sorted(manager.all_steps(), reverse=True):
     try:
-      result, restored_step = _restore_step(manager, step, target, signature), step
+      result, restored_step = restore_step(manager, step, target, signature), step
       break
     except CheckpointMismatchError:
       raise

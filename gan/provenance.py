@@ -223,7 +223,7 @@ _ATTEMPT_KEYS = ("start_time", "end_time", "wall_seconds", "status", "step", "gi
 
 def write_run_record(workdir: str | os.PathLike, config: Any, start_time: float, *,
                      step: Optional[int] = None, status: str = "finished",
-                     filename: str = RUN_RECORD) -> dict[str, Any]:
+                     filename: str = RUN_RECORD, extra: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
   """Writes workdir/provenance.json for a training run; returns the record.
 
   Call it at the start of train_and_evaluate (status="running") and at its end ("finished", or
@@ -239,11 +239,12 @@ def write_run_record(workdir: str | os.PathLike, config: Any, start_time: float,
     step: the train step reached (the start step while "running").
     status: "running", "finished" or "stopped".
     filename: file name inside workdir.
+    extra: more JSON-able keys of the run, e.g. {"init_from": parent run and step} of a fine-tuned run.
   """
   path = os.path.join(os.fspath(workdir), filename)
   rec = record(config=config, start_time=start_time)
   rec = finish(rec) if status != "running" else {**rec, "end_time": None, "wall_seconds": None}
-  rec.update(status=status, step=None if step is None else int(step))
+  rec.update(status=status, step=None if step is None else int(step), **dict(extra or {}))
   previous: list[dict[str, Any]] = []
   if os.path.exists(path):
     try:

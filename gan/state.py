@@ -25,6 +25,10 @@ class GanState:
   d_batch_stats: Params
   d_opt_state: optax.OptState
   ema_g_params: Params       # exponential moving average of g_params (used for sampling)
+  # Adaptive discriminator augmentation (reg.ada): {"p": augmentation probability, "sign_sum" /
+  # "count": sum of sign(D(real)) and number of real logits since p was last adjusted}, float32
+  # scalars; {} when ADA is off (no leaves: the state, its checkpoints and RNG streams are as before).
+  ada: dict = flax.struct.field(default_factory=dict)
 
 
 OPTIMIZERS = ("adam",)
@@ -51,6 +55,15 @@ def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTr
   return g_tx, d_tx
 
 
+def init_ada(config: ml_collections.ConfigDict) -> dict[str, jax.Array]:
+  """The initial `GanState.ada`: p = reg.ada.p_init and empty accumulators; {} when ADA is off."""
+  ada = config.reg.get("ada")
+  if ada is None or not ada.enabled:
+    return {}
+  zero = jnp.zeros((), jnp.float32)
+  return {"p": jnp.asarray(ada.p_init, jnp.float32), "sign_sum": zero, "count": zero}
+
+
 def init_state(config: ml_collections.ConfigDict, generator: nn.Module, discriminator: nn.Module,
                g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation) -> GanState:
   """Initialises parameters from `config.seed` (pure; jit it with the desired out_shardings)."""
@@ -75,4 +88,5 @@ def init_state(config: ml_collections.ConfigDict, generator: nn.Module, discrimi
       d_batch_stats=d_vars.get("batch_stats", {}),
       d_opt_state=d_tx.init(d_params),
       ema_g_params=g_params,
+      ada=init_ada(config),
   )

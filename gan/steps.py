@@ -43,6 +43,38 @@ def config_problems(config: ml_collections.ConfigDict) -> list[str]:
                  if op.strip() and op.strip() not in augment.POLICIES]
   if unknown_ops:
     problems.append(f"Unknown reg.diff_augment ops {unknown_ops}; valid: a comma list of {sorted(augment.POLICIES)}.")
+  return problems + ada_config_problems(config)
+
+
+def ada_config_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """What is wrong with reg.ada (adaptive discriminator augmentation), one message per key."""
+  ada = config.reg.get("ada")
+  if ada is None:
+    return []
+  problems = []
+  if not isinstance(ada.enabled, bool):
+    problems.append(f"reg.ada.enabled must be True or False, got {ada.enabled!r}.")
+  if not isinstance(ada.target, (int, float)) or not 0.0 < ada.target < 1.0:
+    problems.append(f"reg.ada.target must be in (0, 1): the wanted E[sign(D(real))], 0.6 in the paper; "
+                    f"got {ada.target!r}.")
+  if not isinstance(ada.interval, int) or isinstance(ada.interval, bool) or ada.interval < 1:
+    problems.append(f"reg.ada.interval must be an int >= 1 (steps between updates of p, 4 in the paper), "
+                    f"got {ada.interval!r}.")
+  if not isinstance(ada.kimg, (int, float)) or not ada.kimg > 0:
+    problems.append(f"reg.ada.kimg must be > 0 (thousands of real images over which p can go from 0 to 1, "
+                    f"500 in the paper), got {ada.kimg!r}.")
+  if not isinstance(ada.p_init, (int, float)) or not 0.0 <= ada.p_init <= 1.0:
+    problems.append(f"reg.ada.p_init must be in [0, 1], got {ada.p_init!r}.")
+  try:
+    if not augment.parse_ada_groups(ada.groups):
+      problems.append(f"reg.ada.groups is empty; use a comma list of {list(augment.ADA_GROUPS)}, e.g. "
+                      "'blit,geom,color'.")
+  except (ValueError, AttributeError):
+    problems.append(f"Unknown reg.ada.groups {ada.groups!r}; valid: a comma list of {list(augment.ADA_GROUPS)}.")
+  if ada.enabled is True and config.reg.diff_augment:
+    problems.append(f"reg.ada.enabled and reg.diff_augment={config.reg.diff_augment!r} are both on: use one "
+                    "augmentation at a time (--config.reg.diff_augment='' for ADA, or "
+                    "--config.reg.ada.enabled=False for DiffAugment).")
   return problems
 
 
@@ -73,6 +105,8 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module, dis
   z_dim = config.model.z_dim
   reg = config.reg
   policy = reg.diff_augment
+  ada = reg.get("ada")
+  ada_on = ada is not None and ada.enabled
 
   def g_forward(g_params, g_stats, z, labels, cond, key):
     return generator.apply({"params": g_params, "batch_stats": g_stats}, z, labels, cond, train=True,
@@ -83,19 +117,38 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module, dis
                                           train=True, mutable=["batch_stats"])
     return logits, updates.get("batch_stats", {})
 
-  def maybe_augment(images, key):
+  def maybe_augment(images, key, p):
+    """DiffAugment, or ADA with probability p (a traced scalar, None when ADA is off), or nothing."""
+    if ada_on:
+      return augment.ada_augment(images, key, p, ada.groups)
     return augment.diff_augment(images, key, policy) if policy else images
+
+  def ada_update(ada_state, real_logits, step):
+    """Accumulates sign(D(real)) and, every ada.interval steps, moves p (augment.ada_adjust).
+    Returns the new GanState.ada and the metrics ada_p (after this step) and ada_rt (this step's
+    E[sign(D(real))]; averaged over train.log_every steps by the loop)."""
+    signs = jnp.sign(real_logits.astype(jnp.float32))
+    sign_sum = ada_state["sign_sum"] + jnp.sum(signs)
+    count = ada_state["count"] + signs.size
+    due = (step + 1) % int(ada.interval) == 0
+    # The reals shown in the interval (batch x interval x d_steps) set the step size, as the paper's
+    # batch x interval / (kimg x 1000) when loss.d_steps = 1.
+    p = jnp.where(due, augment.ada_adjust(ada_state["p"], sign_sum, count, ada.target, count, ada.kimg),
+                  ada_state["p"])
+    zero = jnp.zeros((), jnp.float32)
+    new = {"p": p, "sign_sum": jnp.where(due, zero, sign_sum), "count": jnp.where(due, zero, count)}
+    return new, {"ada_p": p, "ada_rt": jnp.mean(signs)}
 
   def sample_z(key, n):
     z = jax.random.normal(key, (n, z_dim), jnp.float32)
     return jax.lax.with_sharding_constraint(z, batch_sharding) if batch_sharding is not None else z
 
-  def d_update(d_params, d_opt_state, d_stats, real, fake, labels, cond, key, step):
+  def d_update(d_params, d_opt_state, d_stats, real, fake, labels, cond, key, step, p):
     """One D update on a real and a fake batch. Returns new (params, opt_state, stats), metrics."""
     real_key, fake_key, gp_key = jax.random.split(key, 3)
 
     def d_loss_fn(params):
-      real_in, fake_in = maybe_augment(real, real_key), maybe_augment(fake, fake_key)
+      real_in, fake_in = maybe_augment(real, real_key, p), maybe_augment(fake, fake_key, p)
       real_logits, stats = d_forward(params, d_stats, real_in, labels, cond)
       fake_logits, stats = d_forward(params, stats, fake_in, labels, cond)
       total = loss.discriminator(real_logits, fake_logits)
@@ -120,15 +173,15 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module, dis
                "d_grad_norm": optax.tree.norm(grads), **terms}
     return (d_params, d_opt_state, stats), real_logits, metrics
 
-  def g_update(state, d_params, d_stats, fake, g_vjp, real, real_logits, labels, cond, key):
+  def g_update(state, d_params, d_stats, fake, g_vjp, real, real_logits, labels, cond, key, p):
     """G update through the (updated) D, pulled back through the generator forward's VJP."""
     fake_key, real_key = jax.random.split(key)
     if loss.generator_uses_real:
       # Relativistic losses compare with the real logits of the current D.
-      real_logits, _ = d_forward(d_params, d_stats, maybe_augment(real, real_key), labels, cond)
+      real_logits, _ = d_forward(d_params, d_stats, maybe_augment(real, real_key, p), labels, cond)
 
     def g_loss_fn(fake_images):
-      logits, stats = d_forward(d_params, d_stats, maybe_augment(fake_images, fake_key), labels, cond)
+      logits, stats = d_forward(d_params, d_stats, maybe_augment(fake_images, fake_key, p), labels, cond)
       return loss.generator(jax.lax.stop_gradient(real_logits), logits), stats
 
     # D's running statistics advance in this pass too, as in PyTorch's train-mode forward.
@@ -145,6 +198,7 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module, dis
     n = images.shape[0]
     step_key = jax.random.fold_in(state.rng, state.step)
     g_key, d_key, g_update_key = jax.random.split(step_key, 3)
+    p = state.ada["p"] if ada_on else None   # this step's augmentation probability
 
     def forward_with_vjp(key, g_stats, labels, cond):
       z_key, noise_key = jax.random.split(key)
@@ -155,7 +209,8 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module, dis
       fake, g_vjp, g_updates = forward_with_vjp(g_key, state.g_batch_stats, labels, cond)
       (d_params, d_opt_state, d_stats), real_logits, d_metrics = d_update(
           state.d_params, state.d_opt_state, state.d_batch_stats, images, jax.lax.stop_gradient(fake),
-          labels, cond, d_key, state.step)
+          labels, cond, d_key, state.step, p)
+      seen_real_logits = real_logits
       g_stats = g_updates.get("batch_stats", {})
       last_real, last_labels, last_cond = images, labels, cond
     else:
@@ -170,7 +225,7 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module, dis
         fake, g_updates = g_forward(state.g_params, g_stats, sample_z(z_key, n), step_labels, step_cond,
                                     noise_key)
         (d_params, d_opt_state, d_stats), real_logits, metrics = d_update(
-            d_params, d_opt_state, d_stats, real, fake, step_labels, step_cond, key, state.step)
+            d_params, d_opt_state, d_stats, real, fake, step_labels, step_cond, key, state.step, p)
         return (d_params, d_opt_state, d_stats, g_updates.get("batch_stats", {})), (real_logits, metrics)
 
       carry = (state.d_params, state.d_opt_state, state.d_batch_stats, state.g_batch_stats)
@@ -180,6 +235,7 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module, dis
           critic, carry, xs, unroll=True)
       d_metrics = jax.tree.map(jnp.mean, all_metrics)
       real_logits = all_real_logits[-1]
+      seen_real_logits = all_real_logits
       last = lambda x: None if x is None else x[:, -1]
       last_real, last_labels, last_cond = images[:, -1], last(labels), last(cond)
       # G's running statistics continue from the critic iterations' forward passes.
@@ -187,12 +243,15 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module, dis
       g_stats = g_updates.get("batch_stats", {})
 
     g_params, g_opt_state, d_stats, g_metrics = g_update(state, d_params, d_stats, fake, g_vjp, last_real,
-                                                real_logits, last_labels, last_cond, g_update_key)
+                                                real_logits, last_labels, last_cond, g_update_key, p)
     decay = ema_decay(state.step, config.train.ema_decay, config.train.ema_warmup)
     ema_g_params = optax.incremental_update(g_params, state.ema_g_params, 1.0 - decay)
+    ada_state, ada_metrics = (ada_update(state.ada, seen_real_logits, state.step) if ada_on
+                              else (state.ada, {}))
     new_state = state.replace(
         step=state.step + 1, g_params=g_params, g_batch_stats=g_stats, g_opt_state=g_opt_state,
-        d_params=d_params, d_batch_stats=d_stats, d_opt_state=d_opt_state, ema_g_params=ema_g_params)
-    return new_state, {**d_metrics, **g_metrics}
+        d_params=d_params, d_batch_stats=d_stats, d_opt_state=d_opt_state, ema_g_params=ema_g_params,
+        ada=ada_state)
+    return new_state, {**d_metrics, **g_metrics, **ada_metrics}
 
   return train_step

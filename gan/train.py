@@ -33,6 +33,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from gan import checkpointing
 from gan import distributed
+from gan import finetune
 from gan import input_pipeline
 from gan import provenance
 from gan import runs
@@ -85,7 +86,9 @@ def loop_config_problems(config: ml_collections.ConfigDict) -> list[str]:
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Raises runs.ConfigError listing every invalid value (the loop's and config.task's) at once,
   before anything is written."""
-  problems = loop_config_problems(config) + tasks.get(config).config_problems(config)
+  module = tasks.get(config)
+  problems = (loop_config_problems(config) + finetune.config_problems(config, hasattr(module, "initialize_from"))
+              + module.config_problems(config))
   if problems:
     raise runs.ConfigError("Invalid config:\n  " + "\n  ".join(problems))
 
@@ -283,6 +286,12 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
   if restored is not None:
     state, meta = restored
     logging.info("Resumed from %s at step %d.", manager.directory, meta["step"])
+    parent = meta.get("init_from")          # a fine-tuned run resumes its own weights, never the parent's
+  elif config.train.get("init_from"):
+    # First start of a fine-tuned run (gan/finetune.py): the parent's weights, read only.
+    state, parent = tasks.get(config).initialize_from(config, state, config.train.init_from)
+  else:
+    parent = None
   start_step = int(state.step)
   # Before anything is written: the data arguments (e.g. a batch larger than the data) are checked here.
   batches = input_pipeline.prefetch_to_mesh(task.batches(start_step), batch_sharding, size=config.data.prefetch)
@@ -291,7 +300,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
     with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
       f.write(config.to_json_best_effort(indent=2))
   # Git revision, packages, devices, seed, command; wall time is added when the run ends.
-  provenance.write_run_record(workdir, config, start_time, step=start_step, status="running")
+  run_record = {"init_from": parent} if parent else {}
+  provenance.write_run_record(workdir, config, start_time, step=start_step, status="running", extra=run_record)
 
   # --- Sample grids at fixed inputs.
   def write_samples(step: int) -> None:
@@ -314,7 +324,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
   history: list[dict[str, jax.Array]] = []
   last_saved = manager.latest_step()
   run_info = {"signature": signature, "class_names": list(task.class_names),
-              "config": json.loads(config.to_json_best_effort())}   # saved with every checkpoint
+              "config": json.loads(config.to_json_best_effort()), **run_record}   # saved with every checkpoint
 
   # --- Evaluation; the best checkpoint by task.best_metric (e.g. FID, lower is better) is kept apart.
   evaluate_state = task.evaluate
@@ -435,5 +445,5 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, stop: t
   cleanup.pop_all()   # everything is closed above; the stack only guards the error paths
   finished = int(state.step) >= config.train.steps or budget_reached
   provenance.write_run_record(workdir, config, start_time, step=int(state.step),
-                              status="finished" if finished else "stopped")
+                              status="finished" if finished else "stopped", extra=run_record)
   return state

@@ -1,4 +1,4 @@
-"""DiffAugment: explicit-parameter ops against numpy, and invariants of the random policies."""
+"""DiffAugment and ADA: explicit-parameter ops against numpy / jnp, and invariants of the random policies."""
 
 import itertools
 
@@ -194,3 +194,134 @@ def test_translation_and_cutout_gradient_is_the_kept_pixel_mask():
   assert set(np.unique(grad)) <= {0.0, 1.0}
   # The survivors are exactly what an all-ones image keeps, counted both ways.
   np.testing.assert_allclose(grad.sum(axis=(1, 2, 3)), np.asarray(t(jnp.ones_like(x))).sum(axis=(1, 2, 3)))
+
+
+# --- ADA (adaptive discriminator augmentation)
+
+# One shape per jitted function (p is traced): each compiles once for the whole module.
+ada = jax.jit(augment.ada_augment, static_argnames="groups")
+blit = jax.jit(augment.blit)
+warp = jax.jit(augment.affine_warp)
+color = jax.jit(lambda x, *factors: augment.apply_color_matrix(x, augment.color_matrix(*factors)))
+ADA_SHAPE = (8, 16, 16, 3)
+BLIT_SHAPE = (512, 8, 8, 3)
+
+
+def _sorted_pixels(images):
+  """Each image's pixels (rows of C values) in lexicographic order: equal iff a pixel permutation."""
+  flat = np.asarray(images).reshape(len(images), -1, images.shape[-1])
+  return np.stack([f[np.lexsort(f.T[::-1])] for f in flat])
+
+
+def test_ada_with_p_zero_is_the_identity_exactly():
+  x = _images(ADA_SHAPE)
+  np.testing.assert_array_equal(ada(x, KEY, 0.0), x)
+
+
+def test_blit_flips_and_quarter_turns_match_jnp():
+  x = _images(BLIT_SHAPE)
+  n = len(x)
+  none = jnp.zeros((n,), bool)
+  for k in range(4):
+    np.testing.assert_array_equal(blit(x, none, jnp.full((n,), k), jnp.zeros((n, 2), jnp.int32)),
+                                  jnp.rot90(x, k, axes=(1, 2)))
+  np.testing.assert_array_equal(blit(x, ~none, jnp.zeros((n,), jnp.int32), jnp.zeros((n, 2), jnp.int32)),
+                                x[:, :, ::-1])
+
+
+def test_blit_integer_shift_mirrors_the_border_in():
+  x = np.asarray(_images(BLIT_SHAPE))
+  n = len(x)
+  shifts = np.zeros((n, 2), np.int32)
+  shifts[0] = (2, -1)
+  out = np.asarray(blit(jnp.asarray(x), jnp.zeros((n,), bool), jnp.zeros((n,), jnp.int32), shifts))
+  np.testing.assert_array_equal(out[0], np.pad(x[0], ((2, 0), (0, 1), (0, 0)), "reflect")[:8, 1:])
+
+
+def test_ada_blit_at_p_one_permutes_pixels_exactly():
+  # Flips and quarter turns only (integer shifts duplicate mirrored pixels): a permutation of the pixels.
+  x = _images(BLIT_SHAPE)
+  n = x.shape[0]
+  keys = jax.random.split(KEY, 2)
+  flip, turns = jax.random.bernoulli(keys[0], 0.5, (n,)), jax.random.randint(keys[1], (n,), 0, 4)
+  out = blit(x, flip, turns, jnp.zeros((n, 2), jnp.int32))
+  np.testing.assert_array_equal(_sorted_pixels(out), _sorted_pixels(x))
+  # And the random blit at p = 1 moves every image's pixels around without changing their values.
+  out = np.asarray(ada(x, KEY, 1.0, "blit"))
+  assert set(out.ravel()) <= set(np.asarray(x).ravel())
+  # Unchanged only without flip, turn and shift: 1/2 x 1/4 x (1/2)^2 = 3% of the images.
+  assert np.mean([not np.array_equal(out[i], x[i]) for i in range(n)]) > 0.9
+
+
+def test_affine_warp_identity_and_quarter_turn():
+  x = _images(ADA_SHAPE)
+  n = len(x)
+  np.testing.assert_allclose(warp(x, jnp.broadcast_to(jnp.eye(3), (n, 3, 3))), x, atol=1e-5)
+  inverse = jnp.linalg.inv(augment.rotation_2d(jnp.full((n,), jnp.pi / 2)))
+  np.testing.assert_allclose(warp(x, inverse), jnp.rot90(x, 1, axes=(1, 2)), atol=1e-5)
+
+
+def test_affine_warp_half_pixel_shift_averages_neighbours():
+  x = _images(ADA_SHAPE)
+  n = len(x)
+  out = np.asarray(warp(x, augment.translation_2d(jnp.full((n,), 0.5), jnp.zeros((n,)))))
+  # Output column j samples column j + 0.5 (the last one mirrors back onto itself).
+  np.testing.assert_allclose(out[:, :, :-1], (x[:, :, :-1] + x[:, :, 1:]) / 2, atol=1e-6)
+
+
+def test_color_matrix_brightness_moves_the_mean_and_hue_keeps_grey():
+  x = _images(ADA_SHAPE)
+  n = len(x)
+  b = jnp.linspace(-0.3, 0.3, n)
+  one, zero = jnp.ones((n,)), jnp.zeros((n,))
+  out = color(x, b, one, zero, zero, one)
+  np.testing.assert_allclose(np.mean(out, axis=(1, 2, 3)) - np.mean(x, axis=(1, 2, 3)), b, atol=1e-6)
+  grey = jnp.broadcast_to(x[..., :1], x.shape)       # grey pixels lie on the luma axis
+  rotated = color(grey, zero, one, zero, jnp.full((n,), 2.0), one)
+  np.testing.assert_allclose(rotated, grey, atol=1e-5)
+  flipped = color(grey, zero, one, one, zero, one)
+  np.testing.assert_allclose(flipped, -grey, atol=1e-5)   # luma flip negates grey
+  # Contrast 2 doubles, saturation 0 gives each pixel its channel mean (grey).
+  doubled = color(x, zero, 2 * one, zero, zero, one)
+  np.testing.assert_allclose(doubled, 2 * x, atol=1e-6)
+  desat = color(x, zero, one, zero, zero, zero)
+  np.testing.assert_allclose(desat, jnp.broadcast_to(x.mean(-1, keepdims=True), x.shape), atol=1e-6)
+  # One channel: brightness shifts the grey value by b.
+  g = x[..., :1]
+  np.testing.assert_allclose(color(g, b, one, zero, zero, one), g + b[:, None, None, None], atol=1e-6)
+
+
+def test_ada_at_p_one_keeps_shape_range_and_gradients():
+  x = _images(ADA_SHAPE)
+  out = np.asarray(ada(x, KEY, 1.0))
+  assert out.shape == x.shape and np.all(np.isfinite(out))
+  assert np.abs(out).max() < 10      # colour factors are log-normal: values can leave [-1, 1], not explode
+  assert len({out[i].tobytes() for i in range(8)}) == 8
+  grad = jax.grad(lambda x: jnp.sum(ada(x, KEY, 1.0) ** 2))(x)
+  assert np.all(np.isfinite(grad)) and np.any(grad != 0)
+
+
+def test_ada_applies_each_transform_with_probability_p():
+  # x-flips only happen with probability p / 2 (applied with p, then a fair coin).
+  p = 0.4
+  n = BLIT_SHAPE[0]
+  x = jnp.broadcast_to(_images((1,) + BLIT_SHAPE[1:]), BLIT_SHAPE)
+  u = jax.random.uniform(KEY, (2, n))
+  flip = augment._gate(u[0], p, u[1] < 0.5, False)
+  assert abs(float(jnp.mean(flip)) - p / 2) < 0.05
+  changed = np.mean([not np.array_equal(o, x[0]) for o in np.asarray(ada(x, KEY, p, "blit"))])
+  # Unchanged: no flip (1 - p/2) x no turn (1 - 3p/4) x no shift (1 - p + p/4 per axis): 0.38 here.
+  assert 0.5 < changed < 0.75
+
+
+def test_ada_adjust_moves_p_by_the_images_shown():
+  step = 16 * 4 / (500 * 1000)
+  assert float(augment.ada_adjust(0.5, 64.0, 64.0, 0.6, 64, 500)) == pytest.approx(0.5 + step)
+  assert float(augment.ada_adjust(0.5, -64.0, 64.0, 0.6, 64, 500)) == pytest.approx(0.5 - step)
+  assert float(augment.ada_adjust(0.0, -64.0, 64.0, 0.6, 64, 500)) == 0.0            # clipped
+  assert float(augment.ada_adjust(1.0, 64.0, 64.0, 0.6, 64, 0.001)) == 1.0
+
+
+def test_unknown_ada_group_lists_valid_names():
+  with pytest.raises(ValueError, match="Unknown ADA groups \\['colour'\\].*blit.*geom.*color"):
+    augment.parse_ada_groups("blit,colour")

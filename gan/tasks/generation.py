@@ -21,6 +21,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from gan import conditioning
 from gan import data
+from gan import finetune
 from gan import input_pipeline
 from gan import models
 from gan import runs
@@ -54,6 +55,43 @@ def abstract_state(config: ml_collections.ConfigDict) -> state_lib.GanState:
   generator, discriminator = models.build(config)
   g_tx, d_tx = state_lib.make_optimizers(config)
   return jax.eval_shape(lambda: state_lib.init_state(config, generator, discriminator, g_tx, d_tx))
+
+
+# What a fine-tuned run takes from its parent (train.init_from): the networks, not their optimizers.
+INIT_FROM_FIELDS = ("g_params", "g_batch_stats", "d_params", "d_batch_stats", "ema_g_params")
+# The config keys a parent must share: otherwise its weights describe another network (refused).
+INIT_FROM_SAME = ("task", "model.name", "model.g_width", "model.d_width", "model.generator",
+                  "model.discriminator", "data.image_size", "data.channels")
+
+
+def initialize_from(config: ml_collections.ConfigDict, state: state_lib.GanState, init_from: str
+                    ) -> tuple[state_lib.GanState, dict[str, Any]]:
+  """`state` (freshly initialised, on the mesh) with G, D and EMA weights of the run `init_from`
+  ("<workdir>[:<step>]", gan/finetune.py); arrays whose shapes differ keep their initialisation.
+
+  Returns:
+    (state, record): record = {"workdir", "step", "reinitialised", "unused"} for provenance.
+  Raises:
+    finetune.InitFromError: no such run, no (complete / readable) checkpoint or step, or a parent of
+      another architecture, resolution or channel count. The parent is only read.
+  """
+  parent_dir, _ = finetune.parse(init_from)
+  try:
+    parent_config = runs.load_config(parent_dir)
+  except runs.RunError as e:
+    raise finetune.InitFromError(f"train.init_from={init_from!r} is not a run to start from: {e}") from None
+  if differing := finetune.incompatibilities(config, parent_config, INIT_FROM_SAME):
+    raise finetune.InitFromError(
+        f"train.init_from={init_from!r} is a run of another architecture, resolution or channel count, so "
+        f"its weights do not fit this model ({'; '.join(differing)}). Fine-tune from a run with the same "
+        f"{', '.join(INIT_FROM_SAME)}, or train this config from scratch (without --config.train.init_from).")
+  parent_dir, step = finetune.resolve(init_from, parent_config)
+  parent_state, _ = finetune.restore_parent(parent_dir, step, runs.on_one_device(abstract_state(parent_config)),
+                                            shape_signature(parent_config), parent_config.train.keep_checkpoints)
+  state, reinitialised, unused = finetune.transplant(state, parent_state, INIT_FROM_FIELDS)
+  finetune.log_transplant(parent_dir, step, reinitialised, unused)
+  return state, {"workdir": os.path.abspath(parent_dir), "step": step, "reinitialised": reinitialised,
+                 "unused": unused}
 
 
 def create_state_and_step(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh):
