@@ -12,6 +12,14 @@ would retain memory too, but its lock made every XLA compile ~1.8 s slower. Limi
 thread heaps are 64 MiB at most, so a single block of 64 MiB or more allocated on one of XLA's
 threads is still mmapped and unmapped on free (e.g. the 173 MiB of temporaries at batch 256).
 
+PRODUCTGAN_MALLOC=one_arena lifts that limit (issue #30): the same settings plus one malloc arena
+for every thread (mallopt M_ARENA_MAX = 1, set before XLA starts its threads), so all blocks come
+from the main heap, which grows without the 64 MiB cap and keeps what is freed. Measured on the
+default DCGAN step (experiments/README.md, "Large batches"): minor page faults per step at batch
+256 fall from ~110,000 to ~18,000 and at 512 from ~282,000 to ~28,000. Its cost is the arena's
+lock, which threads now share (compilation is multi-threaded); it is opt-in until its speed is
+measured on an idle machine.
+
 `retain_freed_memory` is called by the commands (gan.main) and the benchmarks in experiments/
 before XLA starts its threads; importing `gan` changes nothing (a library must not). Set
 PRODUCTGAN_MALLOC=default to keep glibc's defaults. On other C libraries (musl, macOS) it does
@@ -32,6 +40,8 @@ ENV_VAR = "PRODUCTGAN_MALLOC"
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
 M_MMAP_MAX = -4
+M_ARENA_MAX = -8
+MODES = ("retain", "one_arena", "default")
 
 # Free memory at the top of the main heap above this is still returned to the system.
 TRIM_THRESHOLD_BYTES = 1 << 30
@@ -41,18 +51,22 @@ TOP_PAD_BYTES = 64 << 20
 
 
 def retain_freed_memory() -> bool:
-  """Sets glibc malloc to no mmap for large blocks, a 1 GiB trim threshold and a 64 MiB top pad.
+  """Sets glibc malloc to no mmap for large blocks, a 1 GiB trim threshold and a 64 MiB top pad
+  (and, with $PRODUCTGAN_MALLOC=one_arena, one arena for all threads).
 
   Returns True if the settings were applied; False on a C library other than glibc or when
   $PRODUCTGAN_MALLOC is "default". Raises ValueError for another value of $PRODUCTGAN_MALLOC.
   """
   mode = os.environ.get(ENV_VAR, "retain")
-  if mode not in ("retain", "default"):
+  if mode not in MODES:
     raise ValueError(f"{ENV_VAR}={mode!r} is not a known setting: use 'retain' (the default: keep "
-                     "freed host memory for reuse) or 'default' (glibc's own malloc settings).")
+                     "freed host memory for reuse), 'one_arena' (retain, and one malloc arena for all "
+                     "threads: no 64 MiB limit on retained blocks) or 'default' (glibc's own malloc settings).")
   if mode == "default" or platform.libc_ver()[0] != "glibc":
     return False
   libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+  settings = [(M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES), (M_TOP_PAD, TOP_PAD_BYTES)]
+  if mode == "one_arena":
+    settings.append((M_ARENA_MAX, 1))
   # mallopt returns 1 on success, 0 on an out-of-range value.
-  return all(libc.mallopt(param, value) == 1 for param, value in (
-      (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES), (M_TOP_PAD, TOP_PAD_BYTES)))
+  return all(libc.mallopt(param, value) == 1 for param, value in settings)

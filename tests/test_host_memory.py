@@ -17,11 +17,11 @@ REPO = Path(__file__).resolve().parents[1]
 # warm-up (the median: a call that first runs on another XLA thread fills that thread's arena once)
 # and the buffer's page count.
 _FAULTS_PER_CALL = """
-import resource
+import resource, sys
 from gan import host_memory
 host_memory.retain_freed_memory()  # (with PRODUCTGAN_MALLOC=default: skipped)
 import jax, jax.numpy as jnp
-n = 3072
+n = int(sys.argv[1])
 f = jax.jit(lambda x: jnp.sum(jnp.sin(x @ x.T) * 2.0))  # (n, n) float32 product: 36 MiB
 x = jnp.ones((n, 64), jnp.float32)
 for _ in range(5):
@@ -35,10 +35,11 @@ print(sorted(faults)[5], n * n * 4 // 4096)
 """
 
 
-def _faults_per_call(mode: str) -> tuple[int, int]:
+def _faults_per_call(mode: str, n: int = 3072) -> tuple[int, int]:
+  """(median minor faults per call, pages of the (n, n) float32 temporary) under PRODUCTGAN_MALLOC=mode."""
   env = {**os.environ, host_memory.ENV_VAR: mode, "JAX_PLATFORMS": "cpu"}
   env.pop("XLA_FLAGS", None)
-  out = subprocess.run([sys.executable, "-c", _FAULTS_PER_CALL], env=env, cwd=REPO, capture_output=True,
+  out = subprocess.run([sys.executable, "-c", _FAULTS_PER_CALL, str(n)], env=env, cwd=REPO, capture_output=True,
                        text=True, timeout=300, check=True).stdout.split()
   return int(out[0]), int(out[1])
 
@@ -50,6 +51,16 @@ def test_retained_memory_is_reused_without_page_faults():
   # glibc's defaults: the 9,216-page buffer is unmapped on free and faulted in again every call.
   assert default > 0.5 * pages, (default, pages)
   assert retained < 0.05 * pages, (retained, pages)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the settings are glibc malloc's")
+def test_one_arena_also_retains_blocks_larger_than_a_thread_heap():
+  # A 72 MiB temporary (n = 4352): above the 64 MiB cap of glibc's thread heaps, so "retain" still
+  # maps and unmaps it every call (the large-batch slowdown of issue #30); one arena keeps it.
+  retained, pages = _faults_per_call("retain", 4352)
+  one_arena, _ = _faults_per_call("one_arena", 4352)
+  assert retained > 0.5 * pages, (retained, pages)
+  assert one_arena < 0.05 * pages, (one_arena, pages)
 
 
 def test_settings_switch_and_bad_value(monkeypatch):
