@@ -104,8 +104,10 @@ def run_one(base_config, overrides: dict[str, Any], directory: str, classifier_d
   with open(timing_path, "w", encoding="utf-8") as f:
     json.dump({"train": train_seconds}, f)
   # Finished: train.steps reached, or train.time_budget_minutes used up (then fewer steps).
-  status = provenance.read(os.path.join(directory, provenance.RUN_RECORD)).get("status")
-  if status != "finished":   # stopped by a signal: resume later, record nothing
+  record_path = os.path.join(directory, provenance.RUN_RECORD)
+  finished = (provenance.read(record_path).get("status") == "finished" if os.path.exists(record_path)
+              else int(state.step) >= config.train.steps)
+  if not finished:   # stopped by a signal: resume later, record nothing
     raise SystemExit(f"Run {directory} stopped at step {int(state.step)}; rerun the sweep to resume it.")
   start = time.perf_counter()
   record = evaluate.evaluate_run(directory, classifier_dir, num_samples=eval_samples, seed=0,

@@ -26,6 +26,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 BRIGHTNESS = 0.5  # brightness offset ~ U(-BRIGHTNESS, BRIGHTNESS)
 SATURATION = (0.0, 2.0)
@@ -297,7 +298,8 @@ def translation_2d(tx: jax.Array, ty: jax.Array) -> jax.Array:
   return _matrix([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]], tx.shape[0])
 
 
-LUMA_AXIS = jnp.array([1.0, 1.0, 1.0], jnp.float32) / jnp.sqrt(3.0)
+# numpy, not jnp: a jnp array at import would start the XLA backend before jax.distributed.initialize.
+LUMA_AXIS = np.full((3,), 1.0 / np.sqrt(3.0), np.float32)
 
 
 def color_matrix(brightness: jax.Array, contrast: jax.Array, luma_flip: jax.Array, hue: jax.Array,

@@ -88,9 +88,10 @@ def style_model():
 @pytest.fixture(scope="module")
 def recon_model():
   """400 steps with the content images as their own styles (whole-image crops): the decoder
-  learns to invert the encoder on this tiny set."""
+  learns to invert the encoder on this tiny set. tanh output: the bound below was measured with it
+  (the products config's straight-through clip reaches 13.1 dB here in 400 steps)."""
   config = tiny_config(400, **{"optimizer.lr": 3e-3, "adain.style_scale": 1.0, "adain.decoder.width": 16,
-                               "adain.encoder_layer": "conv2"})
+                               "adain.encoder_layer": "conv2", "adain.decoder.output": "tanh"})
   config.adain.style_layers = ("conv1", "conv2")
   return adain_decoder.fit(config, EXTRACTOR, CONTENTS, list(CONTENTS))
 

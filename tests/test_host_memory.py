@@ -84,3 +84,18 @@ def test_importing_gan_changes_no_process_setting():
   out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True,
                        timeout=300, check=True).stdout.split()
   assert out[-1] == "0"
+
+
+def test_importing_gan_does_not_start_the_xla_backend():
+  """jax.distributed.initialize must run before the backend starts (multi-host gan.main): no module
+  may create arrays at import (e.g. a jnp constant)."""
+  code = ("import importlib, pkgutil, gan\n"
+          "import jax._src.xla_bridge as xb\n"
+          "for m in pkgutil.walk_packages(gan.__path__, 'gan.'):\n"
+          "  if not m.name.endswith('__main__'):\n"
+          "    importlib.import_module(m.name)\n"
+          "print(xb.backends_are_initialized())")
+  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+  out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True,
+                       timeout=300, check=True).stdout.split()
+  assert out[-1] == "False"
