@@ -4,7 +4,7 @@
   python -m gan.main --config configs/adain_products.py --workdir runs/adain_products_random \
       --config.adain.extractor=random                                                        # random decoder
   python experiments/style_comparison.py --adain_vgg16 runs/adain_products \
-      --adain_random runs/adain_products_random --figure docs/style_random_vs_vgg16
+      --adain_random runs/adain_products_random --figure runs/style_comparison/style_random_vs_vgg16
 
 The same 4 held-out product photos (val split: two shoes, two handbags) x 4 paintings are stylized
 four ways: Gatys with the random-filter network and with VGG16 (same recipe: `gatys.stylize`
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
   parser.add_argument("--adain_random", default="runs/adain_products_random")
   parser.add_argument("--size", type=int, default=128)
   parser.add_argument("--steps", type=int, default=200)
-  parser.add_argument("--figure", default="docs/style_random_vs_vgg16")
+  parser.add_argument("--figure", default="runs/style_comparison/style_random_vs_vgg16")
   args = parser.parse_args(argv)
   rec = provenance.record(command=" ".join(sys.argv))
 
@@ -145,6 +145,20 @@ def main(argv=None) -> int:
       line += [f"{st['style_vgg16'][0]:.4g}", f"{st['lpips_vgg'][0]:.3f}"]
     print("| " + " | ".join(line) + " |")
 
+  # AdaIN speed with each encoder: batch 8, after one warm-up call (compilation) per size.
+  speed = {}
+  for kind, model in decoders.items():
+    for size in (64, 256):
+      batch = np.asarray(jnp.tile(jnp.asarray(controls.load_image(
+          os.path.join(default.data_root(), "styles", f"{STYLES[0]}.jpg"), size))[None], (8, 1, 1, 1)))
+      model.stylize(batch, [paintings[1]])
+      start = time.perf_counter()
+      for _ in range(3):
+        model.stylize(batch, [paintings[1]])
+      speed[f"adain_{kind}@{size}"] = 3 * 8 / (time.perf_counter() - start)
+  print("\nAdaIN images/s (batch 8, after compilation): " +
+        ", ".join(f"{k} {v:.1f}" for k, v in speed.items()))
+
   # Rows: photo x painting; columns: photo, painting, the four methods (the PNG: 16 x 6 tiles).
   tiles = sampling.to_uint8(np.stack([np.stack(row) for row in images]).reshape(-1, args.size, args.size, 3))
   grid = sampling.make_grid(tiles, columns=2 + len(METHODS))
@@ -155,6 +169,7 @@ def main(argv=None) -> int:
              "columns": ["photo", "painting"] + list(METHODS),
              "adain": {k: m.extractor_name for k, m in decoders.items()},
              "summary": summary, "strength": strength, "results": rows, "sweep": sweep,
+             "adain_images_per_s": speed,
              "provenance": provenance.finish(rec)})
   print(f"Wrote {png} ({grid.shape[1]}x{grid.shape[0]}) and {sidecar}")
   return 0
