@@ -7,18 +7,18 @@ pages back too, so every step page-faults its whole working set again: 12,000 pa
 step, measured, with the kernel zeroing each page (experiments/README.md, "Host memory").
 With no mmap for large blocks, a high trim threshold and a top pad larger than those blocks,
 freed memory stays in the heaps and the next step reuses it (11x fewer page faults; speed and
-peak RSS in experiments/README.md). One malloc arena for all threads (glibc.malloc.arena_max=1)
-would retain memory too, but its lock made every XLA compile ~1.8 s slower. Limit: glibc's
-thread heaps are 64 MiB at most, so a single block of 64 MiB or more allocated on one of XLA's
-threads is still mmapped and unmapped on free (e.g. the 173 MiB of temporaries at batch 256).
+peak RSS in experiments/README.md). Limit: glibc's thread heaps are 64 MiB at most, so a single
+block of 64 MiB or more allocated on one of XLA's threads is still mmapped and unmapped on free
+(e.g. the 173 MiB of temporaries at batch 256), whatever M_MMAP_MAX says.
 
-PRODUCTGAN_MALLOC=one_arena lifts that limit (issue #30): the same settings plus one malloc arena
-for every thread (mallopt M_ARENA_MAX = 1, set before XLA starts its threads), so all blocks come
-from the main heap, which grows without the 64 MiB cap and keeps what is freed. Measured on the
-default DCGAN step (experiments/README.md, "Large batches"): minor page faults per step at batch
-256 fall from ~110,000 to ~18,000 and at 512 from ~282,000 to ~28,000. Its cost is the arena's
-lock, which threads now share (compilation is multi-threaded); it is opt-in until its speed is
-measured on an idle machine.
+The default (PRODUCTGAN_MALLOC=one_arena, issue #30) lifts that limit: the same settings plus one
+malloc arena for every thread (mallopt M_ARENA_MAX = 1, set before XLA starts its threads), so all
+blocks come from the main heap, which grows without the 64 MiB cap and keeps what is freed.
+Measured on the default DCGAN step, alternated with PRODUCTGAN_MALLOC=retain (the settings without
+it) and PyTorch eager (experiments/README.md, "Large batches"; 2-core AMD EPYC, 2026-12-08): minor
+page faults per step at batch 256 ~110,000 -> ~3,500; images/s at batch 64 / 256 / 512 762 / 634 /
+604 and 721 / 599 / 551 against 735 / 495 / 442 and 710 / 480 / 426 (two rounds), compile +0.3-0.7 s.
+PRODUCTGAN_MALLOC=retain keeps several arenas (the previous default).
 
 `retain_freed_memory` is called by the commands (gan.main) and the benchmarks in experiments/
 before XLA starts its threads; importing `gan` changes nothing (a library must not). Set
@@ -51,17 +51,18 @@ TOP_PAD_BYTES = 64 << 20
 
 
 def retain_freed_memory() -> bool:
-  """Sets glibc malloc to no mmap for large blocks, a 1 GiB trim threshold and a 64 MiB top pad
-  (and, with $PRODUCTGAN_MALLOC=one_arena, one arena for all threads).
+  """Sets glibc malloc to no mmap for large blocks, a 1 GiB trim threshold, a 64 MiB top pad and
+  one arena for all threads ($PRODUCTGAN_MALLOC=retain: without the last).
 
   Returns True if the settings were applied; False on a C library other than glibc or when
   $PRODUCTGAN_MALLOC is "default". Raises ValueError for another value of $PRODUCTGAN_MALLOC.
   """
-  mode = os.environ.get(ENV_VAR, "retain")
+  mode = os.environ.get(ENV_VAR, "one_arena")
   if mode not in MODES:
-    raise ValueError(f"{ENV_VAR}={mode!r} is not a known setting: use 'retain' (the default: keep "
-                     "freed host memory for reuse), 'one_arena' (retain, and one malloc arena for all "
-                     "threads: no 64 MiB limit on retained blocks) or 'default' (glibc's own malloc settings).")
+    raise ValueError(f"{ENV_VAR}={mode!r} is not a known setting: use 'one_arena' (the default: keep "
+                     "freed host memory for reuse, one malloc arena for all threads), 'retain' (the same "
+                     "with glibc's per-thread arenas: blocks of 64 MiB or more are still unmapped) or "
+                     "'default' (glibc's own malloc settings).")
   if mode == "default" or platform.libc_ver()[0] != "glibc":
     return False
   libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
