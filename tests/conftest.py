@@ -175,3 +175,16 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 300.0) -> None:
   while time.time() < deadline and not predicate():
     time.sleep(0.02)
   assert predicate(), "timed out"
+
+
+def assert_studio_samples(client, run: str, query: dict, images: np.ndarray, columns: int) -> None:
+  """The studio's /api/runs/<run>/samples.png for `query` (a Flask test client's) shows exactly
+  `images` (gan.sample's uint8 (N, S, S, C)) in a grid of `columns`, as RGB."""
+  import io  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from gan import sampling  # pylint: disable=g-import-not-at-top
+  response = client.get(f"/api/runs/{run}/samples.png", query_string=query)
+  assert response.status_code == 200, response.data
+  grid = sampling.make_grid(images, columns)
+  np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(response.data)).convert("RGB")),
+                                np.repeat(grid, 3, axis=-1) if grid.shape[-1] == 1 else grid)

@@ -14,6 +14,9 @@ from gan import sample
 from gan import sampling
 from gan import text
 from gan import train
+from gan.studio import app as studio_app
+
+from conftest import assert_studio_samples
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +69,13 @@ def test_train_and_sample_from_an_attribute_profile(tmp_path, data_dir):
     sample.sample_images(workdir, 4, attribute_spec="size=3")
   with pytest.raises(sample.SampleError, match="--text needs a model trained with data.condition='text'"):
     sample.sample_images(workdir, 4, text="a bag")
+  # The studio's Sample page draws the same images for the same attributes (and says what is wrong).
+  client = studio_app.create_app(tmp_path).test_client()
+  page = client.get("/runs/run/sample")
+  assert page.status_code == 200 and b'name="attributes"' in page.data
+  assert_studio_samples(client, "run", {"num": 4, "seed": 1, "attributes": "brightness=0.1"}, dark, 2)
+  bad = client.get("/api/runs/run/samples.png", query_string={"num": 4, "attributes": "brightnes=0.5"})
+  assert bad.status_code == 400 and b"Unknown attribute" in bad.data
 
 
 def test_text_conditioned_run_samples_from_free_text(tmp_path, data_dir):
@@ -85,6 +95,9 @@ def test_text_conditioned_run_samples_from_free_text(tmp_path, data_dir):
   train.train_and_evaluate(config, workdir)
   images = sample.sample_images(workdir, 2, text=captions[0]).images
   assert images.shape == (2, 32, 32, 1)
+  client = studio_app.create_app(tmp_path).test_client()   # the text encoder's run is listed beside it
+  assert b'name="text"' in client.get("/runs/run/sample").data
+  assert_studio_samples(client, "run", {"num": 2, "seed": 0, "text": captions[0]}, images, 2)
   word = captions[0].split()[-1]
   with pytest.raises(sample.SampleError, match=f"Closest known words: .*{word}"):
     sample.sample_images(workdir, 2, text=captions[0][:-1] + word[-1] + "x")

@@ -22,6 +22,8 @@ from gan import writers
 from gan.tasks import generation
 from gan import runs
 
+from conftest import assert_studio_samples
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -195,6 +197,10 @@ def test_sample_cli_conditional(tmp_path, data_dir):
   np.testing.assert_array_equal(images, same)            # name and id pick the same class
   other = sample.sample_images(workdir, 6, label="bag").images
   assert not np.array_equal(images, other)
+  from gan.studio import app as studio_app   # the studio's Sample page: the same images by label
+  client = studio_app.create_app(tmp_path.parent).test_client()
+  assert b'name="label"' in client.get(f"/runs/{tmp_path.name}/sample").data
+  assert_studio_samples(client, tmp_path.name, {"num": 6, "seed": 0, "label": "sneaker"}, images, 3)
   out = tmp_path / "grid.png"
   result = run_cli(["-m", "gan.sample", "--workdir", workdir, "--num", "20", "--out", str(out)])
   assert result.returncode == 0, result.stderr[-2000:]
