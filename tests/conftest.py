@@ -188,3 +188,15 @@ def assert_studio_samples(client, run: str, query: dict, images: np.ndarray, col
   grid = sampling.make_grid(images, columns)
   np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(response.data)).convert("RGB")),
                                 np.repeat(grid, 3, axis=-1) if grid.shape[-1] == 1 else grid)
+
+
+def assert_states_equal(a, b, exact: bool = True) -> None:
+  """Every leaf of pytree `a` equals `b`'s in order (exact, or within float32 round-off of a
+  different device split: rtol 2e-4, atol 2e-5), naming the first leaf that differs."""
+  import jax  # pylint: disable=g-import-not-at-top
+  for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b)):
+    if exact:
+      np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=jax.tree_util.keystr(path))
+    else:
+      np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=2e-4, atol=2e-5,
+                                 err_msg=jax.tree_util.keystr(path))

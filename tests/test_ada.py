@@ -20,6 +20,8 @@ from gan import train
 from gan import writers
 from gan.tasks import generation
 
+from conftest import assert_states_equal
+
 REPO = Path(__file__).resolve().parents[1]
 # The 2-step run and the resumed run compile the same train step as the 4-step one: cache reads.
 pytestmark = pytest.mark.usefixtures("persistent_compilation_cache")
@@ -101,15 +103,6 @@ def half_ada_run(tmp_path_factory, tiny_data_dir):
   return workdir, train.train_and_evaluate(ada_config(tiny_data_dir, **{"train.steps": 2}), workdir)
 
 
-def assert_states_close(a, b, exact):
-  for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree.leaves(b)):
-    if exact:
-      np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=jax.tree_util.keystr(path))
-    else:
-      np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=2e-4, atol=2e-5,
-                                 err_msg=jax.tree_util.keystr(path))
-
-
 def test_ada_run_logs_p_and_resumes_exactly(tmp_path, tiny_data_dir, straight_ada_run, half_ada_run):
   workdir, state = straight_ada_run
   records = [r for r in writers.read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "ada_p" in r]
@@ -121,7 +114,7 @@ def test_ada_run_logs_p_and_resumes_exactly(tmp_path, tiny_data_dir, straight_ad
   resumed_dir = tmp_path / "resumed"
   shutil.copytree(half_ada_run[0], resumed_dir)
   resumed = train.train_and_evaluate(ada_config(tiny_data_dir), str(resumed_dir))
-  assert_states_close(state, resumed, exact=True)
+  assert_states_equal(state, resumed, exact=True)
 
 
 @pytest.mark.slow
@@ -135,4 +128,4 @@ def test_ada_on_four_devices_matches_one_device(tmp_path, tiny_data_dir, half_ad
   assert result.returncode == 0, result.stderr[-3000:]
   assert "on 4 device(s)" in result.stderr
   _, _, state, _ = generation.load(workdir)
-  assert_states_close(half_ada_run[1], state, exact=False)
+  assert_states_equal(half_ada_run[1], state, exact=False)

@@ -12,6 +12,7 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import assert_states_equal
 from conftest import launch_command
 from conftest import wait_for
 from configs import classifier_fashion_mnist
@@ -45,11 +46,6 @@ def with_split(data_config, split):
 def tiny_config(data_dir, **overrides):
   return default.apply_overrides(classifier_fashion_mnist.get_config(),
                                  {"data.dir": data_dir, **TINY, **overrides})
-
-
-def assert_states_equal(a, b):
-  for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b)):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=jax.tree_util.keystr(path))
 
 
 @pytest.fixture(scope="module")

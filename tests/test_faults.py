@@ -18,6 +18,7 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint._src.handlers import json_checkpoint_handler
 import pytest
 
+from conftest import assert_states_equal
 from conftest import launch_command
 from conftest import wait_for
 from configs import default
@@ -35,11 +36,6 @@ TMP_SUFFIX = ".orbax-checkpoint-tmp"
 
 def tiny_config(data_dir, **overrides):
   return default.apply_overrides(tiny.get_config(), {"data.dir": data_dir, **overrides})
-
-
-def assert_states_equal(a, b):
-  for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b)):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=jax.tree_util.keystr(path))
 
 
 def steps_in(folder) -> list[int]:

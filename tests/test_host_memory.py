@@ -73,6 +73,13 @@ def test_settings_switch_and_bad_value(monkeypatch):
     host_memory.retain_freed_memory()
 
 
+def _python_prints(code: str) -> str:
+  """The last word `code` prints, run by a fresh Python in the repository (CPU JAX)."""
+  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+  return subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True,
+                        timeout=300, check=True).stdout.split()[-1]
+
+
 def test_importing_gan_changes_no_process_setting():
   """A library must not retune the allocator on import: only commands and benchmarks call it."""
   code = ("from gan import host_memory\n"
@@ -80,10 +87,7 @@ def test_importing_gan_changes_no_process_setting():
           "host_memory.retain_freed_memory = lambda: calls.append(1)\n"
           "import gan.train, gan.evaluate, gan.sample, gan.tasks, gan.edit, gan.stylize\n"
           "print(len(calls))")
-  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-  out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True,
-                       timeout=300, check=True).stdout.split()
-  assert out[-1] == "0"
+  assert _python_prints(code) == "0"
 
 
 def test_importing_gan_does_not_start_the_xla_backend():
@@ -95,7 +99,4 @@ def test_importing_gan_does_not_start_the_xla_backend():
           "  if not m.name.endswith('__main__'):\n"
           "    importlib.import_module(m.name)\n"
           "print(xb.backends_are_initialized())")
-  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-  out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True,
-                       timeout=300, check=True).stdout.split()
-  assert out[-1] == "False"
+  assert _python_prints(code) == "False"

@@ -20,6 +20,8 @@ from gan import text
 from gan import train
 from gan import writers
 
+from conftest import assert_states_equal
+
 # configs/text_encoder_fashion_mnist.py shrunk: 12 steps of narrow towers, checkpoints and evaluations
 # at steps 6 and 12.
 TINY = {"model.embed_dim": 8, "model.width": 16, "model.num_layers": 1, "model.num_heads": 2,
@@ -29,11 +31,6 @@ TINY = {"model.embed_dim": 8, "model.width": 16, "model.num_layers": 1, "model.n
 
 def tiny_config(data_dir, **overrides):
   return default.apply_overrides(text_encoder_fashion_mnist.get_config(), {"data.dir": data_dir, **TINY, **overrides})
-
-
-def assert_states_equal(a, b):
-  for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b)):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=jax.tree_util.keystr(path))
 
 
 @pytest.fixture(scope="module")

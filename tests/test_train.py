@@ -22,6 +22,7 @@ from gan import writers
 from gan.tasks import generation
 from gan import runs
 
+from conftest import assert_states_equal
 from conftest import assert_studio_samples
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,15 +43,6 @@ def data_dir(tmp_path_factory, write_idx):
 
 def tiny_config(data_dir, **overrides):
   return default.apply_overrides(tiny.get_config(), {"data.dir": data_dir, **overrides})
-
-
-def assert_states_equal(a, b, exact=True):
-  for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b)):
-    if exact:
-      np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=jax.tree_util.keystr(path))
-    else:
-      np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=2e-4, atol=2e-5,
-                                 err_msg=jax.tree_util.keystr(path))
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,8 @@ from gan.tasks import translation
 from gan import runs
 from gan.metrics import evaluation
 
+from conftest import assert_states_equal
+
 KEY = jax.random.PRNGKey(0)
 
 
@@ -278,11 +280,6 @@ def test_cyclegan_batches_are_unpaired_and_deterministic(products_root):
 
 
 # --------------------------------------------------------------------------- end to end
-
-
-def assert_states_equal(a, b):
-  for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b)):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=jax.tree_util.keystr(path))
 
 
 MODULES = {"pix2pix": pix2pix_products, "cyclegan": cyclegan_products}
