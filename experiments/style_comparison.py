@@ -46,18 +46,26 @@ ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 METHODS = ("gatys_random", "gatys_vgg16", "adain_random", "adain_vgg16")
 
 
-def vgg16_measures(vgg16, lpips_model, photo: np.ndarray, painting: np.ndarray,
+def vgg16_targets(vgg16, photo: np.ndarray, painting: np.ndarray) -> tuple[dict, dict]:
+  """(the painting's Grams at relu1_1..relu5_1, the photo's relu4_2 features): computed once per pair.
+
+  photo: (H, W, 3) float in [-1, 1]; painting: (h, w, 3) float in [-1, 1], any size.
+  """
+  grams = gatys.style_targets([painting], vgg16, vgg16.default_style_layers)
+  return grams, vgg16.apply(photo[None], vgg16.default_content_layers)
+
+
+def vgg16_measures(vgg16, lpips_model, targets: tuple[dict, dict], photo: np.ndarray,
                    result: np.ndarray) -> dict[str, float]:
   """Style (Gram, relu1_1..relu5_1), content (relu4_2) losses in VGG16 space and LPIPS(photo, result).
 
-  photo, result: (H, W, 3) float in [-1, 1]; painting: (h, w, 3) float in [-1, 1], any size.
+  targets: `vgg16_targets(vgg16, photo, painting)`; photo, result: (H, W, 3) float in [-1, 1].
   """
   style_layers, content_layers = vgg16.default_style_layers, vgg16.default_content_layers
+  grams, reference = targets
   out = vgg16.apply(result[None], style_layers + content_layers)
-  grams = gatys.style_targets([painting], vgg16, style_layers)
   weights = {layer: 1.0 / len(style_layers) for layer in style_layers}
   style = style_losses.style_loss({l: out[l] for l in style_layers}, grams, weights)
-  reference = vgg16.apply(photo[None], content_layers)
   content = style_losses.content_loss({l: out[l] for l in content_layers}, reference)
   perceptual = lpips.distance(lpips_model, photo[None], result[None])
   return {"style_vgg16": float(style), "content_vgg16": float(content),
@@ -89,6 +97,7 @@ def main(argv=None) -> int:
   for i, photo in zip(PHOTOS, photos):
     for name, painting in zip(STYLES, paintings):
       results, seconds = {}, {}
+      targets = vgg16_targets(vgg16, photo, painting)
       for kind, extractor in extractors.items():
         start = time.perf_counter()
         results[f"gatys_{kind}"] = gatys.stylize(photo, [painting], extractor, steps=args.steps).image
@@ -98,7 +107,7 @@ def main(argv=None) -> int:
         seconds[f"adain_{kind}"] = time.perf_counter() - start
       for method in METHODS:
         row = {"photo": i, "style": name, "method": method, "seconds": round(seconds[method], 2),
-               **vgg16_measures(vgg16, lpips_model, photo, painting, np.asarray(results[method]))}
+               **vgg16_measures(vgg16, lpips_model, targets, photo, np.asarray(results[method]))}
         rows.append(row)
         print(json.dumps(row), flush=True)
       images.append([photo, painting] + [np.asarray(results[m]) for m in METHODS])
@@ -108,7 +117,7 @@ def main(argv=None) -> int:
             ("gatys_vgg16", controls.blend(photo, np.asarray(results["gatys_vgg16"]), alpha)),
             ("adain_vgg16", decoders["vgg16"].stylize(photo, [painting], alpha=alpha))):
           sweep.append({"photo": i, "style": name, "method": method, "alpha": alpha,
-                        **vgg16_measures(vgg16, lpips_model, photo, painting, np.asarray(result))})
+                        **vgg16_measures(vgg16, lpips_model, targets, photo, np.asarray(result))})
 
   def mean_std(selected, key):
     values = np.array([r[key] for r in selected])
@@ -126,7 +135,7 @@ def main(argv=None) -> int:
           f"{s['content_vgg16'][0]:.4g} +- {s['content_vgg16'][1]:.2g} | "
           f"{s['lpips_vgg'][0]:.3f} +- {s['lpips_vgg'][1]:.3f} | {s['seconds'][0]:.2f} |")
   # The painting itself and the untouched photo: the two ends of the style / content scales.
-  ends = [vgg16_measures(vgg16, lpips_model, photo, painting, photo)
+  ends = [vgg16_measures(vgg16, lpips_model, vgg16_targets(vgg16, photo, painting), photo, photo)
           for photo in photos for painting in paintings]
   summary["photo_unchanged"] = {key: mean_std(ends, key) for key in ("style_vgg16", "content_vgg16", "lpips_vgg")}
   s = summary["photo_unchanged"]
